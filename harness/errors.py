@@ -1,0 +1,41 @@
+"""User-facing errors about input files: every one names the file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SpecError(Exception):
+    """A problem in a procedure or scenario file, located precisely enough to fix it.
+
+    `str(err)` is one line: ``file:line: [node 'x'] message``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        node: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.node = node
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+        node = f"node '{self.node}': " if self.node else ""
+        return f"{where}: {node}{self.message}"
+
+
+class SpecErrors(Exception):
+    """Several independent problems found in one pass, each a `SpecError`."""
+
+    def __init__(self, errors: list[SpecError]) -> None:
+        self.errors = sorted(errors, key=lambda e: (e.file or "", e.line or 0))
+        super().__init__("\n".join(str(e) for e in self.errors))

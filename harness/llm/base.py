@@ -1,0 +1,96 @@
+"""The one interface every model call goes through.
+
+A caller builds a `ChatRequest`, hands it to a `ChatModel` (see `harness.llm.get_model`),
+and gets a `ChatResult` back. Providers implement `ChatModel.generate`; caching, retries,
+rate limits and usage accounting wrap providers once (they are not the provider's job).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    content: str
+
+
+class Hint(BaseModel):
+    """Structured context a caller attaches for the offline model (and for cache keys).
+
+    Real providers ignore hints: they only see `messages`. The offline model has no
+    language ability of its own, so callers tell it what part it plays and give it the
+    material (example templates, scenario variables, routing options) to play it from.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    task: Literal["turn", "route", "judge"]
+    # "turn": speak one turn as the agent or user of a procedure node.
+    speaker: Literal["agent", "user"] | None = None
+    node: str | None = None
+    examples: tuple[str, ...] = ()          # jinja2 templates to render with `variables`
+    variables: dict[str, Any] = Field(default_factory=dict)
+    # "route": choose one option; each option carries texts that describe it.
+    options: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # "judge": the offline judge derives scores from a precomputed trace verdict.
+    verdict: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    messages: tuple[Message, ...]
+    max_tokens: int = 512
+    temperature: float = 0.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    # Repeated trials of the same request are distinct calls (and distinct cache entries).
+    trial: int = 0
+    hint: Hint | None = None
+    # Free-form label for logs and the cost table, e.g. "generation" or "routing".
+    purpose: str = "generation"
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    calls: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            calls=self.calls + other.calls,
+        )
+
+
+class ChatResult(BaseModel):
+    text: str
+    usage: Usage
+    model: str                      # the concrete model id; contains "offline" for offline results
+    latency_s: float = 0.0
+    cached: bool = False
+
+
+class ChatModel(abc.ABC):
+    """A model that answers chat requests. Async first; `generate_sync` for scripts."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def generate(self, request: ChatRequest) -> ChatResult: ...
+
+    def generate_sync(self, request: ChatRequest) -> ChatResult:
+        return asyncio.run(self.generate(request))
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or weights; default does nothing."""

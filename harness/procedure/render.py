@@ -1,0 +1,68 @@
+"""Mermaid and Graphviz DOT exports, coloured as in the paper's figures.
+
+Agent turns blue, user turns orange, success terminals green, abandonment and
+escalation terminals red; decision hubs are drawn as diamonds.
+"""
+
+from __future__ import annotations
+
+import json
+
+from harness.procedure.spec import Procedure, Role, TerminalKind
+
+COLOURS = {
+    "agent": "#4a90d9",
+    "user": "#f5a623",
+    TerminalKind.SUCCESS: "#4caf50",
+    TerminalKind.ABANDONED: "#e53935",
+    TerminalKind.ESCALATED: "#e53935",
+}
+
+
+def node_colour(procedure: Procedure, node_id: str) -> str:
+    node = procedure.nodes[node_id]
+    if node.terminal is not None:
+        return COLOURS[node.terminal]
+    return COLOURS["agent" if node.role is Role.AGENT else "user"]
+
+
+def _label(node_id: str, procedure: Procedure) -> str:
+    node = procedure.nodes[node_id]
+    return node.title or node_id.replace("_", " ")
+
+
+def to_mermaid(procedure: Procedure) -> str:
+    hubs = set(procedure.hubs())
+    lines = ["flowchart TD"]
+    for nid in procedure.nodes:
+        label = _label(nid, procedure).replace('"', "'")
+        shape = f'{{"{label}"}}' if nid in hubs else f'["{label}"]'
+        lines.append(f"    {nid}{shape}")
+    for src, dst, when in procedure.edges():
+        if when:
+            text = when.replace('"', "'").replace("|", "/")
+            lines.append(f'    {src} -->|"{text}"| {dst}')
+        else:
+            lines.append(f"    {src} --> {dst}")
+    for nid in procedure.nodes:
+        lines.append(f"    style {nid} fill:{node_colour(procedure, nid)},color:#fff")
+    return "\n".join(lines) + "\n"
+
+
+def to_dot(procedure: Procedure, node_scores: dict[str, float] | None = None) -> str:
+    """DOT source; `node_scores` (0..1, e.g. trace-judge pass rates) adds them to labels."""
+    hubs = set(procedure.hubs())
+    q = json.dumps  # DOT accepts JSON-style double-quoted strings
+    lines = [f"digraph {q(procedure.name)} {{", "    rankdir=TB;",
+             '    node [style=filled, fontcolor=white, fontname="Helvetica"];']
+    for nid in procedure.nodes:
+        label = _label(nid, procedure)
+        if node_scores and nid in node_scores:
+            label += f"\\n{node_scores[nid]:.0%}"
+        shape = "diamond" if nid in hubs else ("doubleoctagon" if procedure.nodes[nid].terminal else "box")
+        lines.append(f"    {nid} [label={q(label)}, shape={shape}, fillcolor={q(node_colour(procedure, nid))}];")
+    for src, dst, when in procedure.edges():
+        attrs = f" [label={q(when)}, fontsize=10]" if when else ""
+        lines.append(f"    {src} -> {dst}{attrs};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,88 @@
+"""The procedure format as typed models: F = (nodes, edges, start, terminals).
+
+These models check the shape of each field; the rules that relate fields to each other
+(edges name existing nodes, reachability, hubs carry conditions ...) live in `validate.py`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
+
+from harness.yaml_source import SourceMap
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    USER = "user"
+
+
+class TerminalKind(StrEnum):
+    SUCCESS = "success"
+    ABANDONED = "abandoned"
+    ESCALATED = "escalated"
+
+
+class Edge(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    to: Identifier
+    # The condition in words; routers (and the offline model) choose edges by it.
+    when: str | None = Field(default=None, min_length=1)
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    prompt: str = Field(min_length=1)
+    # Utterance templates (jinja2) the offline model speaks this node with.
+    examples: list[Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=list)
+    next: Identifier | list[Edge] | None = None
+    terminal: TerminalKind | None = None
+    title: str | None = None
+
+    @property
+    def edges(self) -> list[Edge]:
+        """Successors as edges, whichever way `next` was written."""
+        if self.next is None:
+            return []
+        if isinstance(self.next, str):
+            return [Edge(to=self.next)]
+        return list(self.next)
+
+
+class Procedure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Identifier
+    title: str = Field(min_length=1)
+    description: str = ""
+    # The ONLY prompt the compiled model sees at run time.
+    system_prompt: str = Field(min_length=1)
+    start: Identifier
+    nodes: dict[Identifier, Node] = Field(min_length=1)
+    _source: SourceMap | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> SourceMap | None:
+        """Where this procedure was loaded from (file and line numbers), if from a file."""
+        return self._source
+
+    def edges(self) -> list[tuple[str, str, str | None]]:
+        """All edges as (source, target, condition), in file order."""
+        return [(nid, e.to, e.when) for nid, node in self.nodes.items() for e in node.edges]
+
+    def successors(self, node_id: str) -> list[str]:
+        return [e.to for e in self.nodes[node_id].edges]
+
+    def terminals(self) -> dict[str, TerminalKind]:
+        return {nid: n.terminal for nid, n in self.nodes.items() if n.terminal is not None}
+
+    def hubs(self) -> list[str]:
+        """Decision hubs: nodes with more than one successor."""
+        return [nid for nid, n in self.nodes.items() if len(n.edges) > 1]

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from harness.procedure import PathSpace, Procedure, load_procedure, sample_paths
+from harness.procedure.graph import loop_edges
+
+
+def _brute_force(proc: Procedure, max_loops: int) -> set[tuple[str, ...]]:
+    """Every walk to a terminal where each loop edge is used <= max_loops times (small graphs)."""
+    loops = set(loop_edges(proc))
+    out: set[tuple[str, ...]] = set()
+
+    def walk(path: list[str], used: Counter) -> None:
+        node = path[-1]
+        if proc.nodes[node].terminal is not None:
+            out.add(tuple(path))
+            return
+        for nxt in proc.successors(node):
+            e = (node, nxt)
+            if e in loops and used[e] >= max_loops:
+                continue
+            if len(path) > 60:
+                raise AssertionError("walk did not terminate")
+            walk(path + [nxt], used + Counter([e] if e in loops else []))
+
+    walk([proc.start], Counter())
+    return out
+
+
+def _chain(n_hubs: int) -> Procedure:
+    """A synthetic procedure: agent/user pairs, each user hub with 3 exits and a loop back."""
+    nodes: dict = {}
+    for i in range(n_hubs):
+        nodes[f"a{i}"] = {"role": "agent", "prompt": "p", "next": f"u{i}"}
+        nxt = f"a{i + 1}" if i + 1 < n_hubs else "done"
+        nodes[f"u{i}"] = {"role": "user", "prompt": "p", "next": [
+            {"to": nxt, "when": "go on"}, {"to": f"b{i}", "when": "detour"},
+            {"to": f"a{i}", "when": "again"}, {"to": "quit", "when": "gives up"}]}
+        nodes[f"b{i}"] = {"role": "agent", "prompt": "p", "next": f"v{i}"}
+        nodes[f"v{i}"] = {"role": "user", "prompt": "p", "next": nxt}
+    nodes["done"] = {"role": "agent", "prompt": "p", "terminal": "success"}
+    nodes["quit"] = {"role": "agent", "prompt": "p", "terminal": "abandoned"}
+    return Procedure.model_validate({"name": "chain", "title": "c", "system_prompt": "s",
+                                     "start": "a0", "nodes": nodes})
+
+
+@pytest.mark.parametrize("max_loops", [0, 1, 2])
+def test_count_and_enumeration_match_brute_force(mini_path, max_loops) -> None:
+    proc = load_procedure(mini_path)
+    space = PathSpace(proc, max_loops)
+    expected = _brute_force(proc, max_loops)
+    assert space.count() == len(expected)
+    assert set(space.enumerate()) == expected
+    stats = space.stats()
+    assert stats.min_turns == min(map(len, expected))
+    assert stats.max_turns == max(map(len, expected))
+
+
+@pytest.mark.parametrize("hubs", [1, 2, 3])
+def test_dp_count_matches_brute_force_on_synthetic_chains(hubs) -> None:
+    proc = _chain(hubs)
+    assert PathSpace(proc).count() == len(_brute_force(proc, 1))
+
+
+def test_counting_does_not_enumerate_huge_spaces() -> None:
+    proc = _chain(40)   # ~10^20 paths; enumeration would never finish
+    count = PathSpace(proc).count()
+    assert count > 10**18
+    assert count == PathSpace(proc).count()
+
+
+def test_enumerate_respects_limit(mini_path) -> None:
+    assert len(list(PathSpace(load_procedure(mini_path)).enumerate(limit=2))) == 2
+
+
+def test_coverage_sampling_covers_every_edge() -> None:
+    proc = _chain(5)
+    space = PathSpace(proc)
+    cover = space.covering_paths()
+    edges = {(s, t) for s, t, _ in proc.edges()}
+    taken = {e for p in cover for e in zip(p, p[1:], strict=False)}
+    assert taken == edges
+    paths = sample_paths(proc, len(cover) + 10, seed=3)
+    assert paths[: len(cover)] == cover
+    assert {e for p in paths for e in zip(p, p[1:], strict=False)} == edges
+
+
+def test_sampling_is_seeded_and_paths_are_valid(mini_path) -> None:
+    proc = load_procedure(mini_path)
+    a = sample_paths(proc, 20, seed=7)
+    assert a == sample_paths(proc, 20, seed=7)
+    assert a != sample_paths(proc, 20, seed=8)
+    valid = set(PathSpace(proc).enumerate())
+    assert all(p in valid for p in a)
+
+
+def test_uniform_sampling_is_uniform(mini_path) -> None:
+    space = PathSpace(load_procedure(mini_path))
+    rng = random.Random(0)
+    counts = Counter(space.sample_uniform(rng) for _ in range(4000))
+    assert len(counts) == space.count() == 4
+    for c in counts.values():  # expected 1000 each; 5 sigma ~ 140
+        assert abs(c - 1000) < 150
