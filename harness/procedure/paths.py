@@ -208,9 +208,8 @@ class PathSpace:
         uncovered = set(candidates)
         chosen: list[Path] = []
         while uncovered:
-            def gain(p: Path) -> int:
-                return len(uncovered & set(zip(p, p[1:], strict=False)))
-            best = max((candidates[e] for e in edges if e in uncovered), key=gain)
+            best = max((candidates[e] for e in edges if e in uncovered),
+                       key=lambda p, todo=frozenset(uncovered): len(todo & set(zip(p, p[1:], strict=False))))
             chosen.append(best)
             uncovered -= set(zip(best, best[1:], strict=False))
         return chosen

@@ -58,7 +58,7 @@ def to_dot(procedure: Procedure, node_scores: dict[str, float] | None = None) ->
     for nid in procedure.nodes:
         label = _label(nid, procedure)
         if node_scores and nid in node_scores:
-            label += f"\\n{node_scores[nid]:.0%}"
+            label += f"\n{node_scores[nid]:.0%}"
         shape = "diamond" if nid in hubs else ("doubleoctagon" if procedure.nodes[nid].terminal else "box")
         lines.append(f"    {nid} [label={q(label)}, shape={shape}, fillcolor={q(node_colour(procedure, nid))}];")
     for src, dst, when in procedure.edges():

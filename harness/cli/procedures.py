@@ -1,37 +1,16 @@
-"""`subterra` command line: thin commands over the library.
-
-Input problems (broken YAML, invalid procedures) print one `file:line: message` line
-each and exit with status 2, never a traceback.
-"""
+"""Commands about procedure files: validate, paths, render, diff, schema."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from harness.cli import Command, command, console
 from harness.errors import SpecError, SpecErrors
-
-EXIT_INPUT_ERROR = 2
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-Command = Callable[[argparse.Namespace], int]
-_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], Command], str]] = {}
-
-
-def command(name: str, help: str) -> Callable:
-    """Register a subcommand: the decorated function configures its parser and returns the runner."""
-    def register(configure: Callable[[argparse.ArgumentParser], Command]) -> Callable:
-        _COMMANDS[name] = (configure, help)
-        return configure
-    return register
-
 
 # ---- validate ---------------------------------------------------------------------------
 
@@ -69,7 +48,7 @@ def _validate(p: argparse.ArgumentParser) -> Command:
                 errors.append(e)
             except SpecErrors as e:
                 errors.extend(e.errors)
-        for path, sset in scenario_sets:
+        for _path, sset in scenario_sets:
             if sset.procedure in procedures:
                 try:
                     check_against(sset, procedures[sset.procedure])
@@ -181,40 +160,3 @@ def _schema(p: argparse.ArgumentParser) -> Command:
     return run
 
 
-# ---- entry point ------------------------------------------------------------------------
-
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
-    parser = argparse.ArgumentParser(
-        prog="subterra",
-        description="Compile procedures into small-model weights and gate them in CI.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    runners: dict[str, Command] = {}
-    for name, (configure, help_text) in _COMMANDS.items():
-        runners[name] = configure(sub.add_parser(name, help=help_text, description=help_text))
-    return parser, runners
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser, runners = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return runners[args.command](args)
-    except SpecErrors as e:
-        for error in e.errors:
-            err_console.print(f"error: {error}", markup=False)
-        return EXIT_INPUT_ERROR
-    except SpecError as e:
-        err_console.print(f"error: {e}", markup=False)
-        return EXIT_INPUT_ERROR
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
-def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import SpecErrors
+from harness.procedure import load_procedure
+from harness.scenarios import check_against, load_scenario_set, sample_scenarios
+
+SET = """\
+procedure: mini_booking
+variables:
+  destination: [Japan, Peru, Iceland]
+  days: {range: [3, 14]}
+  budget: {range: [500, 5000], step: 100}
+persona:
+  style: [specific, vague]
+  challenge: [none, changes their mind]
+"""
+
+
+@pytest.fixture
+def scenario_set(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(SET)
+    return load_scenario_set(path)
+
+
+def test_sampling_is_seeded_paired_and_bound_to_valid_paths(scenario_set, mini_path) -> None:
+    proc = load_procedure(mini_path)
+    a = sample_scenarios(scenario_set, proc, 12, seed=1)
+    assert a == sample_scenarios(scenario_set, proc, 12, seed=1)
+    assert a != sample_scenarios(scenario_set, proc, 12, seed=2)
+    # Scenario i does not depend on how many scenarios were drawn.
+    assert sample_scenarios(scenario_set, proc, 5, seed=1) == a[:5]
+    for s in a:
+        assert s.variables["destination"] in {"Japan", "Peru", "Iceland"}
+        assert 3 <= s.variables["days"] <= 14
+        assert s.variables["budget"] % 100 == 0
+        assert s.path[0] == "greet" and s.path[-1] in {"booked", "goodbye"}
+        assert s.challenge == (s.persona["challenge"] != "none")
+    assert len({s.key() for s in a}) == len(a)
+
+
+def test_undefined_template_variable_is_reported_with_node(tmp_path, mini_path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SET.replace("  destination: [Japan, Peru, Iceland]\n", ""))
+    with pytest.raises(SpecErrors) as info:
+        check_against(load_scenario_set(path), load_procedure(mini_path))
+    messages = [str(e) for e in info.value.errors]
+    assert any("node 'request'" in m and "'destination'" in m and "valid.yaml:" in m for m in messages)
+
+
+def test_bad_range_is_a_located_error(tmp_path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SET.replace("[3, 14]", "[14, 3]"))
+    with pytest.raises(SpecErrors) as info:
+        load_scenario_set(path)
+    assert info.value.errors[0].line == 4
+
+
+def test_scenario_for_other_procedure_is_rejected(tmp_path, mini_path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SET.replace("procedure: mini_booking", "procedure: other"))
+    with pytest.raises(SpecErrors, match="not 'mini_booking'"):
+        check_against(load_scenario_set(path), load_procedure(mini_path))
