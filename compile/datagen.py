@@ -1,0 +1,200 @@
+"""Synthetic conversations along sampled paths (paper §2): the data a procedure compiles from.
+
+For each scenario (a path + sampled variables and persona) the generator model writes the
+conversation turn by turn: at node n it gets n's prompt, rendered with the scenario, and
+the history so far, and writes that one turn. Turns keep their node id (the trace judge
+learns from them; the compiled model never sees them).
+
+Finished conversations are appended to a journal as they complete, so a killed run resumes
+without redoing or duplicating work; the final `train.jsonl` / `eval.jsonl` are written
+sorted by id, so the same inputs give byte-identical files whatever the completion order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
+from harness.procedure import Procedure, Role
+from harness.scenarios import Scenario, ScenarioSet, sample_scenarios
+from harness.templates import render
+from harness.transcript import Conversation, Turn
+
+JOURNAL = "conversations.journal.jsonl"
+
+GENERATOR_SYSTEM = (
+    "You write realistic synthetic customer-service conversations for training, one turn at a "
+    "time. Write only the requested turn's words: no speaker label, no stage directions, no "
+    "markdown. Keep it to what a skilled human would say in one turn."
+)
+
+
+class DatagenConfig(BaseModel):
+    n: int                              # scenarios per seed
+    seeds: list[int] = [42]
+    eval_fraction: float = 0.1
+    concurrency: int = 8
+    max_tokens: int = 300
+    temperature: float = 0.7
+
+
+class DatagenSummary(BaseModel):
+    conversations: int
+    train: int
+    eval: int
+    turns: int
+    usage: Usage
+    model: str
+    generated_now: int                  # 0 when everything came from the journal
+    seconds: float
+
+
+def stable_int(*parts: object) -> int:
+    """A seed derived from parts, stable across processes and Python versions."""
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def conversation_id(procedure: str, seed: int, index: int) -> str:
+    return f"{procedure}-s{seed}-{index:05d}"
+
+
+def is_eval(conv_id: str, fraction: float) -> bool:
+    """Split by conversation, from the id alone: stable under resume and re-ordering."""
+    return stable_int("split", conv_id) % 10_000 < fraction * 10_000
+
+
+def _history_text(turns: Sequence[Turn]) -> str:
+    if not turns:
+        return "(the conversation has not started yet)"
+    return "\n".join(f"{'Agent' if t.speaker == 'agent' else 'Customer'}: {t.text}" for t in turns)
+
+
+def turn_request(procedure: Procedure, scenario: Scenario, step: int, turns: Sequence[Turn],
+                 config: DatagenConfig) -> ChatRequest:
+    """The generator's request for the turn at position `step` of the scenario's path."""
+    node_id = scenario.path[step]
+    node = procedure.nodes[node_id]
+    speaker = "agent" if node.role is Role.AGENT else "user"
+    instruction = render(node.prompt, scenario.context)
+    if step + 1 < len(scenario.path) and len(node.edges) > 1:
+        chosen = next(e for e in node.edges if e.to == scenario.path[step + 1])
+        instruction += f"\n(The conversation continues so that: {chosen.when}.)"
+    if speaker == "user":
+        persona = ", ".join(f"{k}: {v}" for k, v in scenario.persona.items())
+        who = f"the customer (persona — {persona})"
+    else:
+        who = "the agent"
+    prompt = (f"Conversation so far:\n{_history_text(turns)}\n\n"
+              f"Write the next turn, spoken by {who}.\nWhat happens in this turn: {instruction}")
+    return ChatRequest(
+        messages=(Message(role="system", content=GENERATOR_SYSTEM), Message(role="user", content=prompt)),
+        max_tokens=config.max_tokens, temperature=config.temperature,
+        seed=stable_int(scenario.seed, scenario.index, step),
+        hint=Hint(task="turn", speaker=speaker, node=node_id, examples=tuple(node.examples),
+                  variables=scenario.context),
+        purpose="datagen")
+
+
+async def generate_conversation(model: ChatModel, procedure: Procedure, scenario: Scenario,
+                                config: DatagenConfig) -> Conversation:
+    turns: list[Turn] = []
+    usage = Usage()
+    for step, node_id in enumerate(scenario.path):
+        result = await model.generate(turn_request(procedure, scenario, step, turns, config))
+        usage = usage + result.usage
+        speaker = "agent" if procedure.nodes[node_id].role is Role.AGENT else "user"
+        turns.append(Turn(speaker=speaker, text=result.text.strip(), node=node_id))
+    return Conversation(id=conversation_id(procedure.name, scenario.seed, scenario.index),
+                        procedure=procedure.name, scenario_index=scenario.index, seed=scenario.seed,
+                        path=list(scenario.path), variables=scenario.variables, persona=scenario.persona,
+                        turns=turns, usage=usage)
+
+
+def read_journal(path: Path) -> dict[str, Conversation]:
+    """Finished conversations; a torn last line (killed mid-write) is cut off and redone."""
+    if not path.exists():
+        return {}
+    done: dict[str, Conversation] = {}
+    good_bytes = 0
+    with path.open("rb") as f:
+        for raw in f:
+            try:
+                conv = Conversation.model_validate(json.loads(raw))
+            except (json.JSONDecodeError, ValueError):
+                break
+            if not raw.endswith(b"\n"):
+                break
+            done.setdefault(conv.id, conv)
+            good_bytes += len(raw)
+    if good_bytes != path.stat().st_size:
+        with path.open("r+b") as f:
+            f.truncate(good_bytes)
+    return done
+
+
+def _write_sorted(path: Path, conversations: list[Conversation]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for conv in sorted(conversations, key=lambda c: c.id):
+            f.write(conv.model_dump_json() + "\n")
+    tmp.replace(path)
+
+
+async def generate_dataset(model: ChatModel, procedure: Procedure, scenario_set: ScenarioSet,
+                           config: DatagenConfig, out_dir: Path, *, show_progress: bool | None = None
+                           ) -> DatagenSummary:
+    """Generate (or finish generating) the dataset in `out_dir`; returns its summary."""
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    journal = out_dir / JOURNAL
+    done = read_journal(journal)
+    scenarios = [s for seed in config.seeds
+                 for s in sample_scenarios(scenario_set, procedure, config.n, seed)]
+    todo = [s for s in scenarios if conversation_id(procedure.name, s.seed, s.index) not in done]
+    semaphore = asyncio.Semaphore(config.concurrency)
+    show = sys.stderr.isatty() if show_progress is None else show_progress
+
+    with Progress(TextColumn("[bold]datagen[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), disable=not show, transient=False) as progress:
+        task = progress.add_task(procedure.name, total=len(scenarios), completed=len(scenarios) - len(todo))
+        with journal.open("a", encoding="utf-8") as sink:
+            async def one(scenario: Scenario) -> None:
+                async with semaphore:
+                    conv = await generate_conversation(model, procedure, scenario, config)
+                # One whole line per conversation, flushed: a kill leaves at most a torn tail.
+                sink.write(conv.model_dump_json() + "\n")
+                sink.flush()
+                done[conv.id] = conv
+                progress.advance(task)
+
+            await asyncio.gather(*(one(s) for s in todo))
+
+    wanted = {conversation_id(procedure.name, s.seed, s.index) for s in scenarios}
+    convs = [c for cid, c in done.items() if cid in wanted]
+    train = [c for c in convs if not is_eval(c.id, config.eval_fraction)]
+    held_out = [c for c in convs if is_eval(c.id, config.eval_fraction)]
+    _write_sorted(out_dir / "train.jsonl", train)
+    _write_sorted(out_dir / "eval.jsonl", held_out)
+    usage = sum((c.usage for c in convs), Usage())
+    summary = DatagenSummary(conversations=len(convs), train=len(train), eval=len(held_out),
+                             turns=sum(len(c.turns) for c in convs), usage=usage,
+                             model=getattr(model, "name", type(model).__name__), generated_now=len(todo),
+                             seconds=round(time.perf_counter() - started, 3))
+    return summary
+
+
+def load_split(out_dir: Path, split: str) -> list[Conversation]:
+    """The `train` or `eval` conversations of a generated dataset."""
+    path = out_dir / f"{split}.jsonl"
+    with path.open(encoding="utf-8") as f:
+        return [Conversation.model_validate_json(line) for line in f if line.strip()]

@@ -1,0 +1,197 @@
+"""The trace judge: maps every turn of a transcript onto the flowchart and checks the walk.
+
+A node classifier (TF-IDF features of the turn and the turn before it, logistic
+regression) is trained on the node-labelled synthetic turns the procedure was compiled
+from. Decoding is Viterbi over the flowchart: staying on edges is free, leaving them costs
+a fixed penalty, so a transcript that follows the procedure decodes to a valid path and
+one that skips, jumps or loops where the chart has no edge shows exactly where.
+
+It is deterministic, free and offline. It measures procedure adherence, not language
+quality; scores derived from it (`offline_scores`) are labelled offline wherever shown.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+from pydantic import BaseModel
+from scipy.sparse import hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from harness.procedure import Procedure, Role, to_digraph
+from harness.transcript import Conversation, Turn
+
+OFF_CHART_PENALTY = 12.0       # log-prob cost of a step with no flowchart edge
+NEAR_DUPLICATE = 0.8           # word-set Jaccard at which an agent turn repeats an earlier one
+
+
+class TraceVerdict(BaseModel):
+    nodes: list[str]                                 # decoded node per turn
+    confidence: list[float]                          # classifier probability of that node
+    valid: bool                                      # every step follows a flowchart edge
+    off_chart_steps: list[tuple[int, str, str]]      # (turn index, from, to) without an edge
+    skipped_nodes: list[str]                         # nodes an off-chart step jumped over
+    terminal: str | None                             # last node, if it is a terminal
+    terminal_kind: str | None
+    expected_terminal: str | None
+    terminal_fits: bool | None                       # reached the terminal the scenario intends
+    repeated_questions: list[int]                    # agent turn indices repeating an earlier one
+    node_visits: dict[str, int]
+    node_passes: dict[str, int]                      # visits entered by an on-chart step
+    edge_visits: dict[str, int]                      # "a->b" for on-chart steps taken
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+class TraceJudge:
+    """Fit once per procedure on synthetic conversations; then judge any transcript."""
+
+    def __init__(self, procedure: Procedure, current: TfidfVectorizer, previous: TfidfVectorizer,
+                 classifier: LogisticRegression) -> None:
+        self.procedure = procedure
+        self._current, self._previous, self._clf = current, previous, classifier
+        self._labels: list[str] = list(classifier.classes_)
+        self._graph = to_digraph(procedure)
+
+    # ---- training -------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, procedure: Procedure, conversations: Sequence[Conversation], seed: int = 0) -> TraceJudge:
+        texts, prev, labels = [], [], []
+        for conv in conversations:
+            for i, turn in enumerate(conv.turns):
+                if turn.node is None:
+                    raise ValueError(f"conversation {conv.id} turn {i} has no node label")
+                texts.append(turn.text)
+                prev.append(conv.turns[i - 1].text if i else "")
+                labels.append(turn.node)
+        if len(set(labels)) < 2:
+            raise ValueError("the trace judge needs labelled turns of at least two nodes to learn from")
+        current = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+        previous = TfidfVectorizer(ngram_range=(1, 1), sublinear_tf=True, min_df=1)
+        features = hstack([current.fit_transform(texts), 0.5 * previous.fit_transform(prev)]).tocsr()
+        clf = LogisticRegression(C=20.0, max_iter=2000, random_state=seed)
+        clf.fit(features, labels)
+        return cls(procedure, current, previous, clf)
+
+    def save(self, path: Path) -> None:
+        path.write_bytes(pickle.dumps((self.procedure.model_dump(), self._current, self._previous, self._clf)))
+
+    @classmethod
+    def load(cls, path: Path) -> TraceJudge:
+        # Only load files this project wrote into its own store: pickle runs code.
+        spec, current, previous, clf = pickle.loads(path.read_bytes())  # noqa: S301
+        return cls(Procedure.model_validate(spec), current, previous, clf)
+
+    # ---- decoding -------------------------------------------------------------------
+
+    def node_log_probs(self, turns: Sequence[Turn]) -> np.ndarray:
+        """log P(node | turn), shape (turns, nodes in `self.labels`), masked to the speaker's role."""
+        texts = [t.text for t in turns]
+        prev = [turns[i - 1].text if i else "" for i in range(len(turns))]
+        feats = hstack([self._current.transform(texts), 0.5 * self._previous.transform(prev)]).tocsr()
+        logp = np.full((len(turns), len(self._labels)), -np.inf)
+        if turns:
+            logp[:] = self._clf.predict_log_proba(feats)
+        roles = np.array([self.procedure.nodes[n].role.value for n in self._labels])
+        for i, turn in enumerate(turns):
+            want = Role.AGENT.value if turn.speaker == "agent" else Role.USER.value
+            mask = roles != want
+            logp[i, mask] = -np.inf
+            finite = logp[i, ~mask]
+            if finite.size:  # renormalise over the speaker's nodes
+                logp[i, ~mask] = finite - np.logaddexp.reduce(finite)
+        return logp
+
+    def decode(self, turns: Sequence[Turn]) -> tuple[list[str], list[float]]:
+        """The most likely node sequence, preferring flowchart edges (Viterbi)."""
+        if not turns:
+            return [], []
+        emit = self.node_log_probs(turns)
+        labels = self._labels
+        k = len(labels)
+        trans = np.full((k, k), -OFF_CHART_PENALTY)
+        index = {n: i for i, n in enumerate(labels)}
+        for a, b in self._graph.edges:
+            if a in index and b in index:
+                trans[index[a], index[b]] = 0.0
+        start = np.full(k, -OFF_CHART_PENALTY)
+        if self.procedure.start in index:
+            start[index[self.procedure.start]] = 0.0
+        score = start + emit[0]
+        back = np.zeros((len(turns), k), dtype=int)
+        for t in range(1, len(turns)):
+            cand = score[:, None] + trans           # from i to j
+            back[t] = np.argmax(cand, axis=0)
+            score = cand[back[t], np.arange(k)] + emit[t]
+        best = [int(np.argmax(score))]
+        for t in range(len(turns) - 1, 0, -1):
+            best.append(int(back[t, best[-1]]))
+        best.reverse()
+        nodes = [labels[i] for i in best]
+        conf = [float(np.exp(emit[t, i])) for t, i in enumerate(best)]
+        return nodes, conf
+
+    # ---- verdict --------------------------------------------------------------------
+
+    def judge(self, turns: Sequence[Turn], intended_path: Sequence[str] | None = None) -> TraceVerdict:
+        nodes, conf = self.decode(turns)
+        g = self._graph
+        off: list[tuple[int, str, str]] = []
+        skipped: list[str] = []
+        visits: dict[str, int] = {}
+        passes: dict[str, int] = {}
+        edges: dict[str, int] = {}
+        for i, node in enumerate(nodes):
+            visits[node] = visits.get(node, 0) + 1
+            on_chart = node == self.procedure.start if i == 0 else g.has_edge(nodes[i - 1], node)
+            if on_chart:
+                passes[node] = passes.get(node, 0) + 1
+                if i:
+                    key = f"{nodes[i - 1]}->{node}"
+                    edges[key] = edges.get(key, 0) + 1
+            else:
+                frm = nodes[i - 1] if i else "(start)"
+                off.append((i, frm, node))
+                src = nodes[i - 1] if i else self.procedure.start
+                if nx.has_path(g, src, node):
+                    between = nx.shortest_path(g, src, node)[1:-1]
+                    skipped.extend(n for n in between if n not in skipped and n not in nodes[: i + 1])
+        last = nodes[-1] if nodes else None
+        terminals = self.procedure.terminals()
+        terminal = last if last in terminals else None
+        expected = intended_path[-1] if intended_path else None
+        repeated = []
+        agent_words = [(i, _words(t.text)) for i, t in enumerate(turns) if t.speaker == "agent"]
+        for j, (i, words) in enumerate(agent_words):
+            for _, earlier in agent_words[:j]:
+                union = words | earlier
+                if union and len(words & earlier) / len(union) >= NEAR_DUPLICATE:
+                    repeated.append(i)
+                    break
+        return TraceVerdict(
+            nodes=nodes, confidence=[round(c, 6) for c in conf], valid=not off, off_chart_steps=off,
+            skipped_nodes=skipped, terminal=terminal,
+            terminal_kind=terminals[terminal].value if terminal else None,
+            expected_terminal=expected, terminal_fits=(terminal == expected) if expected else None,
+            repeated_questions=repeated, node_visits=visits, node_passes=passes, edge_visits=edges)
+
+
+def node_accuracy(judge: TraceJudge, conversations: Sequence[Conversation]) -> float:
+    """Share of agent turns whose decoded node equals the generator's label."""
+    right = total = 0
+    for conv in conversations:
+        nodes, _ = judge.decode(conv.turns)
+        for turn, node in zip(conv.turns, nodes, strict=True):
+            if turn.speaker == "agent":
+                total += 1
+                right += node == turn.node
+    return right / total if total else 0.0
