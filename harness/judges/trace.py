@@ -24,10 +24,10 @@ from scipy.sparse import hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from harness.procedure import Procedure, Role, to_digraph
+from harness.procedure import Procedure, Role, loop_edges, to_digraph
 from harness.transcript import Conversation, Turn
 
-OFF_CHART_PENALTY = 12.0       # log-prob cost of a step with no flowchart edge
+OFF_CHART_PENALTY = 3.0       # log-prob cost of a step with no flowchart edge
 NEAR_DUPLICATE = 0.8           # word-set Jaccard at which an agent turn repeats an earlier one
 
 
@@ -60,6 +60,7 @@ class TraceJudge:
         self._current, self._previous, self._clf = current, previous, classifier
         self._labels: list[str] = list(classifier.classes_)
         self._graph = to_digraph(procedure)
+        self._loops = set(loop_edges(procedure))
 
     # ---- training -------------------------------------------------------------------
 
@@ -169,12 +170,16 @@ class TraceJudge:
         terminals = self.procedure.terminals()
         terminal = last if last in terminals else None
         expected = intended_path[-1] if intended_path else None
+        # A near-duplicate agent turn is a repeat unless the walk took a loop edge in
+        # between (the flowchart itself sends the agent back to ask again).
+        loop_steps = [k for k in range(1, len(nodes)) if (nodes[k - 1], nodes[k]) in self._loops]
         repeated = []
         agent_words = [(i, _words(t.text)) for i, t in enumerate(turns) if t.speaker == "agent"]
         for j, (i, words) in enumerate(agent_words):
-            for _, earlier in agent_words[:j]:
+            for e, earlier in agent_words[:j]:
                 union = words | earlier
-                if union and len(words & earlier) / len(union) >= NEAR_DUPLICATE:
+                looped = any(e < k <= i for k in loop_steps)
+                if union and len(words & earlier) / len(union) >= NEAR_DUPLICATE and not looped:
                     repeated.append(i)
                     break
         return TraceVerdict(
