@@ -1,0 +1,317 @@
+from __future__ import annotations
+
+import statistics
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+
+from harness.judges.rubric import CRITERIA, Scores
+from harness.stats import (
+    align_by_scenario,
+    bootstrap_mean_ci,
+    bootstrap_mean_difference_ci,
+    cohens_d,
+    compare,
+    conversation_stats,
+    count_questions,
+    default_batch,
+    failure_rate,
+    format_p,
+    holm,
+    mann_whitney,
+    percent_of_reference,
+    significance_stars,
+    wilcoxon_signed_rank,
+)
+from harness.transcript import Transcript, Turn
+
+SEEDS = range(6)
+
+
+def likert(rng: np.random.Generator, n: int, p: list[float] | None = None) -> np.ndarray:
+    return rng.choice([1, 2, 3, 4, 5], size=n, p=p or [0.03, 0.07, 0.15, 0.35, 0.40]).astype(float)
+
+
+# ---- Holm ----------------------------------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=12))
+def test_holm_equals_statsmodels(p: list[float]) -> None:
+    # multipletests runs gc.collect() on every call (~40 ms here); it does not touch the result.
+    with mock.patch("gc.collect"):
+        expected = multipletests(p, method="holm")[1]
+    assert np.allclose(holm(p), expected, rtol=0, atol=1e-9)
+
+
+def test_holm_with_ties_and_known_values() -> None:
+    p = [0.01, 0.04, 0.03, 0.005, 0.04]
+    assert holm(p) == pytest.approx(multipletests(p, method="holm")[1], abs=1e-12)
+    assert holm([0.01, 0.02, 0.03]) == pytest.approx([0.03, 0.04, 0.04])
+    assert holm([]) == []
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        holm([0.5, 1.2])
+
+
+# ---- rank tests ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n", [8, 30, 200])
+def test_wilcoxon_equals_scipy_on_paired_likert_data(seed: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    a = likert(rng, n)
+    b = np.where(rng.random(n) < 0.5, a, likert(rng, n))   # many zero differences, like real pairs
+    if np.all(a == b):
+        b[0] = 6 - a[0] if a[0] != 3 else 4
+    expected = sps.wilcoxon(a, b, zero_method="wilcox", alternative="two-sided", method="auto")
+    got = wilcoxon_signed_rank(a, b)
+    assert got.test == "wilcoxon"
+    assert got.statistic == pytest.approx(float(expected.statistic), abs=1e-9)
+    assert got.p_value == pytest.approx(float(expected.pvalue), abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("n_a", "n_b"), [(5, 7), (40, 60), (200, 200)])
+def test_mann_whitney_equals_scipy(seed: int, n_a: int, n_b: int) -> None:
+    rng = np.random.default_rng(seed)
+    a, b = likert(rng, n_a), likert(rng, n_b, [0.05, 0.1, 0.2, 0.35, 0.30])
+    expected = sps.mannwhitneyu(a, b, alternative="two-sided", method="auto")
+    got = mann_whitney(a, b)
+    assert got.statistic == pytest.approx(float(expected.statistic), abs=1e-9)
+    assert got.p_value == pytest.approx(float(expected.pvalue), abs=1e-9)
+
+
+def test_rank_test_edge_cases_are_documented_values() -> None:
+    same = wilcoxon_signed_rank([4, 5, 3], [4, 5, 3])
+    assert (same.statistic, same.p_value) == (0.0, 1.0) and "zero" in same.note
+    empty = wilcoxon_signed_rank([], [])
+    assert (empty.statistic, empty.p_value) == (None, 1.0)
+    assert wilcoxon_signed_rank([3], [4]).p_value == 1.0
+    assert mann_whitney([], [1, 2]).p_value == 1.0 and mann_whitney([], [1, 2]).statistic is None
+    assert mann_whitney([5, 5, 5], [5, 5, 5]).p_value == 1.0
+    with pytest.raises(ValueError, match="equal length"):
+        wilcoxon_signed_rank([1, 2], [1])
+    with pytest.raises(ValueError, match="finite"):
+        mann_whitney([1, float("nan")], [1, 2])
+
+
+# ---- Cohen's d ---------------------------------------------------------------------------------------
+
+def reference_d(a: list[float], b: list[float]) -> float:
+    """d from the pooled-variance t statistic: t = d / sqrt(1/n_a + 1/n_b)."""
+    t = sps.ttest_ind(a, b, equal_var=True).statistic
+    return float(t * np.sqrt(1 / len(a) + 1 / len(b)))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("n_a", "n_b"), [(2, 3), (30, 45), (200, 200)])
+def test_cohens_d_matches_the_pooled_t_statistic(seed: int, n_a: int, n_b: int) -> None:
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(4.2, 0.7, n_a), rng.normal(4.0, 0.9, n_b)
+    assert cohens_d(a, b) == pytest.approx(reference_d(a, b), abs=1e-9)
+    assert cohens_d(b, a) == pytest.approx(-reference_d(a, b), abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=2, max_size=40), st.lists(st.integers(1, 5), min_size=2, max_size=40))
+def test_cohens_d_matches_the_textbook_formula(a: list[int], b: list[int]) -> None:
+    pooled = ((len(a) - 1) * statistics.variance(a) + (len(b) - 1) * statistics.variance(b)) / (len(a) + len(b) - 2)
+    d = cohens_d(a, b)
+    if pooled == 0:
+        assert d == (0.0 if statistics.mean(a) == statistics.mean(b) else None)
+    else:
+        assert d == pytest.approx((statistics.mean(a) - statistics.mean(b)) / pooled**0.5, abs=1e-9)
+
+
+def test_cohens_d_edge_cases() -> None:
+    assert cohens_d([5, 5, 5], [5, 5]) == 0.0          # constant and equal: no effect
+    assert cohens_d([5, 5, 5], [4, 4]) is None         # constant and different: unbounded
+    assert cohens_d([5], [4]) is None                  # n < 3 in total: no variance estimate
+    assert cohens_d([], [1, 2, 3]) is None
+    assert cohens_d([5, 4], [4]) == pytest.approx(0.5 / np.sqrt(0.5))      # ss = 0.5, dof = 1
+
+
+# ---- bootstrap ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n", [1, 12, 200])
+def test_bootstrap_mean_ci_equals_scipy_percentile_bootstrap(seed: int, n: int) -> None:
+    x = likert(np.random.default_rng(1000 + seed), n)
+    got = bootstrap_mean_ci(x, seed=np.random.default_rng(seed))
+    if n == 1:
+        assert (got.low, got.estimate, got.high) == (x[0], x[0], x[0])
+        return
+    ref = sps.bootstrap((x,), np.mean, n_resamples=10_000, method="percentile", confidence_level=0.95,
+                        rng=np.random.default_rng(seed), batch=default_batch(n, 10_000))
+    assert got.low == pytest.approx(ref.confidence_interval.low, abs=1e-9)
+    assert got.high == pytest.approx(ref.confidence_interval.high, abs=1e-9)
+    assert got.estimate == pytest.approx(x.mean())
+    assert got.low <= got.estimate <= got.high
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_paired_difference_ci_equals_scipy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a, b = likert(rng, 150), likert(rng, 150)
+    got = bootstrap_mean_difference_ci(a, b, paired=True, seed=np.random.default_rng(seed))
+    ref = sps.bootstrap((a, b), lambda x, y, axis: np.mean(x - y, axis=axis), paired=True,
+                        n_resamples=10_000, method="percentile", rng=np.random.default_rng(seed))
+    assert (got.low, got.high) == pytest.approx(tuple(ref.confidence_interval), abs=1e-9)
+    assert got.estimate == pytest.approx(a.mean() - b.mean())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_unpaired_difference_ci_equals_scipy_even_when_drawn_in_batches(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a, b = likert(rng, 120), likert(rng, 80)
+    for batch in (None, 1234):
+        got = bootstrap_mean_difference_ci(a, b, paired=False, seed=np.random.default_rng(seed), batch=batch)
+        ref = sps.bootstrap((a, b), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+                            n_resamples=10_000, method="percentile", rng=np.random.default_rng(seed),
+                            batch=batch or default_batch(120, 10_000))
+        assert (got.low, got.high) == pytest.approx(tuple(ref.confidence_interval), abs=1e-9)
+
+
+def test_bootstrap_is_reproducible_for_a_seed_and_varies_across_seeds() -> None:
+    x = likert(np.random.default_rng(3), 200)
+    assert bootstrap_mean_ci(x, seed=11) == bootstrap_mean_ci(x, seed=11)
+    assert bootstrap_mean_ci(x, seed=11) != bootstrap_mean_ci(x, seed=12)
+    for seed in range(20):
+        ci = bootstrap_mean_ci(x, seed=seed)
+        assert ci.low < x.mean() < ci.high
+        assert ci.high - ci.low < 0.4
+    narrow = bootstrap_mean_ci(x, seed=0, confidence=0.5)
+    wide = bootstrap_mean_ci(x, seed=0, confidence=0.99)
+    assert wide.low < narrow.low < narrow.high < wide.high
+
+
+def test_bootstrap_edge_cases() -> None:
+    assert bootstrap_mean_ci([5, 5, 5], seed=0).model_dump(include={"low", "high"}) == {"low": 5.0, "high": 5.0}
+    with pytest.raises(ValueError, match="at least one observation"):
+        bootstrap_mean_ci([])
+    with pytest.raises(ValueError, match="equal length"):
+        bootstrap_mean_difference_ci([1, 2], [1], paired=True)
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_mean_ci([1, 2], confidence=1.0)
+
+
+# ---- rates, shares, conversation statistics ----------------------------------------------------
+
+def scores(task_success: list[int]) -> list[Scores]:
+    return [Scores(**{**dict.fromkeys(CRITERIA, 4), "task_success": t}) for t in task_success]
+
+
+def test_failure_rate_is_task_success_at_most_3() -> None:
+    # Table 5, travel 3B Sub: 11 failures of 200 = 5.5 %.
+    rate = failure_rate(scores([3] * 6 + [2] * 3 + [1] * 2 + [4] * 100 + [5] * 89))
+    assert (rate.failures, rate.n, rate.rate) == (11, 200, 0.055)
+    assert failure_rate(scores([4, 3]), threshold=4).failures == 2
+    with pytest.raises(ValueError):
+        failure_rate([])
+
+
+def test_percent_of_reference() -> None:
+    # Travel info accuracy: 3B Sub 4.75 vs in-context 4.64 -> 102 %.
+    assert percent_of_reference([4.75], [4.64]) == pytest.approx(102.37, abs=0.01)
+    assert percent_of_reference([4, 5], [5, 5]) == pytest.approx(90.0)
+    with pytest.raises(ValueError, match="reference mean is 0"):
+        percent_of_reference([1], [0])
+
+
+@pytest.mark.parametrize(("text", "questions"), [
+    ("Where would you like to go?", 1),
+    ("Great choice! When do you want to leave? And how many travellers?", 2),
+    ("Really?? Okay.", 1),
+    ('She asked "ready?" and left.', 1),
+    ("(Is that right?) Let me check.", 1),
+    ("Please tell me your dates.", 0),
+    ("See https://example.com/?q=1 for details.", 0),
+    ("", 0),
+])
+def test_question_counting_rule(text: str, questions: int) -> None:
+    assert count_questions(text) == questions
+
+
+def test_conversation_stats() -> None:
+    def transcript(turns: list[tuple[str, str]], seconds: float) -> Transcript:
+        return Transcript(procedure="p", condition="c", scenario_index=0, end_reason="terminal",
+                          turns=[Turn(speaker=s, text=t) for s, t in turns], wall_clock_s=seconds)
+    stats = conversation_stats([
+        transcript([("agent", "Hi! Where to?"), ("user", "Lisbon please"), ("agent", "Dates? Budget?")], 10.0),
+        transcript([("agent", "Hello. Where to?"), ("user", "Rome"), ("agent", "Booked."), ("user", "Thanks")], 20.0),
+    ])
+    assert stats.n == 2
+    assert stats.mean_turns == 3.5
+    assert stats.mean_agent_turns == 2.0
+    assert stats.mean_words == pytest.approx((3 + 2 + 2 + 3 + 1 + 1 + 1) / 2)
+    # Agent turns: "Where to?" (1), "Dates? Budget?" (2), "Where to?" (1), "Booked." (0).
+    assert stats.one_question_share == pytest.approx(2 / 4)
+    assert stats.mean_wall_clock_s == 15.0
+    with pytest.raises(ValueError):
+        conversation_stats([])
+
+
+# ---- the comparison table ---------------------------------------------------------------------
+
+def sample_scores(rng: np.random.Generator, n: int, shift: float) -> list[Scores]:
+    cols = {c: np.clip(np.rint(rng.normal(4.2 + shift * (i % 2), 0.8, n)), 1, 5).astype(int)
+            for i, c in enumerate(CRITERIA)}
+    return [Scores(**{c: int(cols[c][j]) for c in CRITERIA}) for j in range(n)]
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_compare_builds_a_table_7_block(paired: bool) -> None:
+    rng = np.random.default_rng(42)
+    a, b = sample_scores(rng, 200, 0.5), sample_scores(rng, 200, 0.0)
+    table = compare(a, b, paired=paired, label_a="3B Sub", label_b="3B Orch", n_resamples=2000, seed=7)
+    assert [r.criterion for r in table.rows] == list(CRITERIA)
+    raw = [r.test.p_value for r in table.rows]
+    assert [r.p_corrected for r in table.rows] == pytest.approx(multipletests(raw, method="holm")[1], abs=1e-12)
+    for i, row in enumerate(table.rows):
+        xa = np.array([s.get(row.criterion) for s in a], float)
+        xb = np.array([s.get(row.criterion) for s in b], float)
+        assert row.a.estimate == pytest.approx(xa.mean()) and row.b.estimate == pytest.approx(xb.mean())
+        assert row.delta.estimate == pytest.approx(xa.mean() - xb.mean())
+        assert row.cohens_d == pytest.approx(cohens_d(xa, xb))
+        expected_test = wilcoxon_signed_rank(xa, xb) if paired else mann_whitney(xa, xb)
+        assert row.test == expected_test
+        assert row.stars == significance_stars(row.p_corrected)
+        assert row.significant == (row.p_corrected < 0.05)
+        if i % 2:     # criteria where A was shifted up by half a point
+            assert row.delta.low > 0 and row.cohens_d > 0.3 and row.stars == "***"
+    assert compare(a, b, paired=paired, n_resamples=2000, seed=7) .rows == table.rows
+
+
+def test_a_condition_keeps_its_ci_across_comparisons() -> None:
+    rng = np.random.default_rng(1)
+    sub, orch, ic = (sample_scores(rng, 100, s) for s in (0.3, 0.0, 0.6))
+    t1 = compare(sub, orch, paired=True, n_resamples=1000)
+    t2 = compare(sub, ic, paired=False, n_resamples=1000)
+    t3 = compare(ic, sub, paired=False, n_resamples=1000)
+    for c in CRITERIA:
+        assert t1.row(c).a == t2.row(c).a == t3.row(c).b
+
+
+def test_compare_input_checks() -> None:
+    s = scores([4, 5])
+    with pytest.raises(ValueError, match="one B per A"):
+        compare(s, s[:1], paired=True)
+    with pytest.raises(ValueError, match="both conditions"):
+        compare(s, [], paired=False)
+    # Identical constant conditions: no NaN anywhere, nothing significant.
+    flat = compare(scores([4] * 10), scores([4] * 10), paired=True, n_resamples=200)
+    for row in flat.rows:
+        assert row.p_corrected == 1.0 and row.cohens_d == 0.0 and row.stars == ""
+
+
+def test_align_by_scenario_and_formatting() -> None:
+    idx, a, b = align_by_scenario({3: "a3", 1: "a1", 7: "a7"}, {1: "b1", 3: "b3", 9: "b9"})
+    assert (idx, a, b) == ([1, 3], ["a1", "a3"], ["b1", "b3"])
+    with pytest.raises(ValueError, match="shared scenario"):
+        align_by_scenario({1: 1}, {2: 2})
+    assert [format_p(p) for p in (0.0004, 0.292, 0.032, 1.0)] == ["< .001", ".292", ".032", "1.000"]
+    assert [significance_stars(p) for p in (0.0009, 0.002, 0.03, 0.2)] == ["***", "**", "*", ""]
