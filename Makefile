@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: gate test venv lint bench clean
 
+# Torch's OpenMP threads spin while waiting; on a shared 2-core machine that makes decoding
+# 10x slower whenever another process holds a core. Passive waiting must be set before import.
+export OMP_WAIT_POLICY ?= PASSIVE
+
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip

@@ -1,0 +1,104 @@
+"""Anthropic Messages API through the official `anthropic` SDK (AsyncAnthropic)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anthropic
+
+from .base import ChatRequest, ChatResult, Message, Usage
+from .errors import ProviderResponseError
+from .limits import ErrorVerdict
+from .provider import PerLoop, Provider, classify_sdk_error, require_env
+
+__all__ = ["API_KEY_ENV", "AnthropicModel"]
+
+API_KEY_ENV = "ANTHROPIC_API_KEY"
+
+
+class AnthropicModel(Provider):
+    provider = "anthropic"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout_s: float = 120.0,
+        send_temperature: bool = True,
+    ) -> None:
+        self.model_id = model
+        self.send_temperature = send_temperature
+        self.name = f"{self.provider}:{model}"
+        key = api_key or require_env(API_KEY_ENV, self.provider)
+        # max_retries=0: retrying is Model's job, done once for every provider.
+        self._clients = PerLoop(
+            lambda: anthropic.AsyncAnthropic(
+                api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0
+            )
+        )
+
+    async def generate(self, request: ChatRequest) -> ChatResult:
+        started = time.perf_counter()
+        response = await self._clients.get().messages.create(
+            **_request_kwargs(self.model_id, request, self.send_temperature)
+        )
+        return ChatResult(
+            text=_text_of(response),
+            usage=_usage_of(response),
+            model=getattr(response, "model", None) or self.model_id,
+            latency_s=time.perf_counter() - started,
+        )
+
+    def classify_error(self, error: BaseException) -> ErrorVerdict:
+        return classify_sdk_error(error, anthropic)
+
+    async def aclose(self) -> None:
+        client = self._clients.pop_current()
+        if client is not None:
+            await client.close()
+
+
+def _request_kwargs(model: str, request: ChatRequest, send_temperature: bool) -> dict[str, Any]:
+    # The Messages API has no system role: system messages go to `system=`, in order.
+    system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens,
+        "messages": [_message(m) for m in request.messages if m.role != "system"],
+    }
+    if system:
+        kwargs["system"] = system
+    if request.stop:
+        kwargs["stop_sequences"] = list(request.stop)
+    if send_temperature:
+        # The installed SDK no longer types `temperature`; the Messages API still takes it for
+        # the Claude 4.x models we target. Models that reject it: send_temperature=False.
+        kwargs["extra_body"] = {"temperature": request.temperature}
+    return kwargs
+
+
+def _message(message: Message) -> dict[str, str]:
+    return {"role": message.role, "content": message.content}
+
+
+def _text_of(response: Any) -> str:
+    content = getattr(response, "content", None)
+    if not isinstance(content, list):
+        raise ProviderResponseError(f"anthropic response has no content list: {response!r:.300}")
+    return "".join(block.text for block in content if getattr(block, "type", None) == "text")
+
+
+def _usage_of(response: Any) -> Usage:
+    usage = getattr(response, "usage", None)
+    if usage is None or getattr(usage, "input_tokens", None) is None:
+        raise ProviderResponseError(f"anthropic response has no usage: {response!r:.300}")
+    # Prompt-cache reads and writes are input tokens too (billed at other rates we ignore).
+    input_tokens = (
+        usage.input_tokens
+        + (getattr(usage, "cache_creation_input_tokens", None) or 0)
+        + (getattr(usage, "cache_read_input_tokens", None) or 0)
+    )
+    return Usage(input_tokens=input_tokens, output_tokens=usage.output_tokens or 0, calls=1)

@@ -1,0 +1,164 @@
+"""Record/replay store for model calls: one SQLite file, content-addressed.
+
+The key is the sha256 of the canonical JSON of everything that decides an answer (provider,
+model, messages, max_tokens, temperature, seed, stop, trial, hint). Only that request content
+and the result are stored; API keys and HTTP headers never reach this module.
+
+Modes: ``off`` (never read or write), ``record`` (read-through; write on miss), ``replay``
+(read only; a miss raises `CacheMissError`). Many processes (xdist workers, parallel runs)
+may share one file: WAL journal, a busy timeout, and ``INSERT OR IGNORE`` so that two
+writers of the same key both succeed and the first answer stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from .base import ChatRequest, ChatResult
+from .paths import cache_dir
+
+__all__ = [
+    "CACHE_MODE_ENV",
+    "CacheMode",
+    "ResponseCache",
+    "cache_key",
+    "default_cache_path",
+    "default_cache_mode",
+    "request_summary",
+]
+
+CacheMode = Literal["off", "record", "replay"]
+CACHE_MODE_ENV = "SUBTERRA_CACHE_MODE"
+_KEY_VERSION = 1  # bump when the key's content changes, so old entries stop matching
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key        TEXT PRIMARY KEY,
+    provider   TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    request    TEXT NOT NULL,
+    result     TEXT NOT NULL,
+    created_at REAL NOT NULL
+)
+"""
+
+
+def default_cache_path() -> Path:
+    """`$SUBTERRA_CACHE_DIR/llm.sqlite`, else `.subterra/cache/llm.sqlite`."""
+    return cache_dir() / "llm.sqlite"
+
+
+def default_cache_mode() -> CacheMode:
+    """`$SUBTERRA_CACHE_MODE` if set (off/record/replay), else ``record``."""
+    return _check_mode(os.environ.get(CACHE_MODE_ENV, "record"), source=f"${CACHE_MODE_ENV}")
+
+
+def _check_mode(mode: str, *, source: str = "cache mode") -> CacheMode:
+    if mode not in get_args(CacheMode):
+        raise ValueError(f"{source} must be one of {get_args(CacheMode)}, got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+def _keyed_content(provider: str, model: str, request: ChatRequest) -> dict[str, Any]:
+    return {
+        "v": _KEY_VERSION,
+        "provider": provider,
+        "model": model,
+        "messages": [[m.role, m.content] for m in request.messages],
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "seed": request.seed,
+        "stop": list(request.stop),
+        "trial": request.trial,
+        "hint": request.hint.model_dump(mode="json") if request.hint else None,
+    }
+
+
+def _canonical(content: dict[str, Any]) -> str:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def cache_key(provider: str, model: str, request: ChatRequest) -> str:
+    return hashlib.sha256(_canonical(_keyed_content(provider, model, request)).encode()).hexdigest()
+
+
+def request_summary(request: ChatRequest) -> str:
+    """One line that lets a person recognise a call, e.g. in a replay miss."""
+    last = request.messages[-1].content if request.messages else ""
+    preview = last if len(last) <= 60 else last[:57] + "..."
+    task = f", hint {request.hint.task}" if request.hint else ""
+    return (
+        f"purpose {request.purpose!r}, {len(request.messages)} messages, last {preview!r}, "
+        f"trial {request.trial}, seed {request.seed}{task}"
+    )
+
+
+class ResponseCache:
+    """A SQLite file of recorded results. Opened lazily; safe across threads and processes."""
+
+    def __init__(self, path: str | Path | None = None, mode: CacheMode = "record") -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.mode = _check_mode(mode)
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: autocommit; each statement is its own short transaction.
+            connection = sqlite3.connect(
+                self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA busy_timeout = 60000")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute(_SCHEMA)
+            self._connection = connection
+        return self._connection
+
+    def get(self, key: str) -> ChatResult | None:
+        with self._lock:
+            row = (
+                self._db().execute("SELECT result FROM responses WHERE key = ?", (key,)).fetchone()
+            )
+        if row is None:
+            return None
+        return ChatResult.model_validate_json(row[0]).model_copy(update={"cached": True})
+
+    def put(
+        self, key: str, provider: str, model: str, request: ChatRequest, result: ChatResult
+    ) -> None:
+        stored = result.model_copy(update={"cached": False}).model_dump_json()
+        with self._lock:
+            self._db().execute(
+                "INSERT OR IGNORE INTO responses (key, provider, model, request, result, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    provider,
+                    model,
+                    _canonical(_keyed_content(provider, model, request)),
+                    stored,
+                    time.time(),
+                ),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def __repr__(self) -> str:
+        return f"ResponseCache({str(self.path)!r}, mode={self.mode!r})"

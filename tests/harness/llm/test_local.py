@@ -1,0 +1,111 @@
+"""The local transformers provider on SmolLM2-135M-Instruct (GGUF), batched decoding.
+
+Loading the model takes ~15-20 s on 2 CPU cores, so one loaded model serves the module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.llm import ChatRequest, ChatResult, LLMCallError, Message, get_model
+from harness.llm.local import LocalModel
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = (
+    "What is the capital of France?",
+    "Say hello.",
+    "Name a colour.",
+    "What is 2+2? Answer briefly.",
+)
+
+
+def ask(text: str, **fields: object) -> ChatRequest:
+    return ChatRequest(messages=(Message(role="user", content=text),), max_tokens=6, **fields)
+
+
+def _no_network(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the local provider tried to open a network connection")
+
+
+@pytest.fixture(scope="module")
+def smollm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModel]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("SUBTERRA_CACHE_DIR", str(tmp_path_factory.mktemp("local-cache")))
+        patch.setattr(socket.socket, "connect", _no_network)
+        # One decoding thread: the CI box has 2 shared cores (see LocalModel's `threads`).
+        model = LocalModel("smollm2-135m", threads=1)
+        model.load()
+    yield model
+    asyncio.run(model.aclose())
+
+
+def test_loads_from_the_gguf_offline_and_answers(smollm: LocalModel) -> None:
+    result = smollm.generate_sync(ask("What is the capital of France?"))
+    assert "Paris" in result.text
+    assert result.model == "local:smollm2-135m"
+    assert 0 < result.usage.output_tokens <= 6 and result.usage.input_tokens > 5
+
+
+def test_batched_greedy_decoding_matches_one_at_a_time(smollm: LocalModel) -> None:
+    requests = [ask(q) for q in QUESTIONS]
+
+    async def both() -> tuple[list[ChatResult], list[ChatResult]]:
+        one_by_one = [await smollm.generate(r) for r in requests]
+        before = len(smollm.batch_sizes)
+        together = await asyncio.gather(*(smollm.generate(r) for r in requests))
+        assert smollm.batch_sizes[before:] == [len(requests)]  # one generate call for all
+        return one_by_one, list(together)
+
+    one_by_one, together = asyncio.run(both())
+    assert [r.text for r in together] == [r.text for r in one_by_one]
+    assert [r.usage for r in together] == [r.usage for r in one_by_one]
+    assert (
+        len({r.usage.input_tokens for r in together}) > 1
+    )  # prompts of different lengths were padded
+
+
+def test_seeded_sampling_is_reproducible_and_independent_of_the_batch(smollm: LocalModel) -> None:
+    sampled = [ask(q, temperature=1.0, seed=5) for q in QUESTIONS[:3]]
+
+    async def run() -> tuple[list[str], list[str], list[str]]:
+        alone = [(await smollm.generate(r)).text for r in sampled]
+        batched = [r.text for r in await asyncio.gather(*(smollm.generate(r) for r in sampled))]
+        other_trials = [
+            (await smollm.generate(r.model_copy(update={"trial": 1}))).text for r in sampled
+        ]
+        return alone, batched, other_trials
+
+    alone, batched, other_trials = asyncio.run(run())
+    assert alone == batched
+    assert other_trials != alone
+
+
+def test_stop_sequences_cut_the_text(smollm: LocalModel) -> None:
+    full = smollm.generate_sync(ask("What is the capital of France?")).text
+    assert " of " in full
+    cut = smollm.generate_sync(ask("What is the capital of France?", stop=(" of ",))).text
+    assert cut == full[: full.index(" of ")]
+
+
+def test_get_model_accepts_loaded_weights(smollm: LocalModel) -> None:
+    model, tokenizer = smollm.load()
+    with get_model("local:smollm2-135m", model=model, tokenizer=tokenizer) as wrapped:
+        assert wrapped.cache is None  # weights at a path can change: not cached by default
+        result = wrapped.generate_sync(ask("Say hello."))
+    assert result.text == smollm.generate_sync(ask("Say hello.")).text
+    assert wrapped.usage == result.usage
+
+
+def test_missing_weights_fail_with_a_clear_error(tmp_path: Path) -> None:
+    with (
+        get_model(f"local:{tmp_path / 'missing.gguf'}") as model,
+        pytest.raises(LLMCallError, match="FileNotFoundError.*not found"),
+    ):
+        model.generate_sync(ask("hi"))

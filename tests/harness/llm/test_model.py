@@ -1,0 +1,74 @@
+"""The Model wrapper: usage ledger, sync calls, closing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from harness.llm import ChatRequest, ChatResult, Message, Model, Usage, UsageLedger
+from harness.llm.provider import Provider
+
+
+class CountingProvider(Provider):
+    """A provider that answers at once and counts its calls."""
+
+    provider = "counting"
+
+    def __init__(self) -> None:
+        self.model_id = "counter"
+        self.name = "counting:counter"
+        self.calls = 0
+        self.closed = 0
+
+    async def generate(self, request: ChatRequest) -> ChatResult:
+        self.calls += 1
+        return ChatResult(
+            text=str(self.calls),
+            usage=Usage(input_tokens=10, output_tokens=2, calls=1),
+            model="counter",
+        )
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+def ask(purpose: str = "generation") -> ChatRequest:
+    return ChatRequest(messages=(Message(role="user", content="hi"),), purpose=purpose)
+
+
+def test_ledger_adds_per_purpose_and_separates_cache_hits() -> None:
+    ledger = UsageLedger()
+    one = Usage(input_tokens=1, output_tokens=2, calls=1)
+    ledger.add("generation", one, cached=False)
+    ledger.add("judge", one, cached=True)
+    ledger.add("judge", one, cached=False)
+    assert ledger.total == Usage(input_tokens=3, output_tokens=6, calls=3)
+    assert ledger.by_purpose == {"generation": one, "judge": one + one}
+    assert ledger.from_cache == one and ledger.fresh == one + one
+    ledger.reset()
+    assert ledger.total == Usage() and ledger.by_purpose == {}
+
+
+def test_model_counts_usage_per_purpose_and_resets() -> None:
+    provider = CountingProvider()
+    with Model(provider) as model:
+        model.generate_sync(ask())
+        model.generate_sync(ask("routing"))
+        model.generate_sync(ask("routing"))
+        assert model.usage == Usage(input_tokens=30, output_tokens=6, calls=3)
+        assert model.ledger.by_purpose["routing"].calls == 2
+        model.reset_usage()
+        assert model.usage == Usage()
+    assert provider.closed >= 1
+
+
+def test_model_serves_sync_and_async_callers_alike() -> None:
+    provider = CountingProvider()
+    model = Model(provider)
+
+    async def many() -> list[str]:
+        return [r.text for r in await asyncio.gather(*(model.generate(ask()) for _ in range(5)))]
+
+    assert sorted(asyncio.run(many()), key=int) == ["1", "2", "3", "4", "5"]
+    assert model.generate_sync(ask()).text == "6"
+    asyncio.run(model.aclose())
+    assert model.usage.calls == 6

