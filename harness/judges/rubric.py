@@ -220,8 +220,7 @@ def parse_judge_output(text: str) -> Scores:
     """The `Scores` in a judge's reply.
 
     Accepts the bare JSON object, one inside a ```json fence, or the first JSON object in
-    the text (models sometimes add a sentence around it); the five scores may also sit
-    under a "scores" key beside "rationale". Raises `JudgeOutputError` naming
+    the text (models sometimes add a sentence around it). Raises `JudgeOutputError` naming
     what was expected and what was found when the JSON is invalid, a criterion is missing
     or unknown, or a score is not an integer 1..5.
     """
@@ -243,9 +242,6 @@ def parse_judge_output(text: str) -> Scores:
             f"expected {_EXPECTED}; found invalid JSON ({err.msg} at line {err.lineno} "
             f"column {err.colno}) in {_snippet(body[starts[0]:])}"
         ) from err
-    if isinstance(data.get("scores"), dict) and set(data) <= {"scores", "rationale"}:
-        # Also accepted: the scores nested under "scores" (the offline model replies so).
-        data = {**data["scores"], **({"rationale": data["rationale"]} if "rationale" in data else {})}
     if "rationale" in data and not isinstance(data["rationale"], str):
         raise JudgeOutputError(
             f"expected {_EXPECTED} and a string rationale; found rationale of type "

@@ -8,7 +8,8 @@ It is not a language model: it plays the part `request.hint` gives it.
 - ``route``: pick the key of ``hint.options`` whose texts are lexically closest (TF-IDF
   cosine over character n-grams, stop words removed) to the latest user message; ties go
   to the option listed first.
-- ``judge``: return ``hint.verdict["scores"]`` (precomputed by the caller) as JSON.
+- ``judge``: reply with ``hint.verdict["scores"]`` (precomputed by the caller) in the
+  rubric's JSON shape: the criteria at the top level beside a ``rationale``.
 
 Usage is counted with SmolLM2's real tokenizer over a ChatML rendering of the messages, so
 offline token counts have the size of real ones. Result model ids always start "offline".
@@ -125,7 +126,8 @@ def _judge(hint: Hint) -> str:
             f"found keys {sorted(hint.verdict)}"
         )
     rationale = hint.verdict.get("rationale") or "offline judge: scores precomputed from the trace"
-    return json.dumps({"scores": scores, "rationale": rationale})
+    # The rubric's reply shape: the criteria at the top level beside a rationale.
+    return json.dumps({**scores, "rationale": rationale})
 
 
 @cache
