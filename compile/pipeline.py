@@ -1,0 +1,128 @@
+"""The recompile cycle (paper §6): generate data → fine-tune → trace judge, each stage
+content-addressed in the store so an unchanged input is never recomputed.
+
+    compiled = compile_procedure(procedure, scenario_set, CompileOptions(recipe="tiny-cpu"))
+    compiled.checkpoint      # a transformers checkpoint directory
+    compiled.model_spec      # "local:<checkpoint>" for the LLM layer
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from compile.datagen import DatagenConfig, DatagenSummary, generate_dataset, load_split
+from compile.store import Store, fingerprint
+from harness import __version__
+from harness.judges.trace import TraceJudge
+from harness.llm import get_model
+from harness.procedure import Procedure
+from harness.scenarios import ScenarioSet
+
+
+class CompileOptions(BaseModel):
+    recipe: str = "smollm2-135m"
+    generator: str = "offline"
+    n: int = Field(default=120, ge=2)                # training scenarios per seed
+    seeds: list[int] = Field(default_factory=lambda: [42])
+    eval_fraction: float = 0.1
+    concurrency: int = 8
+
+
+class StageTiming(BaseModel):
+    stage: str
+    seconds: float
+    reused: bool
+
+
+class CompiledModel(BaseModel):
+    procedure: str
+    recipe: str
+    dataset_fingerprint: str
+    model_fingerprint: str
+    dataset_dir: Path
+    checkpoint: Path
+    trace_judge_path: Path
+    datagen: DatagenSummary
+    training: dict                   # the trainer's summary (losses, steps, tokens, seconds)
+    timings: list[StageTiming]
+
+    @property
+    def model_spec(self) -> str:
+        return f"local:{self.checkpoint}"
+
+    @cached_property
+    def trace_judge(self) -> TraceJudge:
+        return TraceJudge.load(self.trace_judge_path)
+
+
+def procedure_content(procedure: Procedure) -> dict:
+    return procedure.model_dump(mode="json")
+
+
+def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, options: CompileOptions,
+                      store: Store | None = None, *, show_progress: bool | None = None) -> CompiledModel:
+    """Compile (or reuse) the model of `procedure`; prints nothing, returns timings."""
+    from compile.recipe import load_recipe
+    from compile.train import train
+
+    store = store or Store()
+    recipe = load_recipe(options.recipe)
+    datagen_config = DatagenConfig(n=options.n, seeds=options.seeds, eval_fraction=options.eval_fraction,
+                                   concurrency=options.concurrency)
+    data_fp = fingerprint(kind="dataset", procedure=procedure_content(procedure),
+                          scenarios=scenario_set.model_dump(mode="json"), generator=options.generator,
+                          datagen=datagen_config.model_dump(mode="json"), version=__version__)
+    timings: list[StageTiming] = []
+
+    # Stage 1: synthetic conversations (+ the trace judge learnt from their labels).
+    started = time.perf_counter()
+    built: list[bool] = []
+
+    def build_dataset(out: Path) -> None:
+        built.append(True)
+        model = get_model(options.generator)
+        summary = asyncio.run(generate_dataset(model, procedure, scenario_set, datagen_config, out,
+                                               show_progress=show_progress))
+        (out / "summary.json").write_text(summary.model_dump_json(indent=2))
+        TraceJudge.fit(procedure, load_split(out, "train")).save(out / "trace_judge.pkl")
+
+    dataset_dir = store.get_or_create("dataset", data_fp, build_dataset)
+    timings.append(StageTiming(stage="data generation", seconds=time.perf_counter() - started, reused=not built))
+
+    # Stage 2: full-parameter fine-tuning on the training split.
+    model_fp = fingerprint(kind="model", dataset=data_fp, recipe=recipe.model_dump(mode="json"),
+                           system_prompt=procedure.system_prompt, version=__version__)
+    started = time.perf_counter()
+    trained: list[bool] = []
+
+    def build_model(out: Path) -> None:
+        trained.append(True)
+        result = train(recipe, load_split(dataset_dir, "train"), load_split(dataset_dir, "eval"),
+                       system_prompt=procedure.system_prompt, out_dir=out)
+        (out / "training.json").write_text(result.model_dump_json(indent=2))
+
+    model_dir = store.get_or_create("model", model_fp, build_model)
+    timings.append(StageTiming(stage="fine-tuning", seconds=time.perf_counter() - started, reused=not trained))
+
+    training = json.loads((model_dir / "training.json").read_text())
+    return CompiledModel(
+        procedure=procedure.name, recipe=options.recipe, dataset_fingerprint=data_fp,
+        model_fingerprint=model_fp, dataset_dir=dataset_dir, checkpoint=Path(training["checkpoint"]),
+        trace_judge_path=dataset_dir / "trace_judge.pkl",
+        datagen=DatagenSummary.model_validate_json((dataset_dir / "summary.json").read_text()),
+        training=training, timings=timings)
+
+
+def compile_for_gate(proc_run) -> CompiledModel:
+    """The `compiled_model` fixture's work: one procedure of a gate suite."""
+    spec = proc_run.suite.compile
+    options = CompileOptions(recipe=spec.recipe, generator=proc_run.suite.models.generator, n=spec.n,
+                             seeds=spec.seeds, eval_fraction=spec.eval_fraction)
+    return compile_procedure(proc_run.procedure, proc_run.scenario_set, options,
+                             Store(proc_run.root / ".subterra" / "store"))

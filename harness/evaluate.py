@@ -1,0 +1,257 @@
+"""One gate run: suites → cases → conversations, judges and checks → reports.
+
+This is where the parts meet: the compile store gives the compiled model and the trace
+judge; the runner plays a condition against the simulated user; the judges score; the
+results store shares results between xdist workers; the report is written once at the end.
+The pytest plugin only calls into here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from harness.gate import (
+    CheckResult,
+    check_failure_rate,
+    check_mean,
+    check_non_inferiority,
+    conversation_problems,
+)
+from harness.judges.llm_judge import judge_transcript
+from harness.judges.offline import offline_scores
+from harness.llm import ChatModel, get_model
+from harness.procedure import Procedure, load_procedure
+from harness.results import ConversationResult, ResultStore
+from harness.scenarios import Scenario, ScenarioSet, load_scenario_set, sample_scenarios
+from harness.suite import GateSuite, ProcedureEntry, load_suite
+
+STATE_DIR = Path(".subterra")
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class ProcedureRun:
+    """One procedure of one suite, with everything its tests share."""
+
+    suite: GateSuite
+    entry: ProcedureEntry
+    root: Path
+    cache_mode: str | None = None       # LLM record/replay mode for network models
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite.name}:{self.procedure.name}"
+
+    @cached_property
+    def procedure(self) -> Procedure:
+        return load_procedure(self.suite.resolve(self.entry.procedure))
+
+    @cached_property
+    def scenario_set(self) -> ScenarioSet:
+        return load_scenario_set(self.suite.resolve(self.entry.scenarios))
+
+    @cached_property
+    def scenarios(self) -> list[Scenario]:
+        return sample_scenarios(self.scenario_set, self.procedure, self.entry.n, self.entry.seed)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Everything that determines this procedure's results (not the thresholds)."""
+        from harness import __version__
+
+        files = [self.suite.resolve(p).read_bytes().decode() for p in (self.entry.procedure, self.entry.scenarios)]
+        return _digest(files, self.entry.model_dump(mode="json"), self.suite.compile.model_dump(mode="json"),
+                       self.suite.models.model_dump(mode="json"), __version__)
+
+    @cached_property
+    def models(self) -> RoleModels:
+        """Built on first use, once per process (local weights load lazily)."""
+        return build_models(self)
+
+    @cached_property
+    def results(self) -> ResultStore:
+        return ResultStore(self.root / STATE_DIR / "runs" / self.fingerprint[:16])
+
+
+@dataclass
+class GateConversation:
+    """A test case: one condition talks to the simulated user of one scenario."""
+
+    run: ProcedureRun
+    condition: str
+    scenario: Scenario
+
+    @property
+    def procedure_key(self) -> str:
+        return self.run.key
+
+    @property
+    def test_id(self) -> str:
+        return f"{self.run.key}/{self.condition}/scenario-{self.scenario.index:03d}"
+
+
+@dataclass
+class GateCheck:
+    """A test case: one aggregate threshold over a condition's conversations."""
+
+    run: ProcedureRun
+    kind: str          # "mean", "failure_rate", "non_inferiority"
+    spec: Any
+    conditions: tuple[str, ...]
+
+    @property
+    def procedure_key(self) -> str:
+        return self.run.key
+
+    @property
+    def test_id(self) -> str:
+        return f"{self.run.key}/{self.kind}/{'-vs-'.join(self.conditions)}" + (
+            f"/{self.spec.criterion}" if hasattr(self.spec, "criterion") else "")
+
+
+@dataclass
+class GateRun:
+    """All suites of one pytest session, loaded lazily."""
+
+    suite_paths: list[Path]
+    overrides: dict[str, str | None]
+    root: Path
+    touched_any: bool = False
+    _compiled: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, paths: list[Path], overrides: dict[str, str | None], root: Path) -> GateRun:
+        return cls(suite_paths=paths, overrides=overrides, root=root)
+
+    @cached_property
+    def procedures(self) -> list[ProcedureRun]:
+        runs = []
+        for path in self.suite_paths:
+            suite = apply_overrides(load_suite(path), self.overrides)
+            runs.extend(ProcedureRun(suite, entry, self.root, self.overrides.get("gate_cache"))
+                        for entry in suite.procedures)
+        return runs
+
+    def procedure(self, key: str) -> ProcedureRun:
+        return next(p for p in self.procedures if p.key == key)
+
+    def compiled(self, key: str):
+        """The compiled model for a procedure: from the store, built once if missing."""
+        if key not in self._compiled:
+            from compile.pipeline import compile_for_gate
+
+            self._compiled[key] = compile_for_gate(self.procedure(key))
+        return self._compiled[key]
+
+
+def apply_overrides(suite: GateSuite, o: dict[str, str | None]) -> GateSuite:
+    """Command-line / ini settings win over what the suite file says."""
+    data = suite.model_dump()
+    if o.get("gate_conditions"):
+        data["conditions"] = [c.strip() for c in o["gate_conditions"].split(",")]
+        keep = set(data["conditions"])
+        th = data["thresholds"]
+        th["means"] = [t for t in th["means"] if t["condition"] in keep]
+        th["failure_rates"] = [t for t in th["failure_rates"] if t["condition"] in keep]
+        th["non_inferiority"] = [t for t in th["non_inferiority"] if {t["a"], t["b"]} <= keep]
+        th["per_conversation"]["conditions"] = [c for c in th["per_conversation"]["conditions"] if c in keep]
+    if o.get("gate_n"):
+        for entry in data["procedures"]:
+            entry["n"] = int(o["gate_n"])
+    if o.get("gate_recipe"):
+        data["compile"]["recipe"] = o["gate_recipe"]
+    for option, key in (("gate_generator", "generator"), ("gate_user_model", "user"),
+                        ("gate_frontier", "frontier")):
+        if o.get(option):
+            data["models"][key] = o[option]
+    if o.get("gate_judges"):
+        data["models"]["judges"] = [j.strip() for j in o["gate_judges"].split(",")]
+    new = GateSuite.model_validate(data)
+    new._file = suite._file
+    return new
+
+
+def collect_cases(run: GateRun) -> list[GateConversation | GateCheck]:
+    cases: list[GateConversation | GateCheck] = []
+    for proc in run.procedures:
+        th = proc.suite.thresholds
+        for condition in proc.suite.conditions:
+            cases.extend(GateConversation(proc, condition, s) for s in proc.scenarios)
+        cases.extend(GateCheck(proc, "mean", t, (t.condition,)) for t in th.means)
+        cases.extend(GateCheck(proc, "failure_rate", t, (t.condition,)) for t in th.failure_rates)
+        cases.extend(GateCheck(proc, "non_inferiority", t, (t.a, t.b)) for t in th.non_inferiority)
+    return cases
+
+
+# ---- running and judging conversations ----------------------------------------------
+
+@dataclass
+class RoleModels:
+    """The models one procedure's evaluation uses, built once per process."""
+
+    user: ChatModel
+    frontier: ChatModel
+    base: ChatModel
+    judges: list[ChatModel]
+
+
+def build_models(proc: ProcedureRun) -> RoleModels:
+    m = proc.suite.models
+    kw = {"cache": proc.cache_mode} if proc.cache_mode else {}
+    return RoleModels(user=get_model(m.user, **kw), frontier=get_model(m.frontier, **kw),
+                      base=get_model(m.base, **kw), judges=[get_model(j, **kw) for j in m.judges])
+
+async def judge_conversations(proc: ProcedureRun, compiled: Any, transcripts: list,
+                              scenarios: list[Scenario]) -> list[ConversationResult]:
+    """Trace-judge and rubric-judge each transcript (judges see no condition)."""
+    domains = {k: v for k, v in proc.scenario_set.variables.items() if isinstance(v, list)}
+    judge_models = proc.models.judges
+    out = []
+    for transcript, scenario in zip(transcripts, scenarios, strict=True):
+        verdict = compiled.trace_judge.judge(transcript.turns, scenario.path)
+        offline = offline_scores(verdict, transcript.turns, intended_path=scenario.path,
+                                 variables=scenario.variables, challenge=scenario.challenge, domains=domains)
+        judged = await asyncio.gather(*(
+            judge_transcript(m, transcript.turns, challenge_posed=scenario.challenge, offline_scores=offline,
+                             seed=scenario.index) for m in judge_models))
+        out.append(ConversationResult(transcript=transcript, verdict=verdict, judges=list(judged),
+                                      offline_scores=offline))
+    return out
+
+
+def evaluate_condition(proc: ProcedureRun, compiled: Any, condition: str) -> list[ConversationResult]:
+    """Every scenario of one condition: from the results store, or run now (once)."""
+    by_index = {s.index: s for s in proc.scenarios}
+
+    async def run(indices: list[int]) -> list[ConversationResult]:
+        chosen = [by_index[i] for i in indices]
+        transcripts = await run_transcripts(proc, compiled, condition, chosen)
+        return await judge_conversations(proc, compiled, transcripts, chosen)
+
+    return proc.results.ensure_group(proc.procedure.name, condition, sorted(by_index), run)
+
+
+def run_conversation_case(case: GateConversation, compiled: Any) -> list[str]:
+    """Run (or read) the case's conversation; return its per-conversation problems."""
+    results = evaluate_condition(case.run, compiled, case.condition)
+    result = next(r for r in results if r.transcript.scenario_index == case.scenario.index)
+    spec = case.run.suite.thresholds.per_conversation
+    return conversation_problems(result, spec) if case.condition in spec.conditions else []
+
+
+def run_check_case(case: GateCheck, compiled: Any) -> CheckResult:
+    groups = [evaluate_condition(case.run, compiled, c) for c in case.conditions]
+    if case.kind == "mean":
+        return check_mean(groups[0], case.spec)
+    if case.kind == "failure_rate":
+        return check_failure_rate(groups[0], case.spec)
+    return check_non_inferiority(groups[0], groups[1], case.spec)
