@@ -86,9 +86,10 @@ def turn_request(procedure: Procedure, scenario: Scenario, step: int, turns: Seq
     node = procedure.nodes[node_id]
     speaker = "agent" if node.role is Role.AGENT else "user"
     instruction = render(node.prompt, scenario.context)
+    toward = None
     if step + 1 < len(scenario.path) and len(node.edges) > 1:
-        chosen = next(e for e in node.edges if e.to == scenario.path[step + 1])
-        instruction += f"\n(The conversation continues so that: {chosen.when}.)"
+        toward = next(e for e in node.edges if e.to == scenario.path[step + 1]).when
+        instruction += f"\n(The conversation continues so that: {toward}.)"
     if speaker == "user":
         persona = ", ".join(f"{k}: {v}" for k, v in scenario.persona.items())
         who = f"the customer (persona — {persona})"
@@ -101,7 +102,7 @@ def turn_request(procedure: Procedure, scenario: Scenario, step: int, turns: Seq
         max_tokens=config.max_tokens, temperature=config.temperature,
         seed=stable_int(scenario.seed, scenario.index, step),
         hint=Hint(task="turn", speaker=speaker, node=node_id, examples=tuple(node.examples),
-                  variables=scenario.context),
+                  variables=scenario.context, toward=toward),
         purpose="datagen")
 
 

@@ -105,7 +105,10 @@ def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, options: 
         trained.append(True)
         result = train(recipe, load_split(dataset_dir, "train"), load_split(dataset_dir, "eval"),
                        system_prompt=procedure.system_prompt, out_dir=out)
+        # The store moves `out` into place when done: keep the checkpoint path relative to it.
+        result = result.model_copy(update={"checkpoint": result.checkpoint.relative_to(out)})
         (out / "training.json").write_text(result.model_dump_json(indent=2))
+        return result
 
     model_dir = store.get_or_create("model", model_fp, build_model)
     timings.append(StageTiming(stage="fine-tuning", seconds=time.perf_counter() - started, reused=not trained))
@@ -113,7 +116,7 @@ def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, options: 
     training = json.loads((model_dir / "training.json").read_text())
     return CompiledModel(
         procedure=procedure.name, recipe=options.recipe, dataset_fingerprint=data_fp,
-        model_fingerprint=model_fp, dataset_dir=dataset_dir, checkpoint=Path(training["checkpoint"]),
+        model_fingerprint=model_fp, dataset_dir=dataset_dir, checkpoint=model_dir / training["checkpoint"],
         trace_judge_path=dataset_dir / "trace_judge.pkl",
         datagen=DatagenSummary.model_validate_json((dataset_dir / "summary.json").read_text()),
         training=training, timings=timings)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
 
@@ -15,5 +15,10 @@ def template_env() -> SandboxedEnvironment:
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
+@lru_cache(maxsize=4096)
+def _compiled(template: str) -> Template:
+    return template_env().from_string(template)
+
+
 def render(template: str, variables: dict[str, Any]) -> str:
-    return template_env().from_string(template).render(**variables).strip()
+    return _compiled(template).render(**variables).strip()

@@ -39,6 +39,9 @@ class Hint(BaseModel):
     node: str | None = None
     examples: tuple[str, ...] = ()          # jinja2 templates to render with `variables`
     variables: dict[str, Any] = Field(default_factory=dict)
+    # At a decision hub: the branch this turn leads to (an edge's `when`); the offline model
+    # speaks the example closest to it, so the words match the path the data follows.
+    toward: str | None = None
     # "route": choose one option; each option carries texts that describe it.
     options: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     # "judge": the offline judge derives scores from a precomputed trace verdict.

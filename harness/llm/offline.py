@@ -4,7 +4,8 @@ It is not a language model: it plays the part `request.hint` gives it.
 
 - ``turn``: render one of ``hint.examples`` (jinja2, sandboxed, strict) with
   ``hint.variables``; which one is a hash of (seed, trial, messages), so a seed reproduces a
-  run and trials of the same request differ.
+  run and trials of the same request differ — except at a hub, where ``hint.toward`` names
+  the branch taken and the example lexically closest to it is spoken.
 - ``route``: pick the key of ``hint.options`` whose texts are lexically closest (TF-IDF
   cosine over character n-grams, stop words removed) to the latest user message; ties go
   to the option listed first.
@@ -76,6 +77,9 @@ def _turn(request: ChatRequest, hint: Hint) -> str:
         sort_keys=True,
     )
     index = int.from_bytes(hashlib.sha256(state.encode()).digest()[:8], "big") % len(hint.examples)
+    if hint.toward and len(hint.examples) > 1:
+        options = {str(i): (example,) for i, example in enumerate(hint.examples)}
+        index = int(choose_option(hint.toward, options))
     return render(hint.examples[index], hint.variables)
 
 

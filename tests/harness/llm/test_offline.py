@@ -168,3 +168,15 @@ def test_usage_ledger_counts_offline_calls_per_purpose() -> None:
         model.generate_sync(turn().model_copy(update={"purpose": "simulation"}))
     assert model.usage.calls == 2
     assert set(model.ledger.by_purpose) == {"generation", "simulation"}
+
+
+def test_hub_turn_speaks_the_example_of_the_branch_taken() -> None:
+    examples = ("Yes please, book the {{ place }} trip.", "No thanks, I will look elsewhere for now.")
+    for toward, expected in (("the customer says yes and wants to book it", 0),
+                             ("the customer says no thanks and will look elsewhere", 1)):
+        for seed in range(5):
+            request = ChatRequest(messages=(Message(role="user", content="Shall I book?"),), seed=seed,
+                                  hint=Hint(task="turn", examples=examples, variables={"place": "Peru"},
+                                            toward=toward))
+            assert generate(request) == ["Yes please, book the Peru trip.",
+                                         "No thanks, I will look elsewhere for now."][expected]
