@@ -13,6 +13,7 @@ import json
 import time
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -27,6 +28,7 @@ from harness.scenarios import ScenarioSet
 
 class CompileOptions(BaseModel):
     recipe: str = "smollm2-135m"
+    recipe_overrides: dict[str, Any] = Field(default_factory=dict)   # e.g. {"epochs": 1}
     generator: str = "offline"
     n: int = Field(default=120, ge=2)                # training scenarios per seed
     seeds: list[int] = Field(default_factory=lambda: [42])
@@ -72,7 +74,7 @@ def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, options: 
     from compile.train import train
 
     store = store or Store()
-    recipe = load_recipe(options.recipe)
+    recipe = load_recipe(options.recipe, options.recipe_overrides)
     datagen_config = DatagenConfig(n=options.n, seeds=options.seeds, eval_fraction=options.eval_fraction,
                                    concurrency=options.concurrency)
     data_fp = fingerprint(kind="dataset", procedure=procedure_content(procedure),

@@ -21,6 +21,8 @@ def _compile(p: argparse.ArgumentParser) -> Command:
     p.add_argument("--scenarios", type=Path, help="scenario set (default: scenarios/<procedure file name>)")
     p.add_argument("--recipe", default="smollm2-135m",
                    help="compile recipe: tiny-cpu, smollm2-135m (default), qwen2.5-3b, qwen3-8b, or a YAML path")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe setting, e.g. --set epochs=1 --set model.scratch.hidden_size=64")
     p.add_argument("--n", type=int, default=120, help="training scenarios per seed (default 120)")
     p.add_argument("--seeds", type=int, nargs="+", default=[42], help="data-generation seeds (default 42)")
     p.add_argument("--generator", default="offline", help="data-generation model (default offline)")
@@ -35,7 +37,15 @@ def _compile(p: argparse.ArgumentParser) -> Command:
         procedure = load_procedure(args.procedure)
         scenario_set = load_scenario_set(args.scenarios or default_scenarios(args.procedure))
         check_against(scenario_set, procedure)
-        options = CompileOptions(recipe=args.recipe, generator=args.generator, n=args.n, seeds=args.seeds)
+        from compile.recipe import parse_overrides
+
+        try:
+            overrides = parse_overrides(args.overrides)
+        except ValueError as e:
+            console.print(f"error: {e}")
+            return 2
+        options = CompileOptions(recipe=args.recipe, recipe_overrides=overrides, generator=args.generator,
+                                 n=args.n, seeds=args.seeds)
         compiled = compile_procedure(procedure, scenario_set, options, Store(args.store) if args.store else None)
 
         table = Table(title=f"recompile cycle: {procedure.name} ({args.recipe})")
