@@ -13,7 +13,6 @@ sorted by id, so the same inputs give byte-identical files whatever the completi
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sys
 import time
@@ -26,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
 from harness.procedure import Procedure, Role
 from harness.scenarios import Scenario, ScenarioSet, sample_scenarios
+from harness.seeds import stable_int
 from harness.templates import render
 from harness.transcript import Conversation, Turn
 
@@ -56,12 +56,6 @@ class DatagenSummary(BaseModel):
     model: str
     generated_now: int                  # 0 when everything came from the journal
     seconds: float
-
-
-def stable_int(*parts: object) -> int:
-    """A seed derived from parts, stable across processes and Python versions."""
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 def conversation_id(procedure: str, seed: int, index: int) -> str:
@@ -101,9 +95,13 @@ def turn_request(procedure: Procedure, scenario: Scenario, step: int, turns: Seq
         messages=(Message(role="system", content=GENERATOR_SYSTEM), Message(role="user", content=prompt)),
         max_tokens=config.max_tokens, temperature=config.temperature,
         seed=stable_int(scenario.seed, scenario.index, step),
-        hint=Hint(task="turn", speaker=speaker, node=node_id, examples=tuple(node.examples),
-                  variables=scenario.context, toward=toward),
+        hint=Hint(task="turn", speaker=speaker, node=node_id, variables=scenario.context, toward=toward,
+                  examples=tuple(procedure.examples_toward(node_id, _next_on_path(scenario, step)))),
         purpose="datagen")
+
+
+def _next_on_path(scenario: Scenario, step: int) -> str | None:
+    return scenario.path[step + 1] if step + 1 < len(scenario.path) else None
 
 
 async def generate_conversation(model: ChatModel, procedure: Procedure, scenario: Scenario,

@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from harness.conditions import MODEL_ROLE, build_condition
 from harness.gate import (
     CheckResult,
     check_failure_rate,
@@ -28,8 +29,11 @@ from harness.judges.offline import offline_scores
 from harness.llm import ChatModel, get_model
 from harness.procedure import Procedure, load_procedure
 from harness.results import ConversationResult, ResultStore
+from harness.runner import run_conversations
 from harness.scenarios import Scenario, ScenarioSet, load_scenario_set, sample_scenarios
+from harness.simulator import UserSimulator
 from harness.suite import GateSuite, ProcedureEntry, load_suite
+from harness.transcript import Transcript
 
 STATE_DIR = Path(".subterra")
 
@@ -202,6 +206,15 @@ class RoleModels:
     frontier: ChatModel
     base: ChatModel
     judges: list[ChatModel]
+    compiled: dict[str, ChatModel] = field(default_factory=dict)   # by checkpoint spec
+
+    def for_condition(self, condition: str, compiled_spec: str) -> ChatModel:
+        role = MODEL_ROLE[condition]
+        if role == "compiled":
+            if compiled_spec not in self.compiled:
+                self.compiled[compiled_spec] = get_model(compiled_spec)
+            return self.compiled[compiled_spec]
+        return self.frontier if role == "frontier" else self.base
 
 
 def build_models(proc: ProcedureRun) -> RoleModels:
@@ -209,6 +222,15 @@ def build_models(proc: ProcedureRun) -> RoleModels:
     kw = {"cache": proc.cache_mode} if proc.cache_mode else {}
     return RoleModels(user=get_model(m.user, **kw), frontier=get_model(m.frontier, **kw),
                       base=get_model(m.base, **kw), judges=[get_model(j, **kw) for j in m.judges])
+
+async def run_transcripts(proc: ProcedureRun, compiled: Any, condition: str,
+                          scenarios: list[Scenario]) -> list[Transcript]:
+    """One condition's conversations with the simulated user, all scenarios concurrently."""
+    model = proc.models.for_condition(condition, compiled.model_spec)
+    agent = build_condition(condition, proc.procedure, model)
+    simulator = UserSimulator(proc.models.user, proc.procedure)
+    return await run_conversations(agent, simulator, scenarios)
+
 
 async def judge_conversations(proc: ProcedureRun, compiled: Any, transcripts: list,
                               scenarios: list[Scenario]) -> list[ConversationResult]:

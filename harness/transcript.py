@@ -51,6 +51,7 @@ class Transcript(BaseModel):
     wall_clock_s: float = 0.0
     agent_model: str = ""
     user_model: str = ""
+    error: str | None = None             # what failed, for agent_error / simulator_error
 
 
 def write_jsonl(path: Path, records: list[BaseModel]) -> None:

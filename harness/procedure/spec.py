@@ -33,6 +33,9 @@ class Edge(BaseModel):
     to: Identifier
     # The condition in words; routers (and the offline model) choose edges by it.
     when: str | None = Field(default=None, min_length=1)
+    # At a customer hub: what a customer says to take this branch (jinja2 templates for the
+    # offline backend; they replace the node's examples on paths through this edge).
+    examples: list[Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=list)
 
 
 class Node(BaseModel):
@@ -82,6 +85,12 @@ class Procedure(BaseModel):
 
     def terminals(self) -> dict[str, TerminalKind]:
         return {nid: n.terminal for nid, n in self.nodes.items() if n.terminal is not None}
+
+    def examples_toward(self, node_id: str, next_id: str | None) -> list[str]:
+        """The offline example templates for a turn at `node_id` on a path that goes on to
+        `next_id`: the edge's own examples when it has some, else the node's."""
+        edge = next((e for e in self.nodes[node_id].edges if e.to == next_id), None)
+        return list(edge.examples) if edge is not None and edge.examples else list(self.nodes[node_id].examples)
 
     def hubs(self) -> list[str]:
         """Decision hubs: nodes with more than one successor."""

@@ -49,7 +49,12 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
             if len(edges) > 1 and edge.when is None:
                 err(f"decision hub edge to '{edge.to}' needs a `when` condition",
                     base + ("next", i), nid)
-        for key, text in [("prompt", node.prompt)] + [(("examples", i), t) for i, t in enumerate(node.examples)]:
+            if edge.examples and node.role is not Role.USER:
+                err(f"edge to '{edge.to}' has `examples`, but only a customer (user) turn's edges "
+                    "may: they are what the customer says to take the branch", base + ("next", i), nid)
+        templates = [("prompt", node.prompt)] + [(("examples", i), t) for i, t in enumerate(node.examples)]
+        templates += [(("next", i, "examples", j), t) for i, e in enumerate(edges) for j, t in enumerate(e.examples)]
+        for key, text in templates:
             path = base + (key if isinstance(key, tuple) else (key,))
             try:
                 template_env().parse(text)
@@ -81,7 +86,7 @@ def template_variables(procedure: Procedure) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for nid, node in procedure.nodes.items():
         used: set[str] = set()
-        for text in [node.prompt, *node.examples]:
+        for text in [node.prompt, *node.examples, *(t for e in node.edges for t in e.examples)]:
             used |= jinja2.meta.find_undeclared_variables(env.parse(text))
         out[nid] = used
     return out

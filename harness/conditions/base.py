@@ -1,0 +1,66 @@
+"""What every condition is: given the conversation so far, the next agent turn.
+
+A `Condition` is built once per (procedure, model); `session(scenario)` gives the per-
+conversation state (an orchestrator's current node). Sessions report generation and routing
+usage apart, because the cost table needs both (paper §5).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from harness.llm.base import ChatModel, ChatResult, Message, Usage
+from harness.procedure import Procedure
+from harness.scenarios import Scenario
+from harness.transcript import Turn
+
+# Chat APIs want a user message first; the agent speaks first in every procedure.
+OPENER = "(The customer has opened the chat and is waiting for the agent to speak first.)"
+
+
+class AgentReply(BaseModel):
+    text: str
+    # Where an orchestrator believes the conversation is; None for self-orchestrating models.
+    node: str | None = None
+    terminal: str | None = None              # set when `node` is a terminal: the conversation ends
+    generation: Usage = Field(default_factory=Usage)
+    routing: Usage = Field(default_factory=Usage)
+    model: str = ""
+
+
+class ConditionSession(abc.ABC):
+    """One conversation's agent side."""
+
+    @abc.abstractmethod
+    async def reply(self, turns: Sequence[Turn]) -> AgentReply: ...
+
+
+class Condition(abc.ABC):
+    name: str
+
+    def __init__(self, procedure: Procedure, model: ChatModel) -> None:
+        self.procedure = procedure
+        self.model = model
+
+    @abc.abstractmethod
+    def session(self, scenario: Scenario) -> ConditionSession: ...
+
+
+def history_messages(system: str, turns: Sequence[Turn], *, opener: bool) -> tuple[Message, ...]:
+    """System prompt, then the agent's turns as `assistant` and the customer's as `user`.
+
+    `opener` puts a user message first (chat APIs require one); the compiled model is run
+    without it, exactly as it was trained.
+    """
+    messages = [Message(role="system", content=system)]
+    if opener:
+        messages.append(Message(role="user", content=OPENER))
+    messages += [Message(role="assistant" if t.speaker == "agent" else "user", content=t.text) for t in turns]
+    return tuple(messages)
+
+
+def reply_text(result: ChatResult) -> str:
+    return result.text.strip()

@@ -1,0 +1,136 @@
+"""A LangGraph orchestrator on the frontier model (paper §3, condition 3).
+
+The procedure becomes a real `StateGraph`: one graph node per flowchart node. One
+`ainvoke` plays one agent turn: from START a conditional edge goes to the start node (first
+turn) or to the user node the customer's message realises (classified at agent hubs); user
+nodes pass to their successor (classified at user hubs, `add_conditional_edges` with an
+explicit path map); an agent node calls the model with its prompt and the graph ends, to
+wait for the customer. The module is not called `langgraph` so that it cannot shadow it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+
+from harness.llm.base import ChatModel, Usage
+from harness.procedure import Procedure, Role
+from harness.scenarios import Scenario
+from harness.seeds import stable_int
+from harness.transcript import Turn
+
+from .base import AgentReply, Condition, ConditionSession, reply_text
+from .orchestrated import node_turn_request
+from .routing import route
+
+
+class TurnState(TypedDict, total=False):
+    turns: list[Turn]               # the conversation so far
+    last_agent: str | None          # node of the agent's previous turn (None: first turn)
+    node: str                       # node of the agent's new turn
+    reply: str
+
+
+def _session(config: RunnableConfig) -> LangGraphSession:
+    return config["configurable"]["session"]
+
+
+def build_graph(procedure: Procedure) -> Any:
+    """The compiled LangGraph graph of `procedure` (shared by all conversations)."""
+    graph = StateGraph(TurnState)
+    agent_successors = {e.to for n in procedure.nodes.values() if n.role is Role.AGENT for e in n.edges}
+
+    for node_id, node in procedure.nodes.items():
+        if node.role is Role.AGENT:
+            graph.add_node(node_id, _agent_step(node_id))
+            graph.add_edge(node_id, END)
+        else:
+            graph.add_node(node_id, _user_step(node_id, ended=bool(node.terminal)))
+            if node.terminal:
+                graph.add_edge(node_id, END)
+            elif len(node.edges) == 1:
+                graph.add_edge(node_id, node.edges[0].to)
+            else:
+                graph.add_conditional_edges(node_id, _classifier(node_id), {e.to: e.to for e in node.edges})
+
+    entries = [procedure.start, *sorted(agent_successors)]
+    graph.add_conditional_edges(START, _entry, {n: n for n in entries})
+    return graph.compile(name=f"{procedure.name}-orchestrator")
+
+
+def _agent_step(node_id: str):
+    async def speak(state: TurnState, config: RunnableConfig) -> dict:
+        return {"node": node_id, "reply": await _session(config).speak(node_id, state["turns"])}
+    return speak
+
+
+def _user_step(node_id: str, *, ended: bool):
+    def heard(state: TurnState) -> dict:
+        # The customer's turn is already in `turns` and routing happens on the edges; a
+        # customer terminal (they leave) ends the conversation with no agent reply.
+        return {"node": node_id, "reply": ""} if ended else {}
+    heard.__name__ = f"user_{node_id}"
+    return heard
+
+
+def _classifier(hub: str):
+    async def classify(state: TurnState, config: RunnableConfig) -> str:
+        return await _session(config).classify(hub, state["turns"])
+    return classify
+
+
+async def _entry(state: TurnState, config: RunnableConfig) -> str:
+    session = _session(config)
+    last = state.get("last_agent")
+    if last is None:
+        return session.procedure.start
+    edges = session.procedure.nodes[last].edges
+    return edges[0].to if len(edges) == 1 else await session.classify(last, state["turns"])
+
+
+class LangGraphSession(ConditionSession):
+    def __init__(self, condition: LangGraphCondition, scenario: Scenario) -> None:
+        self.procedure, self.model, self.graph = condition.procedure, condition.model, condition.graph
+        self.scenario = scenario
+        self.last_agent: str | None = None
+        self.unparsed_routes = 0
+        self._generation = Usage()
+        self._routing = Usage()
+        self._model_id = ""
+
+    async def reply(self, turns: Sequence[Turn]) -> AgentReply:
+        self._generation, self._routing = Usage(), Usage()
+        state = await self.graph.ainvoke({"turns": list(turns), "last_agent": self.last_agent},
+                                         config={"configurable": {"session": self}})
+        node = state["node"]
+        self.last_agent = node
+        return AgentReply(text=state["reply"], node=node,
+                          terminal=node if self.procedure.nodes[node].terminal else None,
+                          generation=self._generation, routing=self._routing, model=self._model_id)
+
+    async def speak(self, node_id: str, turns: Sequence[Turn]) -> str:
+        result = await self.model.generate(node_turn_request(self.procedure, node_id, self.scenario, turns))
+        self._generation = self._generation + result.usage
+        self._model_id = result.model
+        return reply_text(result)
+
+    async def classify(self, hub: str, turns: Sequence[Turn]) -> str:
+        edges = self.procedure.nodes[hub].edges
+        decision = await route(self.model, self.procedure, edges, turns, seed=stable_int("route", self.scenario.index, len(turns), hub))
+        self._routing = self._routing + decision.usage
+        self.unparsed_routes += not decision.parsed
+        return decision.target
+
+
+class LangGraphCondition(Condition):
+    name = "langgraph"
+
+    def __init__(self, procedure: Procedure, model: ChatModel) -> None:
+        super().__init__(procedure, model)
+        self.graph = build_graph(procedure)
+
+    def session(self, scenario: Scenario) -> LangGraphSession:
+        return LangGraphSession(self, scenario)

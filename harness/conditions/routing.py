@@ -1,0 +1,68 @@
+"""The orchestrators' edge classifier: one model call at a hub, answered with a number.
+
+The request carries the conversation as chat messages (the customer's message last) and the
+options in the system prompt, plus a `route` hint so the offline model can answer it too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from harness.llm.base import ChatModel, ChatRequest, Hint, Usage
+from harness.procedure import Edge, Procedure, Role
+from harness.transcript import Turn
+
+from .base import history_messages
+
+ROUTER_SYSTEM = (
+    "You route a customer-service conversation through a flowchart. Read the conversation and "
+    "decide which of the numbered statements is true after the customer's latest message.\n\n"
+    "{options}\n\nAnswer with the number of the true statement only."
+)
+
+
+class RouteDecision:
+    """The chosen target, and whether the reply had to be guessed (an unparsable answer)."""
+
+    def __init__(self, target: str, usage: Usage, parsed: bool) -> None:
+        self.target, self.usage, self.parsed = target, usage, parsed
+
+
+def option_texts(procedure: Procedure, edges: Sequence[Edge]) -> dict[str, tuple[str, ...]]:
+    """What describes each edge for the offline router: its condition, its own examples (at a
+    customer hub) and, when it leads to a customer step, that step's example utterances."""
+    def texts(edge: Edge) -> tuple[str, ...]:
+        target = procedure.nodes[edge.to]
+        examples = tuple(target.examples) if target.role is Role.USER else ()
+        return (edge.when or edge.to, *edge.examples, *examples)
+    return {e.to: texts(e) for e in edges}
+
+
+def route_request(procedure: Procedure, edges: Sequence[Edge], turns: Sequence[Turn], *,
+                  seed: int | None) -> ChatRequest:
+    options = "\n".join(f"{i}. {e.when or e.to}" for i, e in enumerate(edges, 1))
+    return ChatRequest(
+        messages=history_messages(ROUTER_SYSTEM.format(options=options), turns, opener=True),
+        max_tokens=8, temperature=0.0, seed=seed, purpose="routing",
+        hint=Hint(task="route", options=option_texts(procedure, edges)))
+
+
+def parse_route(text: str, edges: Sequence[Edge]) -> str | None:
+    """The target named by `text`: an option number, or a target id (the offline model's answer)."""
+    answer = text.strip().lower()
+    targets = [e.to for e in edges]
+    if answer in targets:
+        return answer
+    number = re.search(r"\d+", answer)
+    if number and 1 <= int(number.group()) <= len(edges):
+        return targets[int(number.group()) - 1]
+    return next((t for t in targets if t in answer), None)
+
+
+async def route(model: ChatModel, procedure: Procedure, edges: Sequence[Edge], turns: Sequence[Turn], *,
+                seed: int | None) -> RouteDecision:
+    """Classify which edge holds; an unparsable answer takes the first edge (and says so)."""
+    result = await model.generate(route_request(procedure, edges, turns, seed=seed))
+    target = parse_route(result.text, edges)
+    return RouteDecision(target or edges[0].to, result.usage, parsed=target is not None)

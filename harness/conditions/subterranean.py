@@ -1,0 +1,36 @@
+"""The compiled model with only the procedure's minimal system prompt (paper §3, condition 1).
+
+No flowchart, no state, no routing: the procedure lives in the weights. The messages are
+exactly the training format (`compile.dataset.chat_messages`): system prompt, then turns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.llm.base import ChatModel, ChatRequest
+from harness.procedure import Procedure
+from harness.scenarios import Scenario
+from harness.transcript import Turn
+
+from .base import AgentReply, Condition, ConditionSession, history_messages, reply_text
+from .orchestrated import AGENT_MAX_TOKENS, agent_seed
+
+
+class SubterraneanSession(ConditionSession):
+    def __init__(self, procedure: Procedure, model: ChatModel, scenario: Scenario) -> None:
+        self.procedure, self.model, self.scenario = procedure, model, scenario
+
+    async def reply(self, turns: Sequence[Turn]) -> AgentReply:
+        request = ChatRequest(messages=history_messages(self.procedure.system_prompt, turns, opener=False),
+                              max_tokens=AGENT_MAX_TOKENS, temperature=0.0,
+                              seed=agent_seed(self.scenario, turns), purpose="generation")
+        result = await self.model.generate(request)
+        return AgentReply(text=reply_text(result), generation=result.usage, model=result.model)
+
+
+class SubterraneanCondition(Condition):
+    name = "subterranean"
+
+    def session(self, scenario: Scenario) -> SubterraneanSession:
+        return SubterraneanSession(self.procedure, self.model, scenario)

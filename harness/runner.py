@@ -1,0 +1,83 @@
+"""Conversations between a condition and the simulated user (paper §3).
+
+The agent speaks first, then they alternate until the condition reaches a terminal node,
+the user ends, or the turn cap. Many conversations run concurrently; with a local model the
+turns they wait on at the same time are decoded in one batch (see `harness.llm.local`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+from harness.conditions import Condition
+from harness.llm.base import Usage
+from harness.llm.errors import LLMError
+from harness.scenarios import Scenario
+from harness.simulator import SimulatorError, UserSimulator
+from harness.transcript import EndReason, Transcript, Turn
+
+DEFAULT_MAX_TURNS = 60     # the longest shipped path has 39 turns
+
+
+async def run_conversation(condition: Condition, simulator: UserSimulator, scenario: Scenario, *,
+                           max_turns: int = DEFAULT_MAX_TURNS) -> Transcript:
+    """One conversation; model failures end it with a reason instead of raising."""
+    agent, user = condition.session(scenario), simulator.session(scenario)
+    turns: list[Turn] = []
+    agent_usage, routing_usage, user_usage = Usage(), Usage(), Usage()
+    agent_model = user_model = ""
+    terminal: str | None = None
+    error: str | None = None
+    reason: EndReason = "turn_cap"
+    started = time.perf_counter()
+    while len(turns) < max_turns:
+        try:
+            reply = await agent.reply(turns)
+        except LLMError as e:
+            reason, error = "agent_error", str(e)
+            break
+        agent_usage, routing_usage = agent_usage + reply.generation, routing_usage + reply.routing
+        agent_model = reply.model or agent_model
+        if reply.text or not reply.terminal:     # a customer terminal ends with no agent words
+            turns.append(Turn(speaker="agent", text=reply.text))
+        if reply.terminal:
+            reason, terminal = "terminal", reply.terminal
+            break
+        if len(turns) >= max_turns:
+            break
+        try:
+            said = await user.reply(turns)
+        except (LLMError, SimulatorError) as e:
+            reason, error = "simulator_error", str(e)
+            break
+        user_usage = user_usage + said.usage
+        user_model = said.model or user_model
+        if said.text:
+            turns.append(Turn(speaker="user", text=said.text))
+        if said.ended:
+            reason = "user_ended"
+            break
+    return Transcript(
+        procedure=condition.procedure.name, condition=condition.name, scenario_index=scenario.index,
+        turns=turns, end_reason=reason, terminal=terminal, agent_usage=agent_usage,
+        routing_usage=routing_usage, user_usage=user_usage,
+        wall_clock_s=round(time.perf_counter() - started, 3), agent_model=agent_model,
+        user_model=user_model, error=error)
+
+
+async def run_conversations(condition: Condition, simulator: UserSimulator, scenarios: Sequence[Scenario], *,
+                            concurrency: int = 16, max_turns: int = DEFAULT_MAX_TURNS,
+                            on_done: Callable[[Transcript], None] | None = None) -> list[Transcript]:
+    """Every scenario's conversation, `concurrency` at a time; results in scenario order."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(scenario: Scenario) -> Transcript:
+        async with semaphore:
+            transcript = await run_conversation(condition, simulator, scenario, max_turns=max_turns)
+        if on_done is not None:
+            on_done(transcript)
+        return transcript
+
+    return list(await asyncio.gather(*(one(s) for s in scenarios)))

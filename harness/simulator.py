@@ -1,0 +1,108 @@
+"""The simulated customer (paper §3): one per scenario, the same for every condition.
+
+It role-plays the scenario's persona and facts and never sees the flowchart. What it sees of
+the procedure is its own plan: the customer steps of the scenario's intended path, in order
+(rendered with its facts) — the scenario script a human tester would get. It says when it
+is done: a real model by replying with `END_MARKER`, and any model once its plan is used up
+and the agent has answered its last step.
+
+With the offline model the customer speaks the procedure's user `examples` for its next
+planned step (at a hub, the example closest to the branch its path takes), whatever the
+agent just said — a documented limitation: offline, the customer cannot react to an agent
+that goes off script, so off-script agents are caught by the trace judge, not by the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
+from harness.procedure import Procedure, Role
+from harness.scenarios import Scenario
+from harness.seeds import stable_int
+from harness.templates import render
+from harness.transcript import Turn
+
+END_MARKER = "[END]"
+USER_MAX_TOKENS = 160
+
+SIMULATOR_SYSTEM = (
+    "You are role-playing a customer who is chatting with a customer-service agent. Stay in "
+    "character; write only the customer's next message (no labels, no stage directions).\n\n"
+    "Your facts: {facts}\nYour manner: {persona}\n\n"
+    "What you want to happen, in order (adapt your words to what the agent says):\n{plan}\n\n"
+    "When the conversation is over for you, reply with {end} only."
+)
+
+
+class SimulatorError(Exception):
+    """The simulated customer failed (not the agent): recorded as its own end reason."""
+
+
+class UserReply(BaseModel):
+    text: str = ""
+    ended: bool = False
+    node: str | None = None          # the planned step this message was meant to play
+    usage: Usage = Field(default_factory=Usage)
+    model: str = ""
+
+
+class SimulatorSession:
+    def __init__(self, model: ChatModel, procedure: Procedure, scenario: Scenario) -> None:
+        self.model, self.procedure, self.scenario = model, procedure, scenario
+        path = scenario.path
+        # (user node, the node the path goes on to)
+        self.plan = [(node, path[i + 1] if i + 1 < len(path) else None)
+                     for i, node in enumerate(path) if procedure.nodes[node].role is Role.USER]
+        steps = "\n".join(f"{i}. {render(procedure.nodes[n].prompt, scenario.context).strip()}"
+                          for i, (n, _) in enumerate(self.plan, 1))
+        self.system = SIMULATOR_SYSTEM.format(
+            facts=", ".join(f"{k}: {v}" for k, v in scenario.variables.items()) or "none",
+            persona=", ".join(f"{k}: {v}" for k, v in scenario.persona.items()) or "ordinary",
+            plan=steps or "(nothing: end the conversation)", end=END_MARKER)
+
+    async def reply(self, turns: Sequence[Turn]) -> UserReply:
+        step = sum(t.speaker == "user" for t in turns)
+        if step >= len(self.plan):
+            return UserReply(ended=True)
+        node_id, next_id = self.plan[step]
+        node = self.procedure.nodes[node_id]
+        history = "\n".join(f"{'Agent' if t.speaker == 'agent' else 'You'}: {t.text}" for t in turns)
+        request = ChatRequest(
+            messages=(Message(role="system", content=self.system),
+                      Message(role="user", content=f"The conversation so far:\n{history}\n\n"
+                                                   f"Your next step ({step + 1} of {len(self.plan)}). "
+                                                   "Write your message.")),
+            max_tokens=USER_MAX_TOKENS, temperature=0.0, purpose="user",
+            seed=stable_int("user", self.scenario.seed, self.scenario.index, len(turns)),
+            hint=Hint(task="turn", speaker="user", node=node_id, variables=self.scenario.context,
+                      examples=tuple(self.procedure.examples_toward(node_id, next_id)),
+                      toward=_toward(self.procedure, node_id, next_id)))
+        result = await self.model.generate(request)
+        ended = END_MARKER in result.text
+        text = result.text.replace(END_MARKER, "").strip()   # "Thanks, bye! [END]" keeps its words
+        if not text and not ended:
+            raise SimulatorError(f"the user model {result.model} returned an empty message "
+                                 f"(scenario {self.scenario.index}, step {step + 1})")
+        # A planned step that is a terminal (the customer leaves) ends the conversation.
+        ended = ended or node.terminal is not None
+        return UserReply(text=text, ended=ended, node=node_id, usage=result.usage, model=result.model)
+
+
+def _toward(procedure: Procedure, node_id: str, next_id: str | None) -> str | None:
+    edges = procedure.nodes[node_id].edges
+    if next_id is None or len(edges) < 2:
+        return None
+    return next(e.when for e in edges if e.to == next_id)
+
+
+class UserSimulator:
+    """Builds one `SimulatorSession` per conversation."""
+
+    def __init__(self, model: ChatModel, procedure: Procedure) -> None:
+        self.model, self.procedure = model, procedure
+
+    def session(self, scenario: Scenario) -> SimulatorSession:
+        return SimulatorSession(self.model, self.procedure, scenario)
