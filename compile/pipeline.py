@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from compile.datagen import DatagenConfig, DatagenSummary, generate_dataset, load_split
-from compile.store import Store, fingerprint
+from compile.store import STORE_ENV, Store, fingerprint
 from harness import __version__
 from harness.judges.trace import TraceJudge
 from harness.llm import get_model
@@ -127,7 +128,9 @@ def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, options: 
 def compile_for_gate(proc_run) -> CompiledModel:
     """The `compiled_model` fixture's work: one procedure of a gate suite."""
     spec = proc_run.suite.compile
-    options = CompileOptions(recipe=spec.recipe, generator=proc_run.suite.models.generator, n=spec.n,
+    options = CompileOptions(recipe=spec.recipe, recipe_overrides=spec.overrides,
+                             generator=proc_run.suite.models.generator, n=spec.n,
                              seeds=spec.seeds, eval_fraction=spec.eval_fraction)
-    return compile_procedure(proc_run.procedure, proc_run.scenario_set, options,
-                             Store(proc_run.root / ".subterra" / "store"))
+    # $SUBTERRA_STORE lets several checkouts (or CI jobs) share one store.
+    root = os.environ.get(STORE_ENV) or proc_run.root / ".subterra" / "store"
+    return compile_procedure(proc_run.procedure, proc_run.scenario_set, options, Store(root))

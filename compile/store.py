@@ -82,7 +82,8 @@ class Manifest(BaseModel):
 
 class Store:
     def __init__(self, root: Path | str | None = None, *, lock_timeout: float = -1) -> None:
-        self.root = Path(root) if root is not None else default_root()
+        # Absolute, so paths handed to builders compare with the ones they write back.
+        self.root = (Path(root) if root is not None else default_root()).resolve()
         self.lock_timeout = lock_timeout        # seconds to wait for another builder; -1 waits forever
 
     def path(self, kind: str, fp: str) -> Path:

@@ -171,8 +171,9 @@ def apply_overrides(suite: GateSuite, o: dict[str, str | None]) -> GateSuite:
     if o.get("gate_n"):
         for entry in data["procedures"]:
             entry["n"] = int(o["gate_n"])
-    if o.get("gate_recipe"):
-        data["compile"]["recipe"] = o["gate_recipe"]
+    if o.get("gate_recipe") and o["gate_recipe"] != data["compile"]["recipe"]:
+        # The suite's overrides were written for its own recipe.
+        data["compile"].update(recipe=o["gate_recipe"], overrides={})
     for option, key in (("gate_generator", "generator"), ("gate_user_model", "user"),
                         ("gate_frontier", "frontier")):
         if o.get(option):

@@ -8,7 +8,7 @@ The pytest plugin turns one suite into tests; `subterra gate` runs them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -35,6 +35,8 @@ class ProcedureEntry(_Strict):
 
 class CompileSpec(_Strict):
     recipe: str = "smollm2-135m"
+    # Recipe settings to override, as `subterra compile --set KEY=VALUE` (dotted keys work).
+    overrides: dict[str, Any] = Field(default_factory=dict)
     n: int = Field(default=120, ge=2, description="training scenarios per seed")
     seeds: list[int] = Field(default_factory=lambda: [42])
     eval_fraction: float = Field(default=0.1, gt=0, lt=1)

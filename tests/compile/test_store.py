@@ -88,7 +88,8 @@ def test_root_comes_from_the_environment(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("SUBTERRA_STORE", str(tmp_path / "s"))
     assert Store().root == tmp_path / "s" == default_root()
     monkeypatch.delenv("SUBTERRA_STORE")
-    assert Store().root == Path(".subterra/store")
+    monkeypatch.chdir(tmp_path)
+    assert Store().root == tmp_path / ".subterra/store"      # absolute: builders get absolute paths
 
 
 WORKER = textwrap.dedent("""
