@@ -59,6 +59,18 @@ class CompiledModel(BaseModel):
     def model_spec(self) -> str:
         return f"local:{self.checkpoint}"
 
+    def info(self) -> dict[str, Any]:
+        """What the report shows about the compile (no durations: those go to timings)."""
+        t = self.training
+        return {"recipe": self.recipe, "dataset": self.dataset_fingerprint[:12], "model": self.model_fingerprint[:12],
+                "train_conversations": self.datagen.train, "eval_conversations": self.datagen.eval,
+                "datagen_model": self.datagen.model, "steps": t.get("steps"), "parameters": t.get("parameters"),
+                "initial_eval_loss": t.get("initial_eval_loss"), "best_eval_loss": t.get("best_eval_loss")}
+
+    def cycle_seconds(self) -> dict[str, float]:
+        """The recompile cycle's stages as they took when built (paper §6), reused or not."""
+        return {"data generation": self.datagen.seconds, "fine-tuning": float(self.training.get("seconds", 0.0))}
+
     @cached_property
     def trace_judge(self) -> TraceJudge:
         return TraceJudge.load(self.trace_judge_path)

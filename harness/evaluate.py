@@ -26,7 +26,7 @@ from harness.gate import (
 )
 from harness.judges.llm_judge import judge_transcript
 from harness.judges.offline import offline_scores
-from harness.llm import ChatModel, get_model
+from harness.llm import ChatModel, get_model, self_hosted_price
 from harness.procedure import Procedure, load_procedure
 from harness.results import ConversationResult, ResultStore
 from harness.runner import run_conversations
@@ -36,6 +36,8 @@ from harness.suite import GateSuite, ProcedureEntry, load_suite
 from harness.transcript import Transcript
 
 STATE_DIR = Path(".subterra")
+# The paper's self-hosting assumption (§5): an A100 at $2.50/h, ~15K prefill and ~3K decode tok/s.
+SELF_HOSTED = self_hosted_price(2.50, 15_000, 3_000)
 
 
 def _digest(*parts: Any) -> str:
@@ -147,6 +149,35 @@ class GateRun:
 
     def procedure(self, key: str) -> ProcedureRun:
         return next(p for p in self.procedures if p.key == key)
+
+    def write_reports(self) -> list[Path]:
+        """One report per suite (`<report dir>/<suite name>/index.html` + report.json), from
+        the results store: whichever processes ran the conversations, the data is the same."""
+        from harness.report import build_procedure_report, build_report, write_report
+
+        report_root = Path(self.overrides.get("gate_report_dir") or self.root / "reports")
+        suites: dict[str, list[ProcedureRun]] = {}
+        for proc in self.procedures:
+            suites.setdefault(proc.suite.name, []).append(proc)
+        written = []
+        for name, procs in suites.items():
+            reports, compile_timings = [], {}
+            for proc in procs:
+                results = {c: proc.results.all(proc.procedure.name, c) for c in proc.suite.conditions}
+                results = {c: rs for c, rs in results.items() if rs}
+                if not results:
+                    continue
+                compiled = self.compiled(proc.key)
+                compile_timings[proc.procedure.name] = compiled.cycle_seconds()
+                reports.append(build_procedure_report(
+                    proc.procedure, results, compile_info=compiled.info(),
+                    condition_prices={c: SELF_HOSTED for c, role in MODEL_ROLE.items() if role != "frontier"}))
+            if reports:
+                models = procs[0].suite.models.model_dump()
+                models = {k: ", ".join(v) if isinstance(v, list) else v for k, v in models.items()}
+                data = build_report(name, reports, models=models, timings={"recompile_cycle_s": compile_timings})
+                written.append(write_report(data, report_root / name))
+        return written
 
     def compiled(self, key: str):
         """The compiled model for a procedure: from the store, built once if missing."""
