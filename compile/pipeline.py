@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from functools import cached_property
 from pathlib import Path
@@ -50,7 +51,7 @@ class CompiledModel(BaseModel):
     model_fingerprint: str
     dataset_dir: Path
     checkpoint: Path
-    trace_judge_path: Path
+    procedure_spec: Procedure
     datagen: DatagenSummary
     training: dict                   # the trainer's summary (losses, steps, tokens, seconds)
     timings: list[StageTiming]
@@ -73,7 +74,9 @@ class CompiledModel(BaseModel):
 
     @cached_property
     def trace_judge(self) -> TraceJudge:
-        return TraceJudge.load(self.trace_judge_path)
+        # Fitted from the training split each time (well under a second): deterministic, and
+        # nothing executable (a pickle) is kept in the store.
+        return TraceJudge.fit(self.procedure_spec, load_split(self.dataset_dir, "train"))
 
 
 def procedure_content(procedure: Procedure) -> dict:
@@ -95,7 +98,7 @@ def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, options: 
                           datagen=datagen_config.model_dump(mode="json"), version=__version__)
     timings: list[StageTiming] = []
 
-    # Stage 1: synthetic conversations (+ the trace judge learnt from their labels).
+    # Stage 1: synthetic conversations, node-labelled (the trace judge learns from the labels).
     started = time.perf_counter()
     built: list[bool] = []
 
@@ -105,7 +108,6 @@ def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, options: 
         summary = asyncio.run(generate_dataset(model, procedure, scenario_set, datagen_config, out,
                                                show_progress=show_progress))
         (out / "summary.json").write_text(summary.model_dump_json(indent=2))
-        TraceJudge.fit(procedure, load_split(out, "train")).save(out / "trace_judge.pkl")
 
     dataset_dir = store.get_or_create("dataset", data_fp, build_dataset)
     timings.append(StageTiming(stage="data generation", seconds=time.perf_counter() - started, reused=not built))
@@ -132,7 +134,7 @@ def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, options: 
     return CompiledModel(
         procedure=procedure.name, recipe=options.recipe, dataset_fingerprint=data_fp,
         model_fingerprint=model_fp, dataset_dir=dataset_dir, checkpoint=model_dir / training["checkpoint"],
-        trace_judge_path=dataset_dir / "trace_judge.pkl",
+        procedure_spec=procedure,
         datagen=DatagenSummary.model_validate_json((dataset_dir / "summary.json").read_text()),
         training=training, timings=timings)
 
@@ -145,4 +147,9 @@ def compile_for_gate(proc_run) -> CompiledModel:
                              seeds=spec.seeds, eval_fraction=spec.eval_fraction)
     # $SUBTERRA_STORE lets several checkouts (or CI jobs) share one store.
     root = os.environ.get(STORE_ENV) or proc_run.root / ".subterra" / "store"
-    return compile_procedure(proc_run.procedure, proc_run.scenario_set, options, Store(root))
+    print(f"subterra: {proc_run.key}: compiling with {spec.recipe} (each stage reused from {root} if unchanged)",
+          file=sys.stderr, flush=True)
+    compiled = compile_procedure(proc_run.procedure, proc_run.scenario_set, options, Store(root))
+    stages = ", ".join(f"{t.stage} {'reused' if t.reused else f'{t.seconds:.0f}s'}" for t in compiled.timings)
+    print(f"subterra: {proc_run.key}: compiled ({stages})", file=sys.stderr, flush=True)
+    return compiled

@@ -13,4 +13,8 @@ import pytest
 @pytest.fixture(scope="session")
 def compiled_model(request: pytest.FixtureRequest, gate_run):
     """The compiled model of one gate-suite procedure (a `compile.pipeline.CompiledModel`)."""
-    return gate_run.compiled(request.param)
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if capture is None:
+        return gate_run.compiled(request.param)
+    with capture.global_and_fixture_disabled():       # compiling takes minutes: show its progress
+        return gate_run.compiled(request.param)

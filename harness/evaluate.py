@@ -11,12 +11,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import sys
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from harness.conditions import MODEL_ROLE, build_condition
+from harness.errors import SpecErrors
 from harness.gate import (
     CheckResult,
     check_failure_rate,
@@ -28,6 +34,7 @@ from harness.judges.llm_judge import judge_transcript
 from harness.judges.offline import offline_scores
 from harness.llm import ChatModel, get_model, self_hosted_price
 from harness.procedure import Procedure, load_procedure
+from harness.regression import Edit, VersionAtRef, file_at_ref, touched_nodes
 from harness.results import ConversationResult, ResultStore
 from harness.runner import run_conversations
 from harness.scenarios import Scenario, ScenarioSet, load_scenario_set, sample_scenarios
@@ -52,18 +59,29 @@ class ProcedureRun:
     entry: ProcedureEntry
     root: Path
     cache_mode: str | None = None       # LLM record/replay mode for network models
+    against: str | None = None          # git ref whose unaffected conversations may be reused
+    at_ref: VersionAtRef | None = None  # set when this run is that earlier version
 
     @property
     def key(self) -> str:
         return f"{self.suite.name}:{self.procedure.name}"
 
+    def _text(self, path: str) -> str:
+        if self.at_ref is not None:
+            return self.at_ref.procedure if path == self.entry.procedure else self.at_ref.scenarios
+        return self.suite.resolve(path).read_bytes().decode()
+
+    def _label(self, path: str) -> str:
+        resolved = self.suite.resolve(path)
+        return f"{self.at_ref.ref}:{resolved}" if self.at_ref is not None else str(resolved)
+
     @cached_property
     def procedure(self) -> Procedure:
-        return load_procedure(self.suite.resolve(self.entry.procedure))
+        return load_procedure(self._label(self.entry.procedure), text=self._text(self.entry.procedure))
 
     @cached_property
     def scenario_set(self) -> ScenarioSet:
-        return load_scenario_set(self.suite.resolve(self.entry.scenarios))
+        return load_scenario_set(self._label(self.entry.scenarios), text=self._text(self.entry.scenarios))
 
     @cached_property
     def scenarios(self) -> list[Scenario]:
@@ -72,11 +90,14 @@ class ProcedureRun:
     @cached_property
     def fingerprint(self) -> str:
         """Everything that determines this procedure's results (not the thresholds)."""
+        from compile.recipe import load_recipe
         from harness import __version__
 
-        files = [self.suite.resolve(p).read_bytes().decode() for p in (self.entry.procedure, self.entry.scenarios)]
+        files = [self._text(p) for p in (self.entry.procedure, self.entry.scenarios)]
+        # The recipe's content, not only its name: editing a recipe file retrains the model.
+        recipe = load_recipe(self.suite.compile.recipe, self.suite.compile.overrides).model_dump(mode="json")
         return _digest(files, self.entry.model_dump(mode="json"), self.suite.compile.model_dump(mode="json"),
-                       self.suite.models.model_dump(mode="json"), __version__)
+                       recipe, self.suite.models.model_dump(mode="json"), __version__)
 
     @cached_property
     def models(self) -> RoleModels:
@@ -86,6 +107,23 @@ class ProcedureRun:
     @cached_property
     def results(self) -> ResultStore:
         return ResultStore(self.root / STATE_DIR / "runs" / self.fingerprint[:16])
+
+    @cached_property
+    def previous(self) -> tuple[ProcedureRun, Edit] | None:
+        """The version at `against` and what changed since, if it existed and loads."""
+        if self.against is None:
+            return None
+        texts = [file_at_ref(self.suite.resolve(p), self.against)
+                 for p in (self.entry.procedure, self.entry.scenarios)]
+        if None in texts:
+            return None
+        old = ProcedureRun(self.suite, self.entry, self.root, self.cache_mode,
+                           at_ref=VersionAtRef(self.against, *texts))  # type: ignore[arg-type]
+        try:
+            touched = touched_nodes(old.procedure, self.procedure)
+        except SpecErrors:
+            return None
+        return old, Edit(self.against, touched)
 
 
 @dataclass
@@ -143,7 +181,8 @@ class GateRun:
         runs = []
         for path in self.suite_paths:
             suite = apply_overrides(load_suite(path), self.overrides)
-            runs.extend(ProcedureRun(suite, entry, self.root, self.overrides.get("gate_cache"))
+            runs.extend(ProcedureRun(suite, entry, self.root, self.overrides.get("gate_cache"),
+                                     against=self.overrides.get("gate_against"))
                         for entry in suite.procedures)
         return runs
 
@@ -255,13 +294,21 @@ def build_models(proc: ProcedureRun) -> RoleModels:
     return RoleModels(user=get_model(m.user, **kw), frontier=get_model(m.frontier, **kw),
                       base=get_model(m.base, **kw), judges=[get_model(j, **kw) for j in m.judges])
 
-async def run_transcripts(proc: ProcedureRun, compiled: Any, condition: str,
-                          scenarios: list[Scenario]) -> list[Transcript]:
+async def run_transcripts(proc: ProcedureRun, compiled: Any, condition: str, scenarios: list[Scenario], *,
+                          show_progress: bool = False) -> list[Transcript]:
     """One condition's conversations with the simulated user, all scenarios concurrently."""
     model = proc.models.for_condition(condition, compiled.model_spec)
     agent = build_condition(condition, proc.procedure, model)
     simulator = UserSimulator(proc.models.user, proc.procedure)
-    return await run_conversations(agent, simulator, scenarios)
+    with Progress(TextColumn(f"[bold]{condition}[/] {proc.procedure.name}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), disable=not show_progress) as bar:
+        task = bar.add_task("conversations", total=len(scenarios))
+        transcripts = await run_conversations(agent, simulator, scenarios, on_done=lambda _t: bar.advance(task))
+    if MODEL_ROLE[condition] == "compiled":
+        # The checkpoint's store path differs between checkouts; its fingerprint does not.
+        label = f"local:compiled-{compiled.model_fingerprint[:12]}"
+        transcripts = [t.model_copy(update={"agent_model": label}) for t in transcripts]
+    return transcripts
 
 
 async def judge_conversations(proc: ProcedureRun, compiled: Any, transcripts: list,
@@ -282,14 +329,43 @@ async def judge_conversations(proc: ProcedureRun, compiled: Any, transcripts: li
     return out
 
 
+def _say(line: str) -> None:
+    """A progress line for long work (the gate plugin lets it through pytest's capture)."""
+    print(f"subterra: {line}", file=sys.stderr, flush=True)
+
+
+def reusable_transcripts(proc: ProcedureRun, condition: str, indices: list[int]) -> dict[int, Transcript]:
+    """Conversations of the version at `--gate-against` that the edit cannot have changed."""
+    if proc.previous is None:
+        return {}
+    old_run, edit = proc.previous
+    old_scenarios = {s.index: s for s in old_run.scenarios}
+    new_scenarios = {s.index: s for s in proc.scenarios}
+    reused = {}
+    for i in indices:
+        old = old_run.results.get(old_run.procedure.name, condition, i)
+        if old is not None and edit.can_reuse(old.transcript, old_scenarios.get(i), new_scenarios[i]):
+            reused[i] = old.transcript.model_copy(update={"reused_from": edit.ref})
+    return reused
+
+
 def evaluate_condition(proc: ProcedureRun, compiled: Any, condition: str) -> list[ConversationResult]:
     """Every scenario of one condition: from the results store, or run now (once)."""
     by_index = {s.index: s for s in proc.scenarios}
 
     async def run(indices: list[int]) -> list[ConversationResult]:
-        chosen = [by_index[i] for i in indices]
-        transcripts = await run_transcripts(proc, compiled, condition, chosen)
-        return await judge_conversations(proc, compiled, transcripts, chosen)
+        transcripts = reusable_transcripts(proc, condition, indices)
+        fresh = [by_index[i] for i in indices if i not in transcripts]
+        started = time.perf_counter()
+        _say(f"{proc.key} {condition}: running {len(fresh)} conversations"
+             + (f", {len(transcripts)} reused from {proc.against}" if transcripts else ""))
+        if fresh:
+            transcripts.update((t.scenario_index, t) for t in await run_transcripts(
+                proc, compiled, condition, fresh, show_progress=sys.stderr.isatty()))
+        _say(f"{proc.key} {condition}: done in {time.perf_counter() - started:.0f}s")
+        # Every transcript is judged now, reused ones too: the trace judge learnt the new version.
+        return await judge_conversations(proc, compiled, [transcripts[i] for i in indices],
+                                         [by_index[i] for i in indices])
 
     return proc.results.ensure_group(proc.procedure.name, condition, sorted(by_index), run)
 

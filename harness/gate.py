@@ -20,6 +20,11 @@ class CheckResult(BaseModel):
     message: str
 
 
+def _quote(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 def conversation_problems(result: ConversationResult, spec: PerConversation) -> list[str]:
     """Why one conversation fails the per-conversation checks (empty = passes)."""
     t, v = result.transcript, result.verdict
@@ -28,9 +33,12 @@ def conversation_problems(result: ConversationResult, spec: PerConversation) -> 
     if spec.terminal_reached and v.terminal is None:
         last = v.nodes[-1] if v.nodes else "nothing"
         problems.append(f"{where}: no terminal reached (trace ends at '{last}', end reason {t.end_reason})")
-    if spec.valid_trace and not v.valid:
+    if spec.valid_trace and v.off_chart_steps:
         steps = ", ".join(f"turn {i}: {a}->{b}" for i, a, b in v.off_chart_steps[:3])
         problems.append(f"{where}: trace leaves the flowchart ({steps})")
+    if spec.valid_trace and v.unrecognised_turns:
+        shown = ", ".join(f"turn {i}: {_quote(t.turns[i].text)}" for i in v.unrecognised_turns[:3])
+        problems.append(f"{where}: {len(v.unrecognised_turns)} agent turns match nothing the procedure says ({shown})")
     failed_judges = [j for j in result.judges if j.scores is None]
     for j in failed_judges:
         problems.append(f"{where}: judge {j.judge} failed: {j.failure}")

@@ -68,6 +68,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(["compiled_model", argname], params, indirect=["compiled_model"], scope="session")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Gate tests may run minutes of conversations: let their progress lines reach the terminal."""
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    if item.get_closest_marker("gate") is None or capture is None:
+        return (yield)
+    with capture.global_and_fixture_disabled():
+        return (yield)
+
+
 @pytest.fixture(scope="session")
 def gate_run(request: pytest.FixtureRequest) -> GateRun:
     return request.config.stash[_RUN_KEY]

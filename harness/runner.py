@@ -30,6 +30,7 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
     agent_model = user_model = ""
     terminal: str | None = None
     error: str | None = None
+    visited: list[str] = []
     reason: EndReason = "turn_cap"
     started = time.perf_counter()
     while len(turns) < max_turns:
@@ -40,6 +41,8 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
             break
         agent_usage, routing_usage = agent_usage + reply.generation, routing_usage + reply.routing
         agent_model = reply.model or agent_model
+        if reply.node is not None:
+            visited.append(reply.node)
         if reply.text or not reply.terminal:     # a customer terminal ends with no agent words
             turns.append(Turn(speaker="agent", text=reply.text))
         if reply.terminal:
@@ -64,7 +67,7 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
         turns=turns, end_reason=reason, terminal=terminal, agent_usage=agent_usage,
         routing_usage=routing_usage, user_usage=user_usage,
         wall_clock_s=round(time.perf_counter() - started, 3), agent_model=agent_model,
-        user_model=user_model, error=error)
+        user_model=user_model, error=error, visited=visited)
 
 
 async def run_conversations(condition: Condition, simulator: UserSimulator, scenarios: Sequence[Scenario], *,

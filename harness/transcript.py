@@ -52,6 +52,10 @@ class Transcript(BaseModel):
     agent_model: str = ""
     user_model: str = ""
     error: str | None = None             # what failed, for agent_error / simulator_error
+    # The nodes an orchestrating condition says it was at, one per agent turn (empty for
+    # conditions without explicit state). Bookkeeping only: judges never see it.
+    visited: list[str] = Field(default_factory=list)
+    reused_from: str | None = None       # git ref of the run this transcript was reused from
 
 
 def write_jsonl(path: Path, records: list[BaseModel]) -> None:

@@ -2,14 +2,18 @@
 `*.gate.yaml` files beside this one: one `test_conversation` per procedure × condition ×
 scenario, one `test_threshold` per aggregate threshold of a suite."""
 
+import pytest
+
 from harness.evaluate import run_check_case, run_conversation_case
 
 
 def test_conversation(compiled_model, gate_conversation):
     problems = run_conversation_case(gate_conversation, compiled_model)
-    assert not problems, "\n".join(problems)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 def test_threshold(compiled_model, gate_check):
     result = run_check_case(gate_check, compiled_model)
-    assert result.passed, result.message
+    if not result.passed:
+        pytest.fail(result.message, pytrace=False)

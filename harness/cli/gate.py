@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
+import shlex
 from pathlib import Path
 
 from harness.cli import Command, command, console
@@ -14,25 +14,32 @@ def changed_procedures(ref: str, suites: list[Path]) -> list[str]:
     from harness.errors import SpecErrors
     from harness.procedure import load_procedure
     from harness.procedure.diff import diff_procedures
+    from harness.regression import REUSABLE_CONDITIONS, file_at_ref, touched_nodes
+    from harness.scenarios import load_scenario_set, sample_scenarios
     from harness.suite import load_suite
 
     lines = []
     for suite_path in suites:
         suite = load_suite(suite_path)
         for entry in suite.procedures:
-            path = suite.resolve(entry.procedure).resolve()
-            rel = path.relative_to(Path.cwd().resolve())
-            shown = subprocess.run(["git", "show", f"{ref}:{rel.as_posix()}"], capture_output=True, text=True)
-            if shown.returncode != 0:
-                lines.append(f"{rel}: not in {ref} (new procedure: everything runs)")
+            path = suite.resolve(entry.procedure)
+            text = file_at_ref(path, ref)
+            if text is None:
+                lines.append(f"{path}: not in {ref} (new procedure: everything runs)")
                 continue
             try:
-                old = load_procedure(f"{ref}:{rel}", text=shown.stdout)
+                old = load_procedure(f"{ref}:{path}", text=text)
             except SpecErrors as e:
-                lines.append(f"{rel}: the version at {ref} does not load ({e.errors[0]})")
+                lines.append(f"{path}: the version at {ref} does not load ({e.errors[0]})")
                 continue
-            d = diff_procedures(old, load_procedure(path))
-            lines.append(f"{rel} vs {ref}:\n  " + d.summary().replace("\n", "\n  "))
+            new = load_procedure(path)
+            lines.append(f"{path} vs {ref}:\n  " + diff_procedures(old, new).summary().replace("\n", "\n  "))
+            touched = touched_nodes(old, new)
+            scenarios = sample_scenarios(load_scenario_set(suite.resolve(entry.scenarios)), new, entry.n, entry.seed)
+            clear = 0 if touched is None else sum(not set(s.path) & touched for s in scenarios)
+            lines.append(f"  {clear}/{len(scenarios)} scenarios avoid the edit: {', '.join(sorted(REUSABLE_CONDITIONS))} "
+                         f"reuse those conversations from {ref} where they stayed clear of it too; "
+                         f"the rest, and every subterranean and in_context conversation, run again")
     return lines
 
 
@@ -41,14 +48,16 @@ def _gate(p: argparse.ArgumentParser) -> Command:
     p.add_argument("suites", nargs="*", type=Path,
                    help="gate suite files (default: test_suites/*.gate.yaml)")
     p.add_argument("--against", metavar="REF",
-                   help="git ref to compare procedures with; unchanged parts are reused from the store")
+                   help="git ref of an earlier version: print what changed, reuse its conversations "
+                        "the edit cannot have touched (orchestrated, langgraph; see harness/regression.py)")
     p.add_argument("--recipe", help="compile recipe for every suite (e.g. tiny-cpu for a quick look)")
     p.add_argument("--n", type=int, help="evaluation scenarios per condition")
     p.add_argument("--conditions", help="comma-separated subset of conditions")
     p.add_argument("--cache", choices=["record", "replay", "off"], help="LLM record/replay mode")
     p.add_argument("--workers", default="0",
                    help="pytest-xdist workers (default 0: one process, so local models share the cores)")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after `--`: passed to pytest as they are")
+    p.add_argument("--pytest-args", default="", metavar="ARGS",
+                   help="more pytest arguments, as one string (e.g. '-x -k orchestrated')")
 
     def run(args: argparse.Namespace) -> int:
         import pytest
@@ -58,7 +67,12 @@ def _gate(p: argparse.ArgumentParser) -> Command:
             console.print("no gate suites: pass suite files or add test_suites/*.gate.yaml")
             return 2
         if args.against:
-            for line in changed_procedures(args.against, suites):
+            try:
+                lines = changed_procedures(args.against, suites)
+            except ValueError as e:        # an unknown ref, or not a git checkout
+                console.print(f"error: {e}", markup=False)
+                return 2
+            for line in lines:
                 console.print(line, markup=False)
         test_dir = suites[0].parent
         argv = [str(test_dir / "test_gate.py"), "-p", "no:cacheprovider", "-q",
@@ -70,6 +84,6 @@ def _gate(p: argparse.ArgumentParser) -> Command:
                 argv += [flag, str(value)]
         if args.workers != "0":
             argv += ["-n", args.workers]
-        argv += [a for a in args.pytest_args if a != "--"]
+        argv += shlex.split(args.pytest_args)
         return int(pytest.main(argv))
     return run

@@ -57,7 +57,8 @@ def parse_route(text: str, edges: Sequence[Edge]) -> str | None:
     number = re.search(r"\d+", answer)
     if number and 1 <= int(number.group()) <= len(edges):
         return targets[int(number.group()) - 1]
-    return next((t for t in targets if t in answer), None)
+    named = [t for t in targets if t in answer]
+    return max(named, key=len) if named else None      # "ask_dates_again" over "ask_dates"
 
 
 async def route(model: ChatModel, procedure: Procedure, edges: Sequence[Edge], turns: Sequence[Turn], *,

@@ -5,10 +5,12 @@ terminal the scenario intends, without repeats or jumps; did the agent keep the
 customer's details), not language quality. Every place that shows them labels them
 offline. The rules, per criterion (1–5):
 
-- task_success: 5 on-chart walk to the intended terminal; 4 intended terminal with one
-  slip (an off-chart step or a repeat); 3 a terminal, but the wrong one or with more
-  slips, or no terminal after reaching at least half the intended path; 2 some on-chart
-  progress; 1 none.
+- task_success: 1 when half or more of the agent's turns are unrecognised (the agent did
+  not say the procedure; the trace only followed the customer); else 5 on-chart walk to
+  the intended terminal; 4 intended terminal with one slip (an off-chart step, a repeat or
+  an unrecognised turn); 3 a terminal, but the wrong one or with more slips, or no
+  terminal after reaching at least half the intended path; 2 some on-chart progress;
+  1 none.
 - information_accuracy: share of the scenario's values the customer mentioned that the
   agent later repeats correctly (≥80 % → 5, ≥60 % → 4, ≥40 % → 3, ≥20 % → 2, else 1);
   minus 1 for each value of the same variable the agent states that the customer never
@@ -36,8 +38,11 @@ def _clamp(x: int) -> int:
     return max(1, min(5, x))
 
 
-def _task_success(verdict: TraceVerdict, intended_len: int) -> int:
-    slips = len(verdict.off_chart_steps) + len(verdict.repeated_questions)
+def _task_success(verdict: TraceVerdict, intended_len: int, agent_turns: int) -> int:
+    unrecognised = len(verdict.unrecognised_turns)
+    if agent_turns and unrecognised * 2 >= agent_turns:
+        return 1
+    slips = len(verdict.off_chart_steps) + len(verdict.repeated_questions) + unrecognised
     if verdict.terminal and verdict.terminal_fits is not False:
         return 5 if slips == 0 else 4 if slips == 1 else 3
     if verdict.terminal:
@@ -92,7 +97,7 @@ def offline_scores(verdict: TraceVerdict, turns: Sequence[Turn], *, intended_pat
                    variables: Mapping[str, Any], challenge: bool,
                    domains: Mapping[str, Sequence[Any]] | None = None) -> dict[str, int]:
     """The five rubric scores for one transcript, from its trace verdict."""
-    task = _task_success(verdict, len(intended_path))
+    task = _task_success(verdict, len(intended_path), sum(t.speaker == "agent" for t in turns))
     return {
         "task_success": task,
         "information_accuracy": _information_accuracy(turns, variables, domains or {}),

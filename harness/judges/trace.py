@@ -6,21 +6,25 @@ from. Decoding is Viterbi over the flowchart: staying on edges is free, leaving 
 a fixed penalty, so a transcript that follows the procedure decodes to a valid path and
 one that skips, jumps or loops where the chart has no edge shows exactly where.
 
+The previous turn is context, and context alone would place an agent turn that says
+nothing (empty, gibberish, off topic) wherever the customer's last words point. So an
+agent turn whose own words are unlike every agent turn of the training data (TF-IDF cosine
+to the nearest one below `UNRECOGNISED_BELOW`) is reported as unrecognised, and a trace
+with unrecognised turns is not valid.
+
 It is deterministic, free and offline. It measures procedure adherence, not language
 quality; scores derived from it (`offline_scores`) are labelled offline wherever shown.
 """
 
 from __future__ import annotations
 
-import pickle
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
 from pydantic import BaseModel
-from scipy.sparse import hstack
+from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -29,13 +33,18 @@ from harness.transcript import Conversation, Turn
 
 OFF_CHART_PENALTY = 3.0       # log-prob cost of a step with no flowchart edge
 NEAR_DUPLICATE = 0.8           # word-set Jaccard at which an agent turn repeats an earlier one
+# Cosine to the nearest training agent turn below which an agent turn is unrecognised. Low on
+# purpose: held-out synthetic turns score >= 0.66 and the base model's own wordy phrasing
+# >= 0.14 on travel; empty turns and gibberish score 0.
+UNRECOGNISED_BELOW = 0.1
 
 
 class TraceVerdict(BaseModel):
     nodes: list[str]                                 # decoded node per turn
     confidence: list[float]                          # classifier probability of that node
-    valid: bool                                      # every step follows a flowchart edge
+    valid: bool                                      # every step follows an edge, every turn recognised
     off_chart_steps: list[tuple[int, str, str]]      # (turn index, from, to) without an edge
+    unrecognised_turns: list[int] = []               # agent turns unlike any the procedure has
     skipped_nodes: list[str]                         # nodes an off-chart step jumped over
     terminal: str | None                             # last node, if it is a terminal
     terminal_kind: str | None
@@ -55,9 +64,10 @@ class TraceJudge:
     """Fit once per procedure on synthetic conversations; then judge any transcript."""
 
     def __init__(self, procedure: Procedure, current: TfidfVectorizer, previous: TfidfVectorizer,
-                 classifier: LogisticRegression) -> None:
+                 classifier: LogisticRegression, agent_turns: csr_matrix) -> None:
         self.procedure = procedure
         self._current, self._previous, self._clf = current, previous, classifier
+        self._agent_turns = agent_turns          # L2-normalised TF-IDF rows of the training agent turns
         self._labels: list[str] = list(classifier.classes_)
         self._graph = to_digraph(procedure)
         self._loops = set(loop_edges(procedure))
@@ -81,16 +91,18 @@ class TraceJudge:
         features = hstack([current.fit_transform(texts), 0.5 * previous.fit_transform(prev)]).tocsr()
         clf = LogisticRegression(C=20.0, max_iter=2000, random_state=seed)
         clf.fit(features, labels)
-        return cls(procedure, current, previous, clf)
+        agent = [t for conv in conversations for t in conv.turns if t.speaker == "agent"]
+        return cls(procedure, current, previous, clf, current.transform([t.text for t in agent]).tocsr())
 
-    def save(self, path: Path) -> None:
-        path.write_bytes(pickle.dumps((self.procedure.model_dump(), self._current, self._previous, self._clf)))
-
-    @classmethod
-    def load(cls, path: Path) -> TraceJudge:
-        # Only load files this project wrote into its own store: pickle runs code.
-        spec, current, previous, clf = pickle.loads(path.read_bytes())  # noqa: S301
-        return cls(Procedure.model_validate(spec), current, previous, clf)
+    def recognition(self, turns: Sequence[Turn]) -> list[float | None]:
+        """Per turn: cosine of an agent turn to its nearest training agent turn (None for users)."""
+        agent = [i for i, t in enumerate(turns) if t.speaker == "agent"]
+        out: list[float | None] = [None] * len(turns)
+        if agent and self._agent_turns.shape[0]:
+            sims = self._current.transform([turns[i].text for i in agent]) @ self._agent_turns.T
+            for i, best in zip(agent, sims.max(axis=1).toarray().ravel(), strict=True):
+                out[i] = float(best)
+        return out
 
     # ---- decoding -------------------------------------------------------------------
 
@@ -182,8 +194,11 @@ class TraceJudge:
                 if union and len(words & earlier) / len(union) >= NEAR_DUPLICATE and not looped:
                     repeated.append(i)
                     break
+        unrecognised = [i for i, sim in enumerate(self.recognition(turns))
+                        if sim is not None and sim < UNRECOGNISED_BELOW]
         return TraceVerdict(
-            nodes=nodes, confidence=[round(c, 6) for c in conf], valid=not off, off_chart_steps=off,
+            nodes=nodes, confidence=[round(c, 6) for c in conf], valid=not off and not unrecognised,
+            off_chart_steps=off, unrecognised_turns=unrecognised,
             skipped_nodes=skipped, terminal=terminal,
             terminal_kind=terminals[terminal].value if terminal else None,
             expected_terminal=expected, terminal_fits=(terminal == expected) if expected else None,

@@ -80,8 +80,37 @@ def test_flags_a_repeated_question(travel) -> None:
     assert scores["consistency"] <= 4 and scores["graceful_handling"] <= 3
 
 
-def test_save_and_load_round_trip(travel, tmp_path) -> None:
+def test_fitting_is_deterministic(travel) -> None:
+    proc, _, held_out = travel
+    first, second = TraceJudge.fit(proc, held_out), TraceJudge.fit(proc, held_out)
+    assert all(first.decode(c.turns) == second.decode(c.turns) for c in held_out[:5])
+
+
+@pytest.mark.parametrize("said", ["", "   ", "zxq vvk plorb wemt", "\u2581\u2581 </s> <unk>"])
+def test_agent_turns_that_say_nothing_of_the_procedure_are_unrecognised(travel, said: str) -> None:
+    # The customer's side alone would place every agent turn (the previous turn is context):
+    # an agent that says nothing must not pass for one that follows the procedure.
     _, judge, held_out = travel
-    judge.save(tmp_path / "j.pkl")
-    again = TraceJudge.load(tmp_path / "j.pkl")
-    assert again.decode(held_out[0].turns) == judge.decode(held_out[0].turns)
+    conv = held_out[0]
+    turns = [Turn(speaker="agent", text=said) if t.speaker == "agent" else t for t in conv.turns]
+    verdict = judge.judge(turns, conv.path)
+    agents = [i for i, t in enumerate(turns) if t.speaker == "agent"]
+    assert verdict.unrecognised_turns == agents and not verdict.valid
+    scores = offline_scores(verdict, turns, intended_path=conv.path, variables=conv.variables, challenge=False)
+    assert scores["task_success"] == 1
+
+
+def test_held_out_agent_turns_are_all_recognised(travel) -> None:
+    _, judge, held_out = travel
+    assert all(judge.judge(c.turns, c.path).unrecognised_turns == [] for c in held_out)
+
+
+def test_one_unrecognised_turn_is_a_slip(travel) -> None:
+    _, judge, held_out = travel
+    conv = _longest(held_out)
+    i = next(i for i, t in enumerate(conv.turns) if t.speaker == "agent" and i > 0)
+    turns = conv.turns[:i] + [Turn(speaker="agent", text="")] + conv.turns[i + 1 :]
+    verdict = judge.judge(turns, conv.path)
+    assert verdict.unrecognised_turns == [i] and not verdict.valid
+    scores = offline_scores(verdict, turns, intended_path=conv.path, variables=conv.variables, challenge=True)
+    assert scores["task_success"] in (3, 4)

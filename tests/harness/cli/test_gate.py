@@ -1,0 +1,24 @@
+"""`subterra gate --against REF`: the edit is described before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.cli import main
+from harness.cli.gate import changed_procedures
+
+
+def test_against_describes_the_edit_and_what_may_be_reused(travel_repo: Path) -> None:
+    path = travel_repo / "procedures/travel.yaml"
+    path.write_text(path.read_text().replace("Confirm that the agent should book the trip.",
+                                             "Confirm the booking and ask for an email receipt.", 1))
+    lines = changed_procedures("HEAD", [travel_repo / "edits.gate.yaml"])
+    text = "\n".join(lines)
+    assert "nodes changed: confirm_booking (prompt)" in text
+    # Of the suite's 6 scenarios only one intends to confirm a booking (the rest: see test_regression).
+    assert "5/6 scenarios avoid the edit" in text
+
+
+def test_against_an_unknown_ref_is_a_clear_error(travel_repo: Path, capsys) -> None:
+    assert main(["gate", str(travel_repo / "edits.gate.yaml"), "--against", "no-such-ref"]) == 2
+    assert "no-such-ref" in capsys.readouterr().out
