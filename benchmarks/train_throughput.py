@@ -1,9 +1,10 @@
 """Useful tokens per second: our trainer vs a plain padded `transformers.Trainer`.
 
-    .venv/bin/python benchmarks/train_throughput.py                     # SmolLM2-135M, ~6 min on 2 cores
+    .venv/bin/python benchmarks/train_throughput.py                     # SmolLM2-135M, travel, ~4 min on 2 cores
+    .venv/bin/python benchmarks/train_throughput.py --procedure insurance --conversations 24
     .venv/bin/python benchmarks/train_throughput.py --model tiny-cpu    # the from-scratch tiny Llama, ~1 min
 
-Same base model, same conversations (the travel procedure, generated offline), same objective
+Same base model, same conversations (travel by default, generated offline), same objective
 (loss on the agent's tokens only), same effective batch and learning-rate schedule, one epoch
 each. Useful tokens are the agent tokens the loss is computed on (never padding, never the
 prompt). Our trainer feeds each micro-batch without padding (packed, position ids restarting
@@ -31,9 +32,9 @@ from harness.scenarios import load_scenario_set
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def travel_conversations(n: int, out: Path) -> tuple[list, list, str]:
-    procedure = load_procedure(ROOT / "procedures" / "travel.yaml")
-    scenarios = load_scenario_set(ROOT / "scenarios" / "travel.yaml")
+def offline_conversations(domain: str, n: int, out: Path) -> tuple[list, list, str]:
+    procedure = load_procedure(ROOT / "procedures" / f"{domain}.yaml")
+    scenarios = load_scenario_set(ROOT / "scenarios" / f"{domain}.yaml")
     config = DatagenConfig(n=n, seeds=[7], eval_fraction=0.1)
     asyncio.run(generate_dataset(OfflineModel(), procedure, scenarios, config, out, show_progress=False))
     return load_split(out, "train"), load_split(out, "eval"), procedure.system_prompt
@@ -75,17 +76,20 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m", help="a recipe: smollm2-135m or tiny-cpu")
     parser.add_argument("--conversations", type=int, default=48, help="training conversations")
     parser.add_argument("--trainer-batch", type=int, default=4, help="the Trainer's per-device batch")
+    parser.add_argument("--procedure", default="travel", choices=["travel", "zoom", "insurance"],
+                        help="whose conversations (insurance: 9-39 turns, so padding costs more)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        train_convs, eval_convs, system_prompt = travel_conversations(args.conversations + 12, work / "data")
+        train_convs, eval_convs, system_prompt = offline_conversations(args.procedure, args.conversations + 12,
+                                                                       work / "data")
         train_convs, eval_convs = train_convs[:args.conversations], eval_convs[:4]
         recipe = load_recipe(args.model, {"epochs": 1, "max_steps": None, "eval_every_steps": None,
                                           "early_stopping_patience": None})
         if recipe.effective_batch % args.trainer_batch:
             raise SystemExit(f"--trainer-batch must divide the effective batch {recipe.effective_batch}")
-        print(f"{args.model}: {len(train_convs)} travel conversations, effective batch {recipe.effective_batch} "
+        print(f"{args.model}: {len(train_convs)} {args.procedure} conversations, effective batch {recipe.effective_batch} "
               f"(ours: {recipe.per_device_batch} x {recipe.grad_accum}, packed={recipe.packing}; "
               f"Trainer: {args.trainer_batch} x {recipe.effective_batch // args.trainer_batch}, padded)")
 

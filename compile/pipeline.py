@@ -9,10 +9,13 @@ content-addressed in the store so an unchanged input is never recomputed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -149,7 +152,25 @@ def compile_for_gate(proc_run) -> CompiledModel:
     root = os.environ.get(STORE_ENV) or proc_run.root / ".subterra" / "store"
     print(f"subterra: {proc_run.key}: compiling with {spec.recipe} (each stage reused from {root} if unchanged)",
           file=sys.stderr, flush=True)
-    compiled = compile_procedure(proc_run.procedure, proc_run.scenario_set, options, Store(root))
+    with _training_log_on_stderr():
+        compiled = compile_procedure(proc_run.procedure, proc_run.scenario_set, options, Store(root))
     stages = ", ".join(f"{t.stage} {'reused' if t.reused else f'{t.seconds:.0f}s'}" for t in compiled.timings)
     print(f"subterra: {proc_run.key}: compiled ({stages})", file=sys.stderr, flush=True)
     return compiled
+
+
+@contextlib.contextmanager
+def _training_log_on_stderr() -> Iterator[None]:
+    """The trainer's eval lines (step, eval loss, tokens/s) on stderr while the gate compiles:
+    a CI log without a progress bar still shows that minutes of training are moving."""
+    logger = logging.getLogger("compile.train")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("subterra: train %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -11,7 +11,8 @@ have seen has changed:
   again;
 - nothing outside the nodes changed (system prompt, start, name, ...);
 - no node on the intended path or among the nodes the condition says it visited was
-  added or changed (a node's edges, their conditions and examples are part of the node).
+  added or changed, or leads straight to one that was (a node's edges, their conditions
+  and examples are part of the node; a hub's router reads what its targets say).
 
 Reused transcripts are judged again: the trace judge is retrained on the new version's data.
 """
@@ -54,10 +55,13 @@ def file_at_ref(path: Path, ref: str) -> str | None:
 
 
 def touched_nodes(old: Procedure, new: Procedure) -> frozenset[str] | None:
-    """Nodes of `new` that were added or changed; None when a change reaches every node."""
+    """Nodes of `new` that were added or changed, and the nodes right before them (a hub's
+    router reads what its targets say); None when a change reaches every node."""
     if old.model_dump(exclude={"nodes"}) != new.model_dump(exclude={"nodes"}):
         return None
-    return frozenset(nid for nid, node in new.nodes.items() if old.nodes.get(nid) != node)
+    changed = {nid for nid, node in new.nodes.items() if old.nodes.get(nid) != node}
+    before = {nid for nid, node in new.nodes.items() if any(e.to in changed for e in node.edges)}
+    return frozenset(changed | before)
 
 
 @dataclass(frozen=True)

@@ -19,3 +19,22 @@ def mini_path() -> Path:
 @pytest.fixture
 def mini_text(mini_path: Path) -> str:
     return mini_path.read_text()
+
+
+# No real keys, endpoints or cache modes leak into the tests.
+KEY_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL",
+                 "OPENAI_BASE_URL", "SUBTERRA_CACHE_MODE")
+
+
+@pytest.fixture(scope="session")
+def llm_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder per session, so the converted tokenizer is made once per worker."""
+    return tmp_path_factory.mktemp("llm-cache")
+
+
+@pytest.fixture(autouse=True)
+def _clean_llm_environment(monkeypatch: pytest.MonkeyPatch, llm_cache_dir: Path) -> None:
+    # Nothing is written into the checkout either: the model-call cache goes to a temp folder.
+    for variable in KEY_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("SUBTERRA_CACHE_DIR", str(llm_cache_dir))

@@ -30,14 +30,16 @@ def _travel():
     return load_procedure(ROOT / "procedures/travel.yaml")
 
 
-def test_touched_nodes_are_the_added_and_changed_ones() -> None:
+def test_touched_nodes_are_the_changed_ones_and_those_right_before_them() -> None:
     old = _travel()
     new = old.model_copy(deep=True)
     new.nodes["confirm_booking"].prompt += " Thank them."
-    assert touched_nodes(old, new) == {"confirm_booking"}
+    assert touched_nodes(old, new) == {"confirm_booking", "summarize_booking"}   # its only predecessor
     hub = new.nodes["present_options"]
     hub.next = [hub.edges[0].model_copy(update={"when": "something else entirely"}), *hub.edges[1:]]
-    assert touched_nodes(old, new) == {"confirm_booking", "present_options"}
+    before_hub = {n for n in new.nodes if "present_options" in new.successors(n)}
+    assert before_hub and touched_nodes(old, new) == {"confirm_booking", "summarize_booking", "present_options",
+                                                      *before_hub}
     assert touched_nodes(old, old) == frozenset()
     assert touched_nodes(old, old.model_copy(update={"system_prompt": "You are terse."})) is None
 
@@ -91,8 +93,7 @@ def test_an_edited_prompt_reuses_exactly_the_conversations_that_never_reached_it
     run = ProcedureRun(suite, suite.procedures[0], travel_repo, against="HEAD")
     old, edit = run.previous
     assert old.fingerprint != run.fingerprint and edit.touched
-    assert edit.touched == {"confirm_booking"}
-    edited = "confirm_booking"
+    assert edit.touched == {"confirm_booking", "summarize_booking"}
     _record_old_run(run, "orchestrated")
     _record_old_run(run, "in_context")
 
@@ -100,7 +101,7 @@ def test_an_edited_prompt_reuses_exactly_the_conversations_that_never_reached_it
     reused = reusable_transcripts(run, "orchestrated", indices)
     old_results = {r.transcript.scenario_index: r.transcript for r in old.results.all(old.procedure.name, "orchestrated")}
     expected = {i for i in indices
-                if edited not in run.scenarios[i].path and edited not in old_results[i].visited}
+                if not edit.touched & {*run.scenarios[i].path, *old_results[i].visited}}
     assert set(reused) == expected and 0 < len(expected) < len(indices)
     assert all(t.reused_from == "HEAD" and t.turns == old_results[i].turns for i, t in reused.items())
     assert reusable_transcripts(run, "in_context", indices) == {}

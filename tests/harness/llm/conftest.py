@@ -1,5 +1,5 @@
 """Fixtures for the LLM layer's tests: fake API servers and fast retries (the clean environment
-is `tests/harness/conftest.py`'s)."""
+is `tests/conftest.py`'s)."""
 
 from __future__ import annotations
 
