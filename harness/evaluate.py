@@ -13,6 +13,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -295,7 +296,8 @@ def build_models(proc: ProcedureRun) -> RoleModels:
                       base=get_model(m.base, **kw), judges=[get_model(j, **kw) for j in m.judges])
 
 async def run_transcripts(proc: ProcedureRun, compiled: Any, condition: str, scenarios: list[Scenario], *,
-                          show_progress: bool = False) -> list[Transcript]:
+                          show_progress: bool = False,
+                          on_done: Callable[[Transcript], None] | None = None) -> list[Transcript]:
     """One condition's conversations with the simulated user, all scenarios concurrently."""
     model = proc.models.for_condition(condition, compiled.model_spec)
     agent = build_condition(condition, proc.procedure, model)
@@ -303,12 +305,20 @@ async def run_transcripts(proc: ProcedureRun, compiled: Any, condition: str, sce
     with Progress(TextColumn(f"[bold]{condition}[/] {proc.procedure.name}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=Console(stderr=True), disable=not show_progress) as bar:
         task = bar.add_task("conversations", total=len(scenarios))
-        transcripts = await run_conversations(agent, simulator, scenarios, on_done=lambda _t: bar.advance(task))
-    if MODEL_ROLE[condition] == "compiled":
         # The checkpoint's store path differs between checkouts; its fingerprint does not.
-        label = f"local:compiled-{compiled.model_fingerprint[:12]}"
-        transcripts = [t.model_copy(update={"agent_model": label}) for t in transcripts]
-    return transcripts
+        label = (f"local:compiled-{compiled.model_fingerprint[:12]}" if MODEL_ROLE[condition] == "compiled"
+                 else None)
+
+        def finished(t: Transcript) -> Transcript:
+            return t.model_copy(update={"agent_model": label}) if label else t
+
+        def done(t: Transcript) -> None:
+            bar.advance(task)
+            if on_done is not None:
+                on_done(finished(t))
+
+        transcripts = await run_conversations(agent, simulator, scenarios, on_done=done)
+    return [finished(t) for t in transcripts]
 
 
 async def judge_conversations(proc: ProcedureRun, compiled: Any, transcripts: list,
@@ -354,14 +364,18 @@ def evaluate_condition(proc: ProcedureRun, compiled: Any, condition: str) -> lis
     by_index = {s.index: s for s in proc.scenarios}
 
     async def run(indices: list[int]) -> list[ConversationResult]:
-        transcripts = reusable_transcripts(proc, condition, indices)
+        transcripts = proc.results.staged(proc.procedure.name, condition, indices)
+        resumed = len(transcripts)
+        reused = reusable_transcripts(proc, condition, [i for i in indices if i not in transcripts])
+        transcripts.update(reused)
         fresh = [by_index[i] for i in indices if i not in transcripts]
         started = time.perf_counter()
         _say(f"{proc.key} {condition}: running {len(fresh)} conversations"
-             + (f", {len(transcripts)} reused from {proc.against}" if transcripts else ""))
+             + (f", {resumed} finished before an interruption" if resumed else "")
+             + (f", {len(reused)} reused from {proc.against}" if reused else ""))
         if fresh:
             transcripts.update((t.scenario_index, t) for t in await run_transcripts(
-                proc, compiled, condition, fresh, show_progress=sys.stderr.isatty()))
+                proc, compiled, condition, fresh, show_progress=sys.stderr.isatty(), on_done=proc.results.stage))
         _say(f"{proc.key} {condition}: done in {time.perf_counter() - started:.0f}s")
         # Every transcript is judged now, reused ones too: the trace judge learnt the new version.
         return await judge_conversations(proc, compiled, [transcripts[i] for i in indices],

@@ -4,6 +4,8 @@ One JSON file per (procedure, condition, scenario) under a run directory keyed b
 fingerprint of everything that determines the results. A result is computed at most
 once: the writer holds a file lock, and anyone else asking waits and reads the file.
 Aggregate tests and the report read results from here, never from a worker's memory.
+While a group runs, each finished conversation is staged beside the results, so a run
+killed half-way has only the unfinished conversations again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -21,6 +24,8 @@ from harness.judges.llm_judge import JudgeResult
 from harness.judges.rubric import CRITERIA, Scores
 from harness.judges.trace import TraceVerdict
 from harness.transcript import Transcript
+
+STAGING = "finished-conversations"
 
 
 class ConversationResult(BaseModel):
@@ -56,11 +61,22 @@ class ResultStore:
 
     def put(self, result: ConversationResult) -> None:
         t = result.transcript
-        path = self.path(t.procedure, t.condition, t.scenario_index)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(result.model_dump_json(), encoding="utf-8")
-        tmp.replace(path)
+        _write_atomic(self.path(t.procedure, t.condition, t.scenario_index), result.model_dump_json())
+
+    # A group's conversations are judged and stored together, but each finished conversation
+    # is kept here at once: a run killed half-way resumes without having them again.
+    def _staged_path(self, procedure: str, condition: str, index: int) -> Path:
+        return self.root / procedure / condition / STAGING / f"{index:04d}.json"
+
+    def stage(self, transcript: Transcript) -> None:
+        t = transcript
+        _write_atomic(self._staged_path(t.procedure, t.condition, t.scenario_index), t.model_dump_json())
+
+    def staged(self, procedure: str, condition: str, indices: list[int]) -> dict[int, Transcript]:
+        """The finished conversations an interrupted run left for these scenarios."""
+        paths = {i: self._staged_path(procedure, condition, i) for i in indices}
+        return {i: Transcript.model_validate_json(p.read_text(encoding="utf-8")) for i, p in paths.items()
+                if p.exists()}
 
     def ensure_group(self, procedure: str, condition: str, indices: list[int],
                      run: Callable[[list[int]], Awaitable[list[ConversationResult]]]) -> list[ConversationResult]:
@@ -77,12 +93,20 @@ class ResultStore:
             if missing:
                 for result in asyncio.run(run(missing)):
                     self.put(result)
+                shutil.rmtree(folder / STAGING, ignore_errors=True)
         return [self.get(procedure, condition, i) for i in indices]  # type: ignore[misc]
 
     def all(self, procedure: str, condition: str) -> list[ConversationResult]:
         folder = self.root / procedure / condition
         return [ConversationResult.model_validate_json(p.read_text(encoding="utf-8"))
                 for p in sorted(folder.glob("*.json"))]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def scores_by_scenario(results: list[ConversationResult]) -> dict[int, Scores]:
