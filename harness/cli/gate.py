@@ -9,8 +9,9 @@ from pathlib import Path
 from harness.cli import Command, command, console
 
 
-def changed_procedures(ref: str, suites: list[Path]) -> list[str]:
-    """Diff each suite procedure against its version at git `ref`; lines to print."""
+def changed_procedures(ref: str, suites: list[Path], n: int | None = None) -> list[str]:
+    """Diff each suite procedure against its version at git `ref`; lines to print.
+    `n` overrides the suites' scenario counts, as `--n` does for the run."""
     from harness.errors import SpecErrors
     from harness.procedure import load_procedure
     from harness.procedure.diff import diff_procedures
@@ -22,7 +23,7 @@ def changed_procedures(ref: str, suites: list[Path]) -> list[str]:
     for suite_path in suites:
         suite = load_suite(suite_path)
         for entry in suite.procedures:
-            path = suite.resolve(entry.procedure)
+            path = _shown(suite.resolve(entry.procedure))
             text = file_at_ref(path, ref)
             if text is None:
                 lines.append(f"{path}: not in {ref} (new procedure: everything runs)")
@@ -35,12 +36,22 @@ def changed_procedures(ref: str, suites: list[Path]) -> list[str]:
             new = load_procedure(path)
             lines.append(f"{path} vs {ref}:\n  " + diff_procedures(old, new).summary().replace("\n", "\n  "))
             touched = touched_nodes(old, new)
-            scenarios = sample_scenarios(load_scenario_set(suite.resolve(entry.scenarios)), new, entry.n, entry.seed)
+            scenarios = sample_scenarios(load_scenario_set(suite.resolve(entry.scenarios)), new, n or entry.n,
+                                         entry.seed)
             clear = 0 if touched is None else sum(not set(s.path) & touched for s in scenarios)
             lines.append(f"  {clear}/{len(scenarios)} scenarios avoid the edit: {', '.join(sorted(REUSABLE_CONDITIONS))} "
                          f"reuse those conversations from {ref} where they stayed clear of it too; "
                          f"the rest, and every subterranean and in_context conversation, run again")
     return lines
+
+
+def _shown(path: Path) -> Path:
+    """The path as a user would type it: relative to the working directory when inside it."""
+    path = path.resolve()
+    try:
+        return path.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 @command("gate", "run the recompile gate on the gate suites and write the HTML report")
@@ -68,7 +79,7 @@ def _gate(p: argparse.ArgumentParser) -> Command:
             return 2
         if args.against:
             try:
-                lines = changed_procedures(args.against, suites)
+                lines = changed_procedures(args.against, suites, args.n)
             except ValueError as e:        # an unknown ref, or not a git checkout
                 console.print(f"error: {e}", markup=False)
                 return 2

@@ -17,6 +17,7 @@ def test_against_describes_the_edit_and_what_may_be_reused(travel_repo: Path) ->
     assert "nodes changed: confirm_booking (prompt)" in text
     # Of the suite's 6 scenarios two never reach the booking summary or its confirmation.
     assert "2/6 scenarios avoid the edit" in text
+    assert "/3 scenarios avoid the edit" in "\n".join(changed_procedures("HEAD", [travel_repo / "edits.gate.yaml"], n=3))
 
 
 def test_against_an_unknown_ref_is_a_clear_error(travel_repo: Path, capsys) -> None:
