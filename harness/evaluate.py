@@ -295,6 +295,7 @@ def build_models(proc: ProcedureRun) -> RoleModels:
     return RoleModels(user=get_model(m.user, **kw), frontier=get_model(m.frontier, **kw),
                       base=get_model(m.base, **kw), judges=[get_model(j, **kw) for j in m.judges])
 
+
 async def run_transcripts(proc: ProcedureRun, compiled: Any, condition: str, scenarios: list[Scenario], *,
                           show_progress: bool = False,
                           on_done: Callable[[Transcript], None] | None = None) -> list[Transcript]:
@@ -321,22 +322,23 @@ async def run_transcripts(proc: ProcedureRun, compiled: Any, condition: str, sce
     return [finished(t) for t in transcripts]
 
 
-async def judge_conversations(proc: ProcedureRun, compiled: Any, transcripts: list,
+async def judge_conversations(proc: ProcedureRun, compiled: Any, transcripts: list[Transcript],
                               scenarios: list[Scenario]) -> list[ConversationResult]:
-    """Trace-judge and rubric-judge each transcript (judges see no condition)."""
+    """Trace-judge and rubric-judge each transcript (judges see no condition); the LLM judges'
+    calls all run concurrently, within the LLM layer's limits."""
     domains = {k: v for k, v in proc.scenario_set.variables.items() if isinstance(v, list)}
-    judge_models = proc.models.judges
-    out = []
-    for transcript, scenario in zip(transcripts, scenarios, strict=True):
+
+    async def one(transcript: Transcript, scenario: Scenario) -> ConversationResult:
         verdict = compiled.trace_judge.judge(transcript.turns, scenario.path)
         offline = offline_scores(verdict, transcript.turns, intended_path=scenario.path,
                                  variables=scenario.variables, challenge=scenario.challenge, domains=domains)
         judged = await asyncio.gather(*(
             judge_transcript(m, transcript.turns, challenge_posed=scenario.challenge, offline_scores=offline,
-                             seed=scenario.index) for m in judge_models))
-        out.append(ConversationResult(transcript=transcript, verdict=verdict, judges=list(judged),
-                                      offline_scores=offline))
-    return out
+                             seed=scenario.index) for m in proc.models.judges))
+        return ConversationResult(transcript=transcript, verdict=verdict, judges=list(judged),
+                                  offline_scores=offline)
+
+    return list(await asyncio.gather(*(one(t, s) for t, s in zip(transcripts, scenarios, strict=True))))
 
 
 def _say(line: str) -> None:
