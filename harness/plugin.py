@@ -12,6 +12,7 @@ threshold), plus the session-scoped `compiled_model` (from the compile plugin, `
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -68,13 +69,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(["compiled_model", argname], params, indirect=["compiled_model"], scope="session")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item):
-    """Gate tests may run minutes of conversations: let their progress lines reach the terminal."""
+def _uncaptured(item: pytest.Item) -> contextlib.AbstractContextManager:
+    """Gate tests compile (setup) and converse (call) for minutes: their progress lines reach
+    the terminal instead of pytest's capture."""
     capture = item.config.pluginmanager.getplugin("capturemanager")
     if item.get_closest_marker("gate") is None or capture is None:
+        return contextlib.nullcontext()
+    return capture.global_and_fixture_disabled()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    with _uncaptured(item):
         return (yield)
-    with capture.global_and_fixture_disabled():
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    with _uncaptured(item):
         return (yield)
 
 
