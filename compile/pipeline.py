@@ -48,13 +48,12 @@ class StageTiming(BaseModel):
 
 
 class CompiledModel(BaseModel):
-    procedure: str
+    procedure: Procedure
     recipe: str
     dataset_fingerprint: str
     model_fingerprint: str
     dataset_dir: Path
     checkpoint: Path
-    procedure_spec: Procedure
     datagen: DatagenSummary
     training: dict                   # the trainer's summary (losses, steps, tokens, seconds)
     timings: list[StageTiming]
@@ -79,7 +78,7 @@ class CompiledModel(BaseModel):
     def trace_judge(self) -> TraceJudge:
         # Fitted from the training split each time (well under a second): deterministic, and
         # nothing executable (a pickle) is kept in the store.
-        return TraceJudge.fit(self.procedure_spec, load_split(self.dataset_dir, "train"))
+        return TraceJudge.fit(self.procedure, load_split(self.dataset_dir, "train"))
 
 
 def procedure_content(procedure: Procedure) -> dict:
@@ -135,9 +134,8 @@ def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, options: 
 
     training = json.loads((model_dir / "training.json").read_text())
     return CompiledModel(
-        procedure=procedure.name, recipe=options.recipe, dataset_fingerprint=data_fp,
+        procedure=procedure, recipe=options.recipe, dataset_fingerprint=data_fp,
         model_fingerprint=model_fp, dataset_dir=dataset_dir, checkpoint=model_dir / training["checkpoint"],
-        procedure_spec=procedure,
         datagen=DatagenSummary.model_validate_json((dataset_dir / "summary.json").read_text()),
         training=training, timings=timings)
 
