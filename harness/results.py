@@ -103,8 +103,9 @@ class ResultStore:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write via a per-process temp file and a rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
@@ -122,7 +123,4 @@ def criterion_values(results: list[ConversationResult], criterion: str) -> list[
 
 def dump_json(data: object, path: Path) -> None:
     """Atomic, deterministic JSON (sorted keys) for files tests compare byte for byte."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    _write_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
