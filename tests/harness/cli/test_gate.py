@@ -6,6 +6,7 @@ from pathlib import Path
 
 from harness.cli import main
 from harness.cli.gate import changed_procedures
+from tests.harness.conftest import git
 
 
 def test_against_describes_the_edit_and_what_may_be_reused(travel_repo: Path) -> None:
@@ -23,3 +24,10 @@ def test_against_describes_the_edit_and_what_may_be_reused(travel_repo: Path) ->
 def test_against_an_unknown_ref_is_a_clear_error(travel_repo: Path, capsys) -> None:
     assert main(["gate", str(travel_repo / "edits.gate.yaml"), "--against", "no-such-ref"]) == 2
     assert "no-such-ref" in capsys.readouterr().out
+
+
+def test_against_a_ref_without_the_procedure_says_everything_runs(travel_repo: Path) -> None:
+    git(travel_repo, "rm", "-q", "--cached", "procedures/travel.yaml")
+    git(travel_repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "untrack")
+    (line,) = changed_procedures("HEAD", [travel_repo / "edits.gate.yaml"])
+    assert line.endswith("travel.yaml: not in HEAD (new procedure: everything runs)")
