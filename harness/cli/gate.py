@@ -10,45 +10,39 @@ from harness.cli import Command, command, console
 
 
 def changed_procedures(ref: str, suites: list[Path], n: int | None = None) -> list[str]:
-    """Diff each suite procedure against its version at git `ref`, and say what the run may
-    reuse. It reads the same `ProcedureRun.previous` the gate run uses, so the two agree.
+    """Diff each suite procedure against its version at git `ref`; lines to print.
     `n` overrides the suites' scenario counts, as `--n` does for the run."""
-    from harness.evaluate import GateRun
-    from harness.procedure.diff import diff_procedures
-    from harness.regression import REUSABLE_CONDITIONS
-
-    run = GateRun.from_settings(suites, {"gate_n": str(n) if n else None, "gate_against": ref}, root=Path.cwd())
-    lines = []
-    for proc in run.procedures:
-        path = _shown(proc.suite.resolve(proc.entry.procedure))
-        if proc.previous is None:
-            lines.append(f"{path}: {_no_earlier_version(path, ref)}")
-            continue
-        old, edit = proc.previous
-        lines.append(f"{path} vs {ref}:\n  " + diff_procedures(old.procedure, proc.procedure).summary()
-                     .replace("\n", "\n  "))
-        clear = 0 if edit.touched is None else sum(not set(s.path) & edit.touched for s in proc.scenarios)
-        lines.append(f"  {clear}/{len(proc.scenarios)} scenarios avoid the edit: "
-                     f"{', '.join(sorted(REUSABLE_CONDITIONS))} reuse those conversations from {ref} where "
-                     f"they stayed clear of it too; the rest, and every subterranean and in_context "
-                     f"conversation, run again")
-    return lines
-
-
-def _no_earlier_version(path: Path, ref: str) -> str:
-    """Why a procedure has no version at `ref` to compare with: everything runs."""
     from harness.errors import SpecErrors
     from harness.procedure import load_procedure
-    from harness.regression import file_at_ref
+    from harness.procedure.diff import diff_procedures
+    from harness.regression import REUSABLE_CONDITIONS, file_at_ref, touched_nodes
+    from harness.scenarios import load_scenario_set, sample_scenarios
+    from harness.suite import load_suite
 
-    text = file_at_ref(path, ref)
-    if text is None:
-        return f"not in {ref} (new procedure: everything runs)"
-    try:
-        load_procedure(f"{ref}:{path}", text=text)
-    except SpecErrors as e:
-        return f"the version at {ref} does not load ({e.errors[0]})"
-    return f"its scenario set is not in {ref} (everything runs)"
+    lines = []
+    for suite_path in suites:
+        suite = load_suite(suite_path)
+        for entry in suite.procedures:
+            path = _shown(suite.resolve(entry.procedure))
+            text = file_at_ref(path, ref)
+            if text is None:
+                lines.append(f"{path}: not in {ref} (new procedure: everything runs)")
+                continue
+            try:
+                old = load_procedure(f"{ref}:{path}", text=text)
+            except SpecErrors as e:
+                lines.append(f"{path}: the version at {ref} does not load ({e.errors[0]})")
+                continue
+            new = load_procedure(path)
+            lines.append(f"{path} vs {ref}:\n  " + diff_procedures(old, new).summary().replace("\n", "\n  "))
+            touched = touched_nodes(old, new)
+            scenarios = sample_scenarios(load_scenario_set(suite.resolve(entry.scenarios)), new, n or entry.n,
+                                         entry.seed)
+            clear = 0 if touched is None else sum(not set(s.path) & touched for s in scenarios)
+            lines.append(f"  {clear}/{len(scenarios)} scenarios avoid the edit: {', '.join(sorted(REUSABLE_CONDITIONS))} "
+                         f"reuse those conversations from {ref} where they stayed clear of it too; "
+                         f"the rest, and every subterranean and in_context conversation, run again")
+    return lines
 
 
 def _shown(path: Path) -> Path:
