@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compile.tiny_model import TinyModelConfig
-from harness.errors import SpecError
-from harness.yaml_source import load_yaml
+from harness.spec_file import read_mapping, validate_spec
 
 __all__ = ["RECIPES_DIR", "ModelSpec", "Recipe", "available_recipes", "load_recipe", "parse_overrides"]
 
@@ -184,15 +183,6 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 def load_recipe(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -> Recipe:
     """Load a recipe by name (compile/recipes/<name>.yaml) or path, applying `overrides`."""
     path = _recipe_file(name_or_path)
-    data, source_map = load_yaml(path)
-    if not isinstance(data, dict):
-        raise SpecError(f"a recipe is a mapping of settings, found {type(data).__name__}", file=str(path), line=1)
+    data, source = read_mapping(path, "a recipe")
     data.setdefault("name", path.stem)
-    data = _merge(data, overrides or {})
-    try:
-        return Recipe.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "recipe"
-        raise source_map.error(f"{where}: {first['msg']} (found {first.get('input')!r})",
-                               path=tuple(first["loc"])) from None
+    return validate_spec(Recipe, _merge(data, overrides or {}), source)

@@ -33,9 +33,13 @@ class SpecError(Exception):
         return f"{where}: {node}{self.message}"
 
 
-class SpecErrors(Exception):
-    """Several independent problems found in one pass, each a `SpecError`."""
+class SpecErrors(SpecError):
+    """Several independent problems found in one pass, each a `SpecError` (one line each)."""
 
     def __init__(self, errors: list[SpecError]) -> None:
         self.errors = sorted(errors, key=lambda e: (e.file or "", e.line or 0))
-        super().__init__("\n".join(str(e) for e in self.errors))
+        first = self.errors[0] if self.errors else SpecError("invalid input")
+        super().__init__(first.message, file=first.file, line=first.line, node=first.node)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)

@@ -251,9 +251,7 @@ def apply_overrides(suite: GateSuite, o: dict[str, str | None]) -> GateSuite:
             data["models"][key] = o[option]
     if o.get("gate_judges"):
         data["models"]["judges"] = [j.strip() for j in o["gate_judges"].split(",")]
-    new = GateSuite.model_validate(data)
-    new._file = suite._file
-    return new
+    return GateSuite.model_validate(data, context={"source": suite.source})
 
 
 def collect_cases(run: GateRun) -> list[GateConversation | GateCheck]:

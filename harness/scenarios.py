@@ -13,14 +13,13 @@ import random
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.errors import SpecError, SpecErrors
-from harness.procedure.load import pydantic_errors
 from harness.procedure.paths import sample_paths
 from harness.procedure.spec import Identifier, Procedure
 from harness.procedure.validate import template_variables
-from harness.yaml_source import SourceMap, load_yaml
+from harness.spec_file import Sourced, load_spec
 
 Scalar = str | int | float | bool
 
@@ -49,13 +48,12 @@ VariableSpec = Choice | Range
 PERSONA_KEYS = ("style", "satisfaction", "challenge")
 
 
-class ScenarioSet(BaseModel):
+class ScenarioSet(Sourced):
     model_config = ConfigDict(extra="forbid")
 
     procedure: Identifier
     variables: dict[Identifier, VariableSpec] = Field(default_factory=dict)
     persona: dict[Identifier, Choice] = Field(default_factory=dict)
-    _source: SourceMap | None = None
 
     def names(self) -> set[str]:
         """Every name a template may use: variables and persona traits."""
@@ -89,25 +87,15 @@ class Scenario(BaseModel):
 
 
 def load_scenario_set(path: str | Path, text: str | None = None) -> ScenarioSet:
-    try:
-        data, source = load_yaml(path, text)
-    except SpecError as e:
-        raise SpecErrors([e]) from None
-    if not isinstance(data, dict):
-        raise SpecErrors([source.error("a scenario file must be a mapping with procedure, variables, persona")])
-    try:
-        scenario_set = ScenarioSet.model_validate(data)
-    except ValidationError as e:
-        raise SpecErrors(pydantic_errors(e, source, "scenario set")) from None
-    scenario_set._source = source
-    return scenario_set
+    """Load and validate a scenario set; raises `SpecErrors` (file:line)."""
+    return load_spec(path, ScenarioSet, "a scenario file (procedure, variables, persona)", text)
 
 
 def check_against(scenario_set: ScenarioSet, procedure: Procedure) -> None:
     """Templates of `procedure` may use only names `scenario_set` defines; raises `SpecErrors`."""
     errors: list[SpecError] = []
     if scenario_set.procedure != procedure.name:
-        src = scenario_set._source
+        src = scenario_set.source
         errors.append(SpecError(
             f"scenario set is for procedure '{scenario_set.procedure}', not '{procedure.name}'",
             file=src.file if src else None, line=src.line(("procedure",)) if src else None))

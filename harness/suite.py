@@ -10,11 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.errors import SpecError, SpecErrors
-from harness.procedure.load import pydantic_errors
-from harness.yaml_source import load_yaml
+from harness.spec_file import Sourced, load_spec
 
 CONDITIONS = ("subterranean", "orchestrated", "langgraph", "in_context")
 Condition = Literal["subterranean", "orchestrated", "langgraph", "in_context"]
@@ -83,14 +81,13 @@ class Thresholds(_Strict):
     non_inferiority: list[NonInferiority] = Field(default_factory=list)
 
 
-class GateSuite(_Strict):
+class GateSuite(Sourced, _Strict):
     name: str
     procedures: list[ProcedureEntry] = Field(min_length=1)
     conditions: list[Condition] = Field(default_factory=lambda: list(CONDITIONS), min_length=1)
     compile: CompileSpec = Field(default_factory=CompileSpec)
     models: Models = Field(default_factory=Models)
     thresholds: Thresholds = Field(default_factory=Thresholds)
-    _file: Path | None = None
 
     @model_validator(mode="after")
     def _conditions_exist(self) -> GateSuite:
@@ -109,20 +106,11 @@ class GateSuite(_Strict):
 
     def resolve(self, path: Path) -> Path:
         """Paths in a suite are relative to the suite file."""
-        base = self._file.parent if self._file else Path.cwd()
+        origin = self.source.origin if self.source else None
+        base = origin.parent if origin else Path.cwd()
         return path if path.is_absolute() else (base / path)
 
 
 def load_suite(path: str | Path) -> GateSuite:
-    try:
-        data, source = load_yaml(path)
-    except SpecError as e:
-        raise SpecErrors([e]) from None
-    if not isinstance(data, dict):
-        raise SpecErrors([source.error("a gate suite must be a mapping with name, procedures, …")])
-    try:
-        suite = GateSuite.model_validate(data)
-    except ValidationError as e:
-        raise SpecErrors(pydantic_errors(e, source, "gate suite")) from None
-    suite._file = Path(path).resolve()
-    return suite
+    """Load and validate a gate suite; raises `SpecErrors` (file:line)."""
+    return load_spec(path, GateSuite, "a gate suite (name, procedures, …)")
