@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli import Command, command, console
 from harness.cli.compile import default_scenarios
@@ -106,13 +107,13 @@ def _chat(p: argparse.ArgumentParser) -> Command:
         scenario = sample_scenarios(scenario_set, procedure, args.scenario + 1, args.seed)[args.scenario]
         condition = _condition(args, procedure, scenario_set)
         session = condition.session(scenario)
-        console.print(f"[bold]{procedure.title}[/] — {args.condition} on {condition.model.name}. "
-                      f"Your facts: {scenario.variables}. Type /quit to stop.")
+        console.print(Text.assemble((procedure.title, "bold"), f" — {args.condition} on {condition.model.name}. "
+                                    f"Your facts: {scenario.variables}. Type /quit to stop."))
         turns: list[Turn] = []
         while True:
             reply = asyncio.run(session.reply(turns))
             if reply.text:
-                console.print(f"[cyan]agent:[/] {reply.text}")
+                console.print(Text.assemble(("agent:", "cyan"), f" {reply.text}"))
                 turns.append(Turn(speaker="agent", text=reply.text))
             if reply.terminal:
                 console.print(f"(the procedure ended at '{reply.terminal}')")

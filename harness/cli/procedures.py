@@ -142,7 +142,7 @@ def _diff(p: argparse.ArgumentParser) -> Command:
         from harness.procedure.diff import diff_procedures
 
         d = diff_procedures(load_procedure(args.old), load_procedure(args.new))
-        console.print(d.model_dump_json(indent=2) if args.json else d.summary(), markup=False)
+        console.print(d.model_dump_json(indent=2) if args.json else d.summary())
         return 0
     return run
 
