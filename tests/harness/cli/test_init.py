@@ -18,7 +18,7 @@ def test_error_on_line_100_keeps_its_line_number(tmp_path: Path, mini_text: str,
 
 def test_markup_like_path_prints_verbatim(tmp_path: Path, mini_path: Path, capsys) -> None:
     odd = tmp_path / "a[/x]" / "[bold]p.yaml"
-    odd.parent.mkdir()
+    odd.parent.mkdir(parents=True)
     shutil.copy(mini_path, odd)
     scen = odd.parent / "[/].yaml"
     scen.write_text("procedure: mini_booking\n")
