@@ -20,7 +20,7 @@ def test_markup_like_path_prints_verbatim(tmp_path: Path, mini_path: Path, capsy
     odd = tmp_path / "a[/x]" / "[bold]p.yaml"
     odd.parent.mkdir(parents=True)
     shutil.copy(mini_path, odd)
-    scen = odd.parent / "[/].yaml"
+    scen = odd.parent / "s.yaml"
     scen.write_text("procedure: mini_booking\n")
     assert main(["validate", str(odd), str(scen)]) in (0, 2)
     out = capsys.readouterr()
