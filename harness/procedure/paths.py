@@ -9,7 +9,9 @@ Everything is computed by dynamic programming over states (node, loop-edge use c
 so counting never enumerates: a 200-node procedure with 10^12 paths counts in
 milliseconds. A state keeps the use counts of the loop edges still reachable ahead, so
 for structured flowcharts (loops that do not interleave) the state space stays near
-nodes × (max_loops+1)^(nesting depth).
+nodes × (max_loops+1)^(nesting depth). Interleaved loops can make it exponential in the
+number of loop edges, so it is bounded: past `MAX_STATES` states counting stops with
+`TooManyLoops` (a one-line `SpecError`) instead of running for minutes on gigabytes.
 """
 
 from __future__ import annotations
@@ -21,11 +23,19 @@ from functools import cached_property
 
 import networkx as nx
 
+from harness.errors import SpecError
 from harness.procedure.graph import loop_edges, to_digraph
 from harness.procedure.spec import Procedure
 
 Path = tuple[str, ...]
 State = tuple[str, tuple[int, ...]]
+
+# ~20k states count in well under a second; the shipped procedures need at most ~150.
+MAX_STATES = 20_000
+
+
+class TooManyLoops(SpecError):
+    """The loop edges interleave so much that exact counting would exceed `MAX_STATES`."""
 
 
 @dataclass(frozen=True)
@@ -85,12 +95,22 @@ class PathSpace:
             for _, nxt in it:
                 if nxt not in seen:
                     seen.add(nxt)
+                    if len(seen) > MAX_STATES:
+                        raise self._too_many()
                     stack.append((nxt, self.moves(nxt)))
                     break
             else:
                 order.append(state)
                 stack.pop()
         return order
+
+    def _too_many(self) -> TooManyLoops:
+        source = self.procedure.source
+        return TooManyLoops(
+            f"too many loop edges to count exactly: {len(self.loops)}; bound = {MAX_STATES:,} path states "
+            f"(each loop edge taken at most {self.max_loops}×); paths cannot be counted or sampled — "
+            "make loops return to one shared step, or lower --max-loops",
+            file=source.file if source else None, line=source.line(("nodes",)) if source else None)
 
     @cached_property
     def _states(self) -> list[State]:
@@ -138,24 +158,31 @@ class PathSpace:
     def enumerate(self, limit: int | None = None) -> Iterator[Path]:
         """Yield paths in a deterministic (file-order, depth-first) order."""
         self._states  # noqa: B018
-        produced = 0
         terminals = self.procedure.terminals()
-
-        def walk(state: State, prefix: list[str]) -> Iterator[Path]:
-            nonlocal produced
-            if state[0] in terminals:
-                produced += 1
-                yield tuple(prefix)
-                return
-            for node, nxt in self.moves(state):
-                if self._count.get(nxt):
-                    prefix.append(node)
-                    yield from walk(nxt, prefix)
+        produced = 0
+        # An explicit stack, not recursion: with many loops a path can be thousands of steps.
+        prefix = [self.procedure.start]
+        stack = [self.moves(self.start)] if self.start[0] not in terminals else []
+        if not stack:
+            yield tuple(prefix)
+            return
+        while stack:
+            for node, nxt in stack[-1]:
+                if not self._count.get(nxt):
+                    continue
+                prefix.append(node)
+                if nxt[0] in terminals:
+                    yield tuple(prefix)
+                    produced += 1
                     prefix.pop()
                     if limit is not None and produced >= limit:
                         return
-
-        yield from walk(self.start, [self.procedure.start])
+                    continue
+                stack.append(self.moves(nxt))
+                break
+            else:
+                stack.pop()
+                prefix.pop()
 
     def sample_uniform(self, rng: random.Random) -> Path:
         """One path drawn uniformly from all paths (choices weighted by path counts)."""
