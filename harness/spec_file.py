@@ -52,7 +52,7 @@ def validate_spec(model: type[M], data: dict[str, Any], source: SourceMap) -> M:
     try:
         return model.model_validate(data, context={"source": source})
     except ValidationError as e:
-        raise SpecErrors(pydantic_errors(e, source)) from None
+        raise SpecErrors(pydantic_errors(e, source, data)) from None
 
 
 def load_spec(path: str | Path, model: type[M], kind: str, text: str | None = None) -> M:
@@ -61,14 +61,29 @@ def load_spec(path: str | Path, model: type[M], kind: str, text: str | None = No
     return validate_spec(model, data, source)
 
 
-def pydantic_errors(exc: ValidationError, source: SourceMap) -> list[SpecError]:
+def _data_path(data: Any, loc: tuple) -> tuple:
+    """The part of pydantic's `loc` that is a path into `data`: unions and tagged unions put
+    branch names ("str", "list[…]", "range") in loc; a missing key is kept as the last step."""
+    path: list = []
+    current = data
+    for i, step in enumerate(loc):
+        if isinstance(current, dict) and step in current:
+            current = current[step]
+        elif isinstance(current, list) and isinstance(step, int) and 0 <= step < len(current):
+            current = current[step]
+        elif i == len(loc) - 1 and isinstance(current, dict):
+            current = None                   # a missing key: still where the error is
+        else:
+            continue
+        path.append(step)
+    return tuple(path)
+
+
+def pydantic_errors(exc: ValidationError, source: SourceMap, data: Any) -> list[SpecError]:
     """Pydantic's errors as file:line errors (a misspelt key reported once, as a typo)."""
     out: list[SpecError] = []
     for e in exc.errors():
-        loc = tuple(e["loc"])
-        # Unions report one error per branch with the branch name in loc; keep the data path.
-        path = tuple(p for p in loc if not (isinstance(p, str) and (p.startswith(("list[", "str", "function-"))
-                                                                  or p in {"constrained-str"})))
+        path = _data_path(data, tuple(e["loc"]))
         node = path[1] if len(path) > 1 and path[0] == "nodes" else None
         field = ".".join(str(p) for p in path[2:] if node) if node else ".".join(map(str, path))
         msg = e["msg"].removeprefix("Value error, ")

@@ -57,9 +57,17 @@ def _validate(p: argparse.ArgumentParser) -> Command:
             except SpecErrors as e:
                 errors.extend(e.errors)
         for _path, sset in scenario_sets:
-            if sset.procedure in procedures:
+            # Checked against the procedure it names, or the one procedure given (which reports
+            # the mismatch); a set for a procedure not given is checked on its own.
+            target = procedures.get(sset.procedure) or (next(iter(procedures.values())) if len(procedures) == 1
+                                                         else None)
+            if target is None and procedures:
+                errors.append(sset.source.error(
+                    f"scenario set is for procedure '{sset.procedure}', not any given here "
+                    f"({', '.join(procedures)})", ("procedure",)))
+            elif target is not None:
                 try:
-                    check_against(sset, procedures[sset.procedure])
+                    check_against(sset, target)
                 except SpecErrors as e:
                     errors.extend(e.errors)
         if procedures:
