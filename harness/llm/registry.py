@@ -21,11 +21,13 @@ from .errors import ConfigurationError
 from .limits import Limits, RetryPolicy
 from .model import Model
 from .provider import Provider
+from .redact import redact
 
 __all__ = ["PROVIDERS", "get_model", "get_provider", "parse_spec"]
 
 # host[:port] then an optional path without colons, then ":" and the model (which may hold colons).
-_COMPATIBLE = re.compile(r"^(?P<url>https?://[^/:\s]+(?::\d+)?(?:/[^:\s]*)?):(?P<model>\S+)$")
+# host[:port] may follow user info (user:token@), which is masked wherever the spec is shown.
+_COMPATIBLE = re.compile(r"^(?P<url>https?://(?:[^@/\s]*@)?[^/:@\s]+(?::\d+)?(?:/[^:\s]*)?):(?P<model>[^@\s]+)$")
 _NETWORK_CONCURRENCY = 16
 
 
@@ -48,7 +50,7 @@ def _openai_compatible(rest: str, options: dict[str, Any]) -> Provider:
     if match is None:
         raise ConfigurationError(
             "openai-compatible spec must look like 'openai-compatible:http://host:8000/v1:MODEL', "
-            f"got 'openai-compatible:{rest}'"
+            f"got 'openai-compatible:{redact(rest)}'"
         )
     return OpenAICompatibleModel(match["model"], base_url=match["url"], **options)
 
@@ -83,7 +85,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     provider, _, rest = spec.strip().partition(":")
     if provider not in PROVIDERS:
         raise ConfigurationError(
-            f"unknown model provider {provider!r} in spec {spec!r}; expected one of "
+            f"unknown model provider {provider!r} in spec {redact(spec)!r}; expected one of "
             f"{', '.join(PROVIDERS)} (e.g. 'anthropic:claude-sonnet-4-5' or 'offline')"
         )
     if provider in _NEEDS_MODEL and not rest:
