@@ -40,7 +40,10 @@ class Sourced(BaseModel):
 def read_mapping(path: str | Path, kind: str, text: str | None = None) -> tuple[dict[str, Any], SourceMap]:
     """Parse `path` (or `text` labelled `path`), which must hold one mapping; `kind` names it
     in the error ("a procedure file must be a mapping …")."""
-    data, source = load_yaml(path, text)
+    try:
+        data, source = load_yaml(path, text)
+    except SpecError as e:
+        raise SpecErrors([e]) from None
     if not isinstance(data, dict):
         raise SpecErrors([source.error(f"{kind} must be a mapping of keys to values, found "
                                        f"{type(data).__name__}")])

@@ -23,7 +23,7 @@ from .model import Model
 from .provider import Provider
 from .redact import redact
 
-__all__ = ["PROVIDERS", "get_model", "get_provider", "parse_spec"]
+__all__ = ["PROVIDERS", "check_spec", "get_model", "get_provider", "parse_spec"]
 
 # host[:port] then an optional path without colons, then ":" and the model (which may hold colons).
 # host[:port] may follow user info (user:token@), which is masked wherever the spec is shown.
@@ -91,6 +91,14 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if provider in _NEEDS_MODEL and not rest:
         raise ConfigurationError(f"spec {spec!r} names no model; write '{provider}:MODEL'")
     return provider, rest
+
+
+def check_spec(spec: str) -> None:
+    """Raise `ConfigurationError` if `spec` could not name a model (without building it)."""
+    provider, rest = parse_spec(spec)
+    if provider == "openai-compatible" and _COMPATIBLE.match(rest) is None:
+        raise ConfigurationError(f"openai-compatible spec must look like 'openai-compatible:http://host:8000/v1:MODEL', "
+                                 f"got {redact(spec)!r}")
 
 
 def get_provider(spec: str, **options: Any) -> Provider:
