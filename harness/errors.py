@@ -37,7 +37,8 @@ class SpecErrors(SpecError):
     """Several independent problems found in one pass, each a `SpecError` (one line each)."""
 
     def __init__(self, errors: list[SpecError]) -> None:
-        self.errors = sorted(errors, key=lambda e: (e.file or "", e.line or 0))
+        flat = [inner for e in errors for inner in (e.errors if isinstance(e, SpecErrors) else [e])]
+        self.errors = sorted(flat, key=lambda e: (e.file or "", e.line or 0))
         first = self.errors[0] if self.errors else SpecError("invalid input")
         super().__init__(first.message, file=first.file, line=first.line, node=first.node)
 

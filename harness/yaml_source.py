@@ -211,7 +211,7 @@ class _Builder:
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             return _RESOLVER.yaml_constructors[tag](_RESOLVER, node)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, yaml.YAMLError):
+        except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError, yaml.YAMLError):
             shown = event.value if len(event.value) <= 40 else event.value[:40] + "…"
             raise self.error(f"{shown!r} is not a valid {_short(tag)}", event) from None
 

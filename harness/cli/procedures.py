@@ -52,10 +52,10 @@ def _validate(p: argparse.ArgumentParser) -> Command:
                     procedures[proc.name] = proc
                 else:
                     scenario_sets.append((path, load_scenario_set(path)))
-            except SpecError as e:
-                errors.append(e)
             except SpecErrors as e:
                 errors.extend(e.errors)
+            except SpecError as e:
+                errors.append(e)
         for _path, sset in scenario_sets:
             # Checked against the procedure it names, or the one procedure given (which reports
             # the mismatch); a set for a procedure not given is checked on its own.
