@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compile.tiny_model import TinyModelConfig
+from harness.errors import SpecError
 from harness.spec_file import read_mapping, validate_spec
 
 __all__ = ["RECIPES_DIR", "ModelSpec", "Recipe", "available_recipes", "load_recipe", "parse_overrides"]
@@ -145,12 +146,10 @@ def available_recipes() -> list[str]:
 def _recipe_file(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml", ".json"):
-        if not path.is_file():
-            raise FileNotFoundError(f"recipe file {path} does not exist")
-        return path
+        return path            # read_mapping says what is wrong with it, if anything
     candidate = RECIPES_DIR / f"{name_or_path}.yaml"
     if not candidate.is_file():
-        raise FileNotFoundError(
+        raise SpecError(
             f"unknown recipe {str(name_or_path)!r}: expected one of {available_recipes()} or a path to a .yaml file"
         )
     return candidate

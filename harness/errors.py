@@ -26,11 +26,9 @@ class SpecError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = self.file or "<input>"
-        if self.line is not None:
-            where += f":{self.line}"
+        where = (self.file or "") + (f":{self.line}" if self.line is not None and self.file else "")
         node = f"node '{self.node}': " if self.node else ""
-        return f"{where}: {node}{self.message}"
+        return f"{where}: {node}{self.message}" if where else f"{node}{self.message}"
 
 
 class SpecErrors(SpecError):

@@ -200,10 +200,11 @@ def _recipe_errors(suite: GateSuite) -> list[SpecError]:
     spec = suite.compile
     try:
         load_recipe(spec.recipe)
-    except FileNotFoundError as e:
-        return [_blame(suite, str(e), ("compile", "recipe"))]
-    except SpecErrors as e:
-        return e.errors
+    except SpecErrors as e:        # the recipe file loads but is wrong: its own lines
+        return [_blame(suite, f"recipe {err}", ("compile", "recipe")) if err.line is None else err
+                for err in e.errors]
+    except SpecError as e:         # no such recipe
+        return [_blame(suite, e.message, ("compile", "recipe"))]
     try:
         load_recipe(spec.recipe, spec.overrides)
     except SpecErrors as e:
