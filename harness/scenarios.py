@@ -37,7 +37,7 @@ class Range(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    range: list[int]
+    range: list[int] = Field(json_schema_extra={"minItems": 2, "maxItems": 2})   # checked below, with a clearer message
     step: int = Field(default=1, gt=0)
 
     @field_validator("range")
