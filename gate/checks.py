@@ -1,12 +1,20 @@
 """The gate's checks: per conversation and per (procedure, condition), each with a verdict
-that says what was measured, against which bound, and where it failed."""
+that says what was measured, against which bound, and where it failed.
+
+A suite's aggregate thresholds become `Check`s (`checks_of`): one class per kind of
+threshold, each saying which conditions' results it reads and how it judges them.
+"""
 
 from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
 
 from pydantic import BaseModel
 
 from gate.results import ConversationResult, criterion_values, scores_by_scenario
-from gate.suite import FailureThreshold, MeanThreshold, NonInferiority, PerConversation
+from gate.suite import FailureThreshold, MeanThreshold, NonInferiority, PerConversation, Thresholds
 from harness.stats import align_by_scenario, bootstrap_mean_difference_ci
 
 FAILURE_AT_OR_BELOW = 3   # the paper: a conversation fails when task success <= 3
@@ -88,3 +96,76 @@ def check_non_inferiority(a: list[ConversationResult], b: list[ConversationResul
         message=(f"{t.a} − {t.b} on {t.criterion}: Δ = {ci.estimate:+.2f}, 95% CI "
                  f"[{ci.low:+.2f}, {ci.high:+.2f}] over {len(index)} paired scenarios; "
                  f"lower bound must exceed {t.margin}"))
+
+
+class Check(ABC):
+    """One aggregate threshold of a suite, over the results of `conditions`."""
+
+    kind: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def conditions(self) -> tuple[str, ...]: ...
+
+    @abstractmethod
+    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
+        """Judge the results of `conditions`, in that order."""
+
+    @property
+    def label(self) -> str:
+        """What the check's test id says after the procedure."""
+        return f"{self.kind}/{'-vs-'.join(self.conditions)}"
+
+
+@dataclass(frozen=True)
+class MeanCheck(Check):
+    threshold: MeanThreshold
+    kind: ClassVar[str] = "mean"
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        return (self.threshold.condition,)
+
+    @property
+    def label(self) -> str:
+        return f"{super().label}/{self.threshold.criterion}"
+
+    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
+        return check_mean(groups[0], self.threshold)
+
+
+@dataclass(frozen=True)
+class FailureRateCheck(Check):
+    threshold: FailureThreshold
+    kind: ClassVar[str] = "failure_rate"
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        return (self.threshold.condition,)
+
+    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
+        return check_failure_rate(groups[0], self.threshold)
+
+
+@dataclass(frozen=True)
+class NonInferiorityCheck(Check):
+    threshold: NonInferiority
+    kind: ClassVar[str] = "non_inferiority"
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        return (self.threshold.a, self.threshold.b)
+
+    @property
+    def label(self) -> str:
+        return f"{super().label}/{self.threshold.criterion}"
+
+    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
+        return check_non_inferiority(groups[0], groups[1], self.threshold)
+
+
+def checks_of(thresholds: Thresholds) -> list[Check]:
+    """A suite's aggregate thresholds as checks, in the suite's order (means, failure
+    rates, non-inferiority)."""
+    return ([MeanCheck(t) for t in thresholds.means] + [FailureRateCheck(t) for t in thresholds.failure_rates]
+            + [NonInferiorityCheck(t) for t in thresholds.non_inferiority])

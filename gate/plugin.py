@@ -1,9 +1,9 @@
 """The subterra pytest plugin: gate suites become tests.
 
-It only wires: options and ini keys, parametrization of the gate test functions from
-suite files, fixtures, and writing the report at the end. The work is in
-`gate.run` (conversations, judges), `gate.checks` (checks) and
-`gate.report` (HTML).
+It only wires: options and ini keys (`gate.settings`), parametrization of the gate test
+functions from suite files (`gate.cases`), fixtures, and writing the reports at the end
+(`gate.report`). Importing it stays cheap: the conditions, models and statistics load
+when the first gate test runs.
 
 A gate test module (see `test_suites/test_gate.py`) defines functions that take
 `gate_conversation` (one per procedure × condition × scenario) or `gate_check` (one per
@@ -18,53 +18,45 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gate.run import GateCheck, GateConversation, GateRun, collect_cases
+from gate.run import GateRun
+from gate.settings import GateSettings
 
 if TYPE_CHECKING:
     from compile.pipeline import CompiledModel
 
 _RUN_KEY = pytest.StashKey["GateRun"]()
 
-OPTIONS = [
-    # (option, ini key, help)
-    ("--gate-suite", "gate_suites", "gate suite files (*.gate.yaml); default: test_suites/*.gate.yaml"),
-    ("--gate-conditions", "gate_conditions", "only these conditions (comma-separated)"),
-    ("--gate-n", "gate_n", "evaluation scenarios per condition (overrides the suites)"),
-    ("--gate-recipe", "gate_recipe", "compile recipe (overrides the suites), e.g. tiny-cpu"),
-    ("--gate-generator", "gate_generator", "data-generation model, e.g. anthropic:claude-sonnet-4-5"),
-    ("--gate-user-model", "gate_user_model", "user-simulator model"),
-    ("--gate-frontier", "gate_frontier", "frontier model of the langgraph and in_context conditions"),
-    ("--gate-judges", "gate_judges", "judge models (comma-separated)"),
-    ("--gate-cache", "gate_cache", "LLM cache mode: record (default), replay, off"),
-    ("--gate-report-dir", "gate_report_dir", "where reports are written (default: reports)"),
-    ("--gate-against", "gate_against", "git ref: compare each procedure with its version there"),
-]
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("subterra", "subterra recompile gate")
-    for option, ini, help_text in OPTIONS:
-        group.addoption(option, dest=ini, default=None, help=help_text)
-        parser.addini(ini, help=help_text, type="string", default="")
-
-
-def _setting(config: pytest.Config, name: str) -> str | None:
-    value = config.getoption(name) or config.getini(name)
-    return value or None
+    for name, field in GateSettings.model_fields.items():
+        ini = GateSettings.ini(name)
+        group.addoption(GateSettings.option(name), dest=ini, default=None, help=field.description)
+        parser.addini(ini, help=field.description or "", type="string", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gate: a subterra recompile-gate test")
-    suites = _setting(config, "gate_suites")
-    paths = [Path(p) for p in suites.split(",")] if suites else sorted(
-        (Path(str(config.rootpath)) / "test_suites").glob("*.gate.yaml"))
-    overrides = {name: _setting(config, name) for _, name, _ in OPTIONS}
-    run = GateRun.from_settings(paths, overrides, root=Path(str(config.rootpath)))
+    raw = {name: config.getoption(GateSettings.ini(name)) or config.getini(GateSettings.ini(name))
+           for name in GateSettings.model_fields}
+    try:
+        settings = GateSettings.parse(raw)
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+    run = GateRun(settings, root=Path(str(config.rootpath)))
     config.stash[_RUN_KEY] = run
     config.pluginmanager.register(_ReportWriter(run), "subterra-report-writer")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if not {"gate_conversation", "gate_check"} & set(metafunc.fixturenames):
+        return
+    from gate.cases import (  # conditions, judges: only now
+        GateCheck,
+        GateConversation,
+        collect_cases,
+    )
+
     run: GateRun = metafunc.config.stash[_RUN_KEY]
     for argname, kind in (("gate_conversation", GateConversation), ("gate_check", GateCheck)):
         if argname in metafunc.fixturenames:
@@ -123,7 +115,9 @@ class _ReportWriter:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(session.config, "workerinput") or not self.gate_tests_ran:
             return  # workers leave the report to the controller, which sees all results
+        from gate.report.runs import write_reports
+
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        for path in self.run.write_reports():
+        for path in write_reports(self.run):
             if reporter is not None:
                 reporter.write_line(f"subterra report: {path}")

@@ -22,11 +22,14 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from harness.procedure import Procedure
 from harness.scenarios import Scenario
 from harness.transcript import Transcript
+
+if TYPE_CHECKING:
+    from gate.run import ProcedureRun
 
 # Conditions whose model input depends only on the visited nodes (see the module docstring).
 REUSABLE_CONDITIONS = frozenset({"orchestrated", "langgraph"})
@@ -78,3 +81,18 @@ class Edit:
             return False
         seen = set(scenario.path) | set(old.visited)
         return not seen & self.touched
+
+
+def reusable_transcripts(proc: ProcedureRun, condition: str, indices: list[int]) -> dict[int, Transcript]:
+    """Conversations of the version at `--gate-against` that the edit cannot have changed."""
+    if proc.previous is None:
+        return {}
+    old_run, edit = proc.previous
+    old_scenarios = {s.index: s for s in old_run.scenarios}
+    new_scenarios = {s.index: s for s in proc.scenarios}
+    reused = {}
+    for i in indices:
+        old = old_run.results.get(old_run.procedure.name, condition, i)
+        if old is not None and edit.can_reuse(old.transcript, old_scenarios.get(i), new_scenarios[i]):
+            reused[i] = old.transcript.model_copy(update={"reused_from": edit.ref})
+    return reused

@@ -1,51 +1,33 @@
-"""One gate run: suites → cases → conversations, judges and checks → reports.
+"""One gate run: its suites' procedures, each with everything its tests share.
 
-This is where the parts meet: the compile store gives the compiled model and the trace
-judge; the runner plays a condition against the simulated user; the judges score; the
-results store shares results between xdist workers; the report is written once at the end.
-The pytest plugin only calls into here.
+A `ProcedureRun` is one procedure of one suite: its files (now, or at a git ref), its
+sampled scenarios, the fingerprint its results are keyed by, its role models and its
+results store. A `GateRun` holds all of them for one pytest session, loaded lazily, and
+the compiled model of each (from the compile store, built once if missing).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from gate.checks import (
-    CheckResult,
-    check_failure_rate,
-    check_mean,
-    check_non_inferiority,
-    conversation_problems,
-)
 from gate.regression import Edit, VersionAtRef, file_at_ref, touched_nodes
-from gate.results import ConversationResult, ResultStore
+from gate.results import ResultStore
+from gate.settings import GateSettings
 from gate.suite import GateSuite, ProcedureEntry, load_suite
-from harness.conditions import MODEL_ROLE, build_condition
 from harness.errors import SpecErrors
-from harness.judges.llm_judge import judge_transcript
-from harness.judges.offline import offline_scores
-from harness.llm import ChatModel, get_model, self_hosted_price
 from harness.procedure import Procedure, load_procedure
-from harness.runner import run_conversations
 from harness.scenarios import Scenario, ScenarioSet, load_scenario_set, sample_scenarios
-from harness.simulator import UserSimulator
-from harness.transcript import Transcript
+
+if TYPE_CHECKING:
+    from compile.pipeline import CompiledModel
+    from gate.role_models import RoleModels
 
 STATE_DIR = Path(".subterra")
-# The paper's self-hosting assumption (§5): an A100 at $2.50/h, ~15K prefill and ~3K decode tok/s.
-SELF_HOSTED = self_hosted_price(2.50, 15_000, 3_000)
 
 
 def _digest(*parts: Any) -> str:
@@ -67,12 +49,12 @@ class ProcedureRun:
     def key(self) -> str:
         return f"{self.suite.name}:{self.procedure.name}"
 
-    def _text(self, path: str) -> str:
+    def _text(self, path: Path) -> str:
         if self.at_ref is not None:
             return self.at_ref.procedure if path == self.entry.procedure else self.at_ref.scenarios
         return self.suite.resolve(path).read_bytes().decode()
 
-    def _label(self, path: str) -> str:
+    def _label(self, path: Path) -> str:
         resolved = self.suite.resolve(path)
         return f"{self.at_ref.ref}:{resolved}" if self.at_ref is not None else str(resolved)
 
@@ -103,7 +85,9 @@ class ProcedureRun:
     @cached_property
     def models(self) -> RoleModels:
         """Built on first use, once per process (local weights load lazily)."""
-        return build_models(self)
+        from gate.role_models import build_models
+
+        return build_models(self.suite.models, self.cache_mode)
 
     @cached_property
     def results(self) -> ResultStore:
@@ -128,276 +112,29 @@ class ProcedureRun:
 
 
 @dataclass
-class GateConversation:
-    """A test case: one condition talks to the simulated user of one scenario."""
-
-    run: ProcedureRun
-    condition: str
-    scenario: Scenario
-
-    @property
-    def procedure_key(self) -> str:
-        return self.run.key
-
-    @property
-    def test_id(self) -> str:
-        return f"{self.run.key}/{self.condition}/scenario-{self.scenario.index:03d}"
-
-
-@dataclass
-class GateCheck:
-    """A test case: one aggregate threshold over a condition's conversations."""
-
-    run: ProcedureRun
-    kind: str          # "mean", "failure_rate", "non_inferiority"
-    spec: Any
-    conditions: tuple[str, ...]
-
-    @property
-    def procedure_key(self) -> str:
-        return self.run.key
-
-    @property
-    def test_id(self) -> str:
-        return f"{self.run.key}/{self.kind}/{'-vs-'.join(self.conditions)}" + (
-            f"/{self.spec.criterion}" if hasattr(self.spec, "criterion") else "")
-
-
-@dataclass
 class GateRun:
     """All suites of one pytest session, loaded lazily."""
 
-    suite_paths: list[Path]
-    overrides: dict[str, str | None]
+    settings: GateSettings
     root: Path
-    touched_any: bool = False
-    _compiled: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_settings(cls, paths: list[Path], overrides: dict[str, str | None], root: Path) -> GateRun:
-        return cls(suite_paths=paths, overrides=overrides, root=root)
+    _compiled: dict[str, CompiledModel] = field(default_factory=dict)
 
     @cached_property
     def procedures(self) -> list[ProcedureRun]:
         runs = []
-        for path in self.suite_paths:
-            suite = apply_overrides(load_suite(path), self.overrides)
-            runs.extend(ProcedureRun(suite, entry, self.root, self.overrides.get("gate_cache"),
-                                     against=self.overrides.get("gate_against"))
+        for path in self.settings.suite_paths(self.root):
+            suite = self.settings.apply(load_suite(path))
+            runs.extend(ProcedureRun(suite, entry, self.root, self.settings.cache, against=self.settings.against)
                         for entry in suite.procedures)
         return runs
 
     def procedure(self, key: str) -> ProcedureRun:
         return next(p for p in self.procedures if p.key == key)
 
-    def write_reports(self) -> list[Path]:
-        """One report per suite (`<report dir>/<suite name>/index.html` + report.json), from
-        the results store: whichever processes ran the conversations, the data is the same."""
-        from gate.report import build_procedure_report, build_report, write_report
-
-        report_root = Path(self.overrides.get("gate_report_dir") or self.root / "reports")
-        suites: dict[str, list[ProcedureRun]] = {}
-        for proc in self.procedures:
-            suites.setdefault(proc.suite.name, []).append(proc)
-        written = []
-        for name, procs in suites.items():
-            reports, compile_timings = [], {}
-            for proc in procs:
-                results = {c: proc.results.all(proc.procedure.name, c) for c in proc.suite.conditions}
-                results = {c: rs for c, rs in results.items() if rs}
-                if not results:
-                    continue
-                compiled = self.compiled(proc.key)
-                compile_timings[proc.procedure.name] = compiled.cycle_seconds()
-                reports.append(build_procedure_report(
-                    proc.procedure, results, compile_info=compiled.info(),
-                    condition_prices={c: SELF_HOSTED for c, role in MODEL_ROLE.items() if role != "frontier"}))
-            if reports:
-                models = procs[0].suite.models.model_dump()
-                models = {k: ", ".join(v) if isinstance(v, list) else v for k, v in models.items()}
-                data = build_report(name, reports, models=models, timings={"recompile_cycle_s": compile_timings})
-                written.append(write_report(data, report_root / name))
-        return written
-
-    def compiled(self, key: str):
+    def compiled(self, key: str) -> CompiledModel:
         """The compiled model for a procedure: from the store, built once if missing."""
         if key not in self._compiled:
             from gate.compiling import compile_for_gate
 
             self._compiled[key] = compile_for_gate(self.procedure(key))
         return self._compiled[key]
-
-
-def apply_overrides(suite: GateSuite, o: dict[str, str | None]) -> GateSuite:
-    """Command-line / ini settings win over what the suite file says."""
-    data = suite.model_dump()
-    if o.get("gate_conditions"):
-        data["conditions"] = [c.strip() for c in o["gate_conditions"].split(",")]
-        keep = set(data["conditions"])
-        th = data["thresholds"]
-        th["means"] = [t for t in th["means"] if t["condition"] in keep]
-        th["failure_rates"] = [t for t in th["failure_rates"] if t["condition"] in keep]
-        th["non_inferiority"] = [t for t in th["non_inferiority"] if {t["a"], t["b"]} <= keep]
-        th["per_conversation"]["conditions"] = [c for c in th["per_conversation"]["conditions"] if c in keep]
-    if o.get("gate_n"):
-        for entry in data["procedures"]:
-            entry["n"] = int(o["gate_n"])
-    if o.get("gate_recipe") and o["gate_recipe"] != data["compile"]["recipe"]:
-        # The suite's overrides were written for its own recipe.
-        data["compile"].update(recipe=o["gate_recipe"], overrides={})
-    for option, key in (("gate_generator", "generator"), ("gate_user_model", "user"),
-                        ("gate_frontier", "frontier")):
-        if o.get(option):
-            data["models"][key] = o[option]
-    if o.get("gate_judges"):
-        data["models"]["judges"] = [j.strip() for j in o["gate_judges"].split(",")]
-    new = GateSuite.model_validate(data)
-    new._file = suite._file
-    return new
-
-
-def collect_cases(run: GateRun) -> list[GateConversation | GateCheck]:
-    cases: list[GateConversation | GateCheck] = []
-    for proc in run.procedures:
-        th = proc.suite.thresholds
-        for condition in proc.suite.conditions:
-            cases.extend(GateConversation(proc, condition, s) for s in proc.scenarios)
-        cases.extend(GateCheck(proc, "mean", t, (t.condition,)) for t in th.means)
-        cases.extend(GateCheck(proc, "failure_rate", t, (t.condition,)) for t in th.failure_rates)
-        cases.extend(GateCheck(proc, "non_inferiority", t, (t.a, t.b)) for t in th.non_inferiority)
-    return cases
-
-
-# ---- running and judging conversations ----------------------------------------------
-
-@dataclass
-class RoleModels:
-    """The models one procedure's evaluation uses, built once per process."""
-
-    user: ChatModel
-    frontier: ChatModel
-    base: ChatModel
-    judges: list[ChatModel]
-    compiled: dict[str, ChatModel] = field(default_factory=dict)   # by checkpoint spec
-
-    def for_condition(self, condition: str, compiled_spec: str) -> ChatModel:
-        role = MODEL_ROLE[condition]
-        if role == "compiled":
-            if compiled_spec not in self.compiled:
-                self.compiled[compiled_spec] = get_model(compiled_spec)
-            return self.compiled[compiled_spec]
-        return self.frontier if role == "frontier" else self.base
-
-
-def build_models(proc: ProcedureRun) -> RoleModels:
-    m = proc.suite.models
-    kw = {"cache": proc.cache_mode} if proc.cache_mode else {}
-    return RoleModels(user=get_model(m.user, **kw), frontier=get_model(m.frontier, **kw),
-                      base=get_model(m.base, **kw), judges=[get_model(j, **kw) for j in m.judges])
-
-
-async def run_transcripts(proc: ProcedureRun, compiled: Any, condition: str, scenarios: list[Scenario], *,
-                          show_progress: bool = False,
-                          on_done: Callable[[Transcript], None] | None = None) -> list[Transcript]:
-    """One condition's conversations with the simulated user, all scenarios concurrently."""
-    model = proc.models.for_condition(condition, compiled.model_spec)
-    agent = build_condition(condition, proc.procedure, model)
-    simulator = UserSimulator(proc.models.user, proc.procedure)
-    with Progress(TextColumn(f"[bold]{condition}[/] {proc.procedure.name}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True), disable=not show_progress) as bar:
-        task = bar.add_task("conversations", total=len(scenarios))
-        # The checkpoint's store path differs between checkouts; its fingerprint does not.
-        label = (f"local:compiled-{compiled.model_fingerprint[:12]}" if MODEL_ROLE[condition] == "compiled"
-                 else None)
-
-        def finished(t: Transcript) -> Transcript:
-            return t.model_copy(update={"agent_model": label}) if label else t
-
-        def done(t: Transcript) -> None:
-            bar.advance(task)
-            if on_done is not None:
-                on_done(finished(t))
-
-        transcripts = await run_conversations(agent, simulator, scenarios, on_done=done)
-    return [finished(t) for t in transcripts]
-
-
-async def judge_conversations(proc: ProcedureRun, compiled: Any, transcripts: list[Transcript],
-                              scenarios: list[Scenario]) -> list[ConversationResult]:
-    """Trace-judge and rubric-judge each transcript (judges see no condition); the LLM judges'
-    calls all run concurrently, within the LLM layer's limits."""
-    domains = {k: v for k, v in proc.scenario_set.variables.items() if isinstance(v, list)}
-
-    async def one(transcript: Transcript, scenario: Scenario) -> ConversationResult:
-        verdict = compiled.trace_judge.judge(transcript.turns, scenario.path)
-        offline = offline_scores(verdict, transcript.turns, intended_path=scenario.path,
-                                 variables=scenario.variables, challenge=scenario.challenge, domains=domains)
-        judged = await asyncio.gather(*(
-            judge_transcript(m, transcript.turns, challenge_posed=scenario.challenge, offline_scores=offline,
-                             seed=scenario.index) for m in proc.models.judges))
-        return ConversationResult(transcript=transcript, verdict=verdict, judges=list(judged),
-                                  offline_scores=offline)
-
-    return list(await asyncio.gather(*(one(t, s) for t, s in zip(transcripts, scenarios, strict=True))))
-
-
-def _say(line: str) -> None:
-    """A progress line for long work (the gate plugin lets it through pytest's capture)."""
-    print(f"subterra: {line}", file=sys.stderr, flush=True)
-
-
-def reusable_transcripts(proc: ProcedureRun, condition: str, indices: list[int]) -> dict[int, Transcript]:
-    """Conversations of the version at `--gate-against` that the edit cannot have changed."""
-    if proc.previous is None:
-        return {}
-    old_run, edit = proc.previous
-    old_scenarios = {s.index: s for s in old_run.scenarios}
-    new_scenarios = {s.index: s for s in proc.scenarios}
-    reused = {}
-    for i in indices:
-        old = old_run.results.get(old_run.procedure.name, condition, i)
-        if old is not None and edit.can_reuse(old.transcript, old_scenarios.get(i), new_scenarios[i]):
-            reused[i] = old.transcript.model_copy(update={"reused_from": edit.ref})
-    return reused
-
-
-def evaluate_condition(proc: ProcedureRun, compiled: Any, condition: str) -> list[ConversationResult]:
-    """Every scenario of one condition: from the results store, or run now (once)."""
-    by_index = {s.index: s for s in proc.scenarios}
-
-    async def run(indices: list[int]) -> list[ConversationResult]:
-        transcripts = proc.results.staged(proc.procedure.name, condition, indices)
-        resumed = len(transcripts)
-        reused = reusable_transcripts(proc, condition, [i for i in indices if i not in transcripts])
-        transcripts.update(reused)
-        fresh = [by_index[i] for i in indices if i not in transcripts]
-        started = time.perf_counter()
-        _say(f"{proc.key} {condition}: running {len(fresh)} conversations"
-             + (f", {resumed} finished before an interruption" if resumed else "")
-             + (f", {len(reused)} reused from {proc.against}" if reused else ""))
-        if fresh:
-            transcripts.update((t.scenario_index, t) for t in await run_transcripts(
-                proc, compiled, condition, fresh, show_progress=sys.stderr.isatty(), on_done=proc.results.stage))
-        _say(f"{proc.key} {condition}: done in {time.perf_counter() - started:.0f}s")
-        # Every transcript is judged now, reused ones too: the trace judge learnt the new version.
-        return await judge_conversations(proc, compiled, [transcripts[i] for i in indices],
-                                         [by_index[i] for i in indices])
-
-    return proc.results.ensure_group(proc.procedure.name, condition, sorted(by_index), run)
-
-
-def run_conversation_case(case: GateConversation, compiled: Any) -> list[str]:
-    """Run (or read) the case's conversation; return its per-conversation problems."""
-    results = evaluate_condition(case.run, compiled, case.condition)
-    result = next(r for r in results if r.transcript.scenario_index == case.scenario.index)
-    spec = case.run.suite.thresholds.per_conversation
-    return conversation_problems(result, spec) if case.condition in spec.conditions else []
-
-
-def run_check_case(case: GateCheck, compiled: Any) -> CheckResult:
-    groups = [evaluate_condition(case.run, compiled, c) for c in case.conditions]
-    if case.kind == "mean":
-        return check_mean(groups[0], case.spec)
-    if case.kind == "failure_rate":
-        return check_failure_rate(groups[0], case.spec)
-    return check_non_inferiority(groups[0], groups[1], case.spec)

@@ -85,14 +85,17 @@ def _gate(p: argparse.ArgumentParser) -> Command:
                 return 2
             for line in lines:
                 console.print(line, markup=False)
+        from gate.settings import GateSettings
+
+        try:
+            settings = GateSettings.parse({"suites": ",".join(map(str, suites)), "recipe": args.recipe,
+                                           "n": args.n, "conditions": args.conditions, "cache": args.cache,
+                                           "against": args.against})
+        except ValueError as e:
+            console.print(f"error: {e}", markup=False)
+            return 2
         test_dir = suites[0].parent
-        argv = [str(test_dir / "test_gate.py"), "-p", "no:cacheprovider", "-q",
-                "--gate-suite", ",".join(str(s) for s in suites)]
-        for flag, value in (("--gate-recipe", args.recipe), ("--gate-n", args.n),
-                            ("--gate-conditions", args.conditions), ("--gate-cache", args.cache),
-                            ("--gate-against", args.against)):
-            if value is not None:
-                argv += [flag, str(value)]
+        argv = [str(test_dir / "test_gate.py"), "-p", "no:cacheprovider", "-q", *settings.pytest_args()]
         if args.workers != "0":
             argv += ["-n", args.workers]
         argv += shlex.split(args.pytest_args)

@@ -8,9 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from gate.regression import Edit, file_at_ref, touched_nodes
+from gate.conversations import run_transcripts
+from gate.regression import Edit, file_at_ref, reusable_transcripts, touched_nodes
 from gate.results import ConversationResult
-from gate.run import ProcedureRun, reusable_transcripts, run_transcripts
+from gate.run import ProcedureRun
 from gate.suite import load_suite
 from harness.judges.trace import TraceVerdict
 from harness.procedure import load_procedure

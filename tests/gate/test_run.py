@@ -9,10 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-import gate.run as evaluate_module
+import gate.conversations as conversations_module
 from compile.datagen import DatagenConfig, generate_dataset, load_split
+from gate.conversations import evaluate_condition, run_transcripts
 from gate.results import STAGING
-from gate.run import ProcedureRun, evaluate_condition, run_transcripts
+from gate.run import ProcedureRun
 from gate.suite import load_suite
 from harness.judges.trace import TraceJudge
 from harness.llm.offline import OfflineModel
@@ -71,13 +72,13 @@ def test_a_killed_run_resumes_without_having_finished_conversations_again(
     first = killed.scenarios[:2]
     asyncio.run(run_transcripts(killed, offline_compiled, "orchestrated", first, on_done=killed.results.stage))
     asked: list[int] = []
-    real = evaluate_module.run_conversations
+    real = conversations_module.run_conversations
 
     async def counting(condition, simulator, scenarios, **kw):
         asked.extend(s.index for s in scenarios)
         return await real(condition, simulator, scenarios, **kw)
 
-    monkeypatch.setattr(evaluate_module, "run_conversations", counting)
+    monkeypatch.setattr(conversations_module, "run_conversations", counting)
     resumed = evaluate_condition(_run(travel_repo, tmp_path / "b"), offline_compiled, "orchestrated")
 
     assert asked == [s.index for s in killed.scenarios[2:]]          # nothing finished ran again
