@@ -81,7 +81,7 @@ TEMPLATE_CASES = {
 
 @pytest.mark.parametrize("case", TEMPLATE_CASES, ids=list(TEMPLATE_CASES))
 def test_validate_renders_every_template_with_scenario_values(case, tmp_path, mini_text, capsys) -> None:
-    from harness.cli import main
+    from subterra.cli import main
 
     template, expect = TEMPLATE_CASES[case]
     proc = tmp_path / "p.yaml"
@@ -125,7 +125,7 @@ def test_malformed_range_says_what_is_wrong(spec, expect, tmp_path) -> None:
 
 
 def test_validate_cross_checks_a_set_naming_another_procedure(tmp_path, mini_path, capsys) -> None:
-    from harness.cli import main
+    from subterra.cli import main
 
     scen = tmp_path / "s.yaml"
     scen.write_text(SET.replace("procedure: mini_booking", "procedure: other_flow"))

@@ -137,7 +137,7 @@ def test_interleaved_loops_stop_at_the_bound_with_a_clear_error() -> None:
 def test_validate_still_validates_a_procedure_too_loopy_to_count(tmp_path, capsys) -> None:
     import yaml
 
-    from harness.cli import main
+    from subterra.cli import main
 
     path = tmp_path / "loops.yaml"
     path.write_text(yaml.safe_dump(interleaved_loops(6).model_dump(mode="json", exclude_none=True), sort_keys=False))
