@@ -18,12 +18,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compile.tiny_model import TinyModelConfig
 from harness.errors import SpecError
 from harness.spec_file import read_mapping, validate_spec
+from harness.yaml_source import load_yaml
 
 __all__ = ["RECIPES_DIR", "ModelSpec", "Recipe", "available_recipes", "load_recipe", "parse_overrides"]
 
@@ -175,7 +175,13 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"a recipe override looks like key=value, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        if value.strip() in ("", "~", "null"):
+            out[key.strip()] = None
+            continue
+        try:      # the bounded loader: `--set lr=!!float x` is an error message, not a traceback
+            out[key.strip()] = load_yaml(f"--set {key.strip()}", value)[0]
+        except SpecError as e:
+            raise ValueError(f"--set {key.strip()}: {e.message}") from None
     return out
 
 

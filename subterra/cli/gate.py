@@ -67,6 +67,7 @@ def _gate(p: argparse.ArgumentParser) -> Command:
     p.add_argument("--cache", choices=["record", "replay", "off"], help="LLM record/replay mode")
     p.add_argument("--workers", default="0",
                    help="pytest-xdist workers (default 0: one process, so local models share the cores)")
+    p.add_argument("--collect-only", action="store_true", help="list the gate tests without running them")
     p.add_argument("--pytest-args", default="", metavar="ARGS",
                    help="more pytest arguments, as one string (e.g. '-x -k orchestrated')")
 
@@ -94,8 +95,23 @@ def _gate(p: argparse.ArgumentParser) -> Command:
         except ValueError as e:
             console.print(f"error: {e}", markup=False)
             return 2
-        test_dir = suites[0].parent
-        argv = [str(test_dir / "test_gate.py"), "-p", "no:cacheprovider", "-q", *settings.pytest_args()]
+        from gate.suite import load_suite
+
+        for suite in suites:        # every suite error now, one line each, not in a collection report
+            settings.apply(load_suite(suite))
+        beside = suites[0].parent / "test_gate.py"
+        if beside.is_file():
+            argv = [str(beside)]
+        else:                       # the gate's own tests; results and reports stay under this directory
+            from gate import suite_tests
+
+            argv = [suite_tests.__file__, "--rootdir", str(Path.cwd())]
+        # Checking the suites imported a few modules that are also pytest plugins (anyio, via
+        # httpx); pytest cannot rewrite their asserts any more, which does not matter here.
+        argv += ["-p", "no:cacheprovider", "-q", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                 *settings.pytest_args()]
+        if args.collect_only:
+            argv.append("--collect-only")
         if args.workers != "0":
             argv += ["-n", args.workers]
         argv += shlex.split(args.pytest_args)
