@@ -28,7 +28,7 @@ from harness.procedure.graph import loop_edges, to_digraph
 from harness.procedure.spec import Procedure
 
 Path = tuple[str, ...]
-State = tuple[str, tuple[int, ...]]
+State = tuple[str, tuple[tuple[int, int], ...]]   # node, (loop index, times taken) pairs
 
 # ~20k states count in well under a second; the shipped procedures need at most ~150.
 MAX_STATES = 20_000
@@ -58,31 +58,42 @@ class PathSpace:
         self._succ = {nid: procedure.successors(nid) for nid in procedure.nodes}
         # A loop edge matters only while its source can still be reached; forgetting the
         # counts of dead loops keeps the state space small (nodes × live loops, not 2^loops).
+        # Which loop sources lie ahead of each node: one pass over the DAG of strongly
+        # connected components with bit masks (linear, where a search per node was quadratic).
         g = to_digraph(procedure)
-        self._live: dict[str, tuple[bool, ...]] = {}
-        for nid in procedure.nodes:
-            ahead = nx.descendants(g, nid) | {nid}
-            self._live[nid] = tuple(src in ahead for src, _ in self.loops)
+        dag = nx.condensation(g)
+        component = dag.graph["mapping"]
+        own: dict[int, int] = {}
+        for i, (src, _) in enumerate(self.loops):
+            own[component[src]] = own.get(component[src], 0) | 1 << i
+        ahead: dict[int, int] = {}
+        for c in reversed(list(nx.topological_sort(dag))):
+            mask = own.get(c, 0)
+            for d in dag.successors(c):
+                mask |= ahead[d]
+            ahead[c] = mask
+        self._live: dict[str, int] = {nid: ahead[component[nid]] for nid in procedure.nodes}
         self._count: dict[State, int] = {}
         self._range: dict[State, tuple[int, int]] = {}
 
     @property
     def start(self) -> State:
-        return (self.procedure.start, (0,) * len(self.loops))
+        return (self.procedure.start, ())
 
     def moves(self, state: State) -> Iterator[tuple[str, State]]:
-        """Successor states allowed from `state`, in file order."""
+        """Successor states allowed from `state`, in file order. A state keeps the use counts
+        of live loop edges only, as sorted (loop index, count) pairs without zeros, so a move
+        costs the loops in use, not all loop edges."""
         node, used = state
         for nxt in self._succ[node]:
+            counts = dict(used)
             i = self._loop_index.get((node, nxt))
             if i is not None:
-                if used[i] >= self.max_loops:
+                if counts.get(i, 0) >= self.max_loops:
                     continue
-                used_next = used[:i] + (used[i] + 1,) + used[i + 1 :]
-            else:
-                used_next = used
+                counts[i] = counts.get(i, 0) + 1
             live = self._live[nxt]
-            yield nxt, (nxt, tuple(c if keep else 0 for c, keep in zip(used_next, live, strict=True)))
+            yield nxt, (nxt, tuple((j, c) for j, c in sorted(counts.items()) if live >> j & 1))
 
     def _order(self) -> list[State]:
         """Reachable states in reverse topological order (successors before predecessors)."""

@@ -66,9 +66,9 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
     unreachable = [nid for nid in nodes if nid not in reachable]
     if unreachable:  # one error for the group: they usually share one cause
         err(f"unreachable from start: {', '.join(unreachable)}", ("nodes", unreachable[0]), unreachable[0])
-    can_finish: set[str] = set()
-    for t in (n for n, node in nodes.items() if node.terminal is not None):
-        can_finish |= nx.ancestors(g, t) | {t}
+    end = ("end",)      # one search back from every terminal at once (not one per terminal)
+    g.add_edges_from((n, end) for n, node in nodes.items() if node.terminal is not None)
+    can_finish = nx.ancestors(g, end)
     stuck = [nid for nid in nodes if nid in reachable and nid not in can_finish]
     if stuck:
         err(f"cannot reach any terminal, so the conversation could never end: {', '.join(stuck)}",
