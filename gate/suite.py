@@ -8,19 +8,17 @@ The pytest plugin turns one suite into tests; `subterra gate` runs them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from compile.settings import CompileSettings
+from harness.conditions import CONDITIONS, ConditionName
 from harness.errors import SpecError, SpecErrors
+from harness.judges.rubric import Criterion
 from harness.procedure.load import pydantic_errors
 from harness.yaml_source import load_yaml
 
-CONDITIONS = ("subterranean", "orchestrated", "langgraph", "in_context")
-Condition = Literal["subterranean", "orchestrated", "langgraph", "in_context"]
-Criterion = Literal["task_success", "information_accuracy", "consistency", "graceful_handling",
-                    "naturalness"]
+Condition = ConditionName
 
 
 class _Strict(BaseModel):

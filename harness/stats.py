@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import stats as sps
 
-from harness.judges.rubric import CRITERIA, Criterion, Scores
+from harness.judges.rubric import CRITERIA, FAILURE_AT_OR_BELOW, Criterion, Scores
 from harness.transcript import Transcript
 
 __all__ = [
@@ -252,7 +252,7 @@ class FailureRate(BaseModel):
     threshold: int
 
 
-def failure_rate(scores: Sequence[Scores], *, threshold: int = 3) -> FailureRate:
+def failure_rate(scores: Sequence[Scores], *, threshold: int = FAILURE_AT_OR_BELOW) -> FailureRate:
     """Conversations whose task success is <= `threshold` (the paper's failure)."""
     if not scores:
         raise ValueError("expected at least one scored conversation, found none")

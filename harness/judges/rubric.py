@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,6 +29,7 @@ from harness.transcript import Turn
 
 __all__ = [
     "CRITERIA",
+    "FAILURE_AT_OR_BELOW",
     "GRACEFUL_CAP_WITHOUT_CHALLENGE",
     "RUBRIC",
     "Criterion",
@@ -45,14 +46,10 @@ __all__ = [
 Criterion = Literal[
     "task_success", "information_accuracy", "consistency", "graceful_handling", "naturalness"
 ]
-CRITERIA: tuple[Criterion, ...] = (
-    "task_success",
-    "information_accuracy",
-    "consistency",
-    "graceful_handling",
-    "naturalness",
-)
+CRITERIA: tuple[Criterion, ...] = get_args(Criterion)
 GRACEFUL_CAP_WITHOUT_CHALLENGE = 3
+# The paper's failure: a conversation whose task success is at or below this.
+FAILURE_AT_OR_BELOW = 3
 
 Score = Annotated[int, Field(strict=True, ge=1, le=5)]
 
