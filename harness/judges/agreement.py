@@ -2,12 +2,12 @@
 
 Per criterion, two scorers of the same conversations are compared by
 
-- quadratic-weighted Cohen's kappa (categories 1..5; equals sklearn's
+- quadratic-weighted Cohen's kappa (categories 1..5; scikit-learn's
   ``cohen_kappa_score(weights="quadratic")``), and
 - Krippendorff's alpha, **ordinal** by default (Krippendorff's ordinal metric, where the
   distance between two scores grows with how many observed scores lie between them);
-  ``level="interval"`` gives the squared-difference metric instead. Both equal the
-  `krippendorff` package's values for two coders and no missing data.
+  ``level="interval"`` gives the squared-difference metric instead (the `krippendorff`
+  package; two coders, no missing data).
 
 Undefined values: when neither measure has any variation to work with (both judges gave
 every conversation the same single score), expected disagreement is zero and the ratio
@@ -59,60 +59,37 @@ def _pair(a: Sequence[int], b: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def quadratic_kappa(a: Sequence[int], b: Sequence[int], labels: Sequence[int] = tuple(LEVELS)) -> float | None:
-    """Cohen's kappa with quadratic weights over the given ordered `labels`.
+    """Cohen's kappa with quadratic weights over the given ordered `labels` (scikit-learn's
+    ``cohen_kappa_score``); None where it is undefined (both judges constant and equal)."""
+    import warnings
 
-    kappa = 1 − Σ w·O / Σ w·E, with w_ij = (i − j)², O the observed confusion matrix and E
-    the product of its margins / n. None when Σ w·E = 0 (both judges constant and equal).
-    """
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import cohen_kappa_score
+
     x, y = _pair(a, b)
-    labels = np.asarray(labels)
-    index = {int(v): i for i, v in enumerate(labels)}
-    unknown = sorted((set(x.tolist()) | set(y.tolist())) - set(index))
+    unknown = sorted((set(x.tolist()) | set(y.tolist())) - {int(v) for v in labels})
     if unknown:
-        raise ValueError(f"expected scores among {labels.tolist()}, found {unknown}")
-    k = len(labels)
-    observed = np.zeros((k, k))
-    np.add.at(observed, ([index[v] for v in x.tolist()], [index[v] for v in y.tolist()]), 1)
-    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
-    weights = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2
-    denominator = float((weights * expected).sum())
-    if denominator == 0:
-        return None
-    return 1.0 - float((weights * observed).sum()) / denominator
+        raise ValueError(f"expected scores among {list(labels)}, found {unknown}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)   # undefined is None below
+        kappa = cohen_kappa_score(x, y, labels=list(labels), weights="quadratic", replace_undefined_by=np.nan)
+    return None if np.isnan(kappa) else float(kappa)
 
 
 def krippendorff_alpha(
     a: Sequence[int], b: Sequence[int], level: Literal["ordinal", "interval"] = "ordinal"
 ) -> float | None:
-    """Krippendorff's alpha for two coders who both scored every unit.
+    """Krippendorff's alpha (the `krippendorff` package) for two coders who both scored
+    every unit. None where it is undefined (one value used throughout)."""
+    import krippendorff
 
-    alpha = 1 − D_o / D_e from the coincidence matrix (each unit contributes the ordered
-    pairs (a, b) and (b, a)). None when D_e = 0 (one value used throughout).
-    """
     x, y = _pair(a, b)
-    values, codes = np.unique(np.concatenate([x, y]), return_inverse=True)
-    k = len(values)
-    coincidence = np.zeros((k, k))
-    xi, yi = codes[: x.size], codes[x.size :]
-    np.add.at(coincidence, (xi, yi), 1)
-    np.add.at(coincidence, (yi, xi), 1)
-    n_c = coincidence.sum(axis=1)
-    n = n_c.sum()
-    if level == "interval":
-        delta2 = (values[:, None] - values[None, :]).astype(float) ** 2
-    elif level == "ordinal":
-        # δ²(c,k) = (Σ_{g between c and k inclusive} n_g − (n_c + n_k)/2)²
-        cum = np.concatenate([[0.0], np.cumsum(n_c)])
-        lo = np.minimum.outer(np.arange(k), np.arange(k))
-        hi = np.maximum.outer(np.arange(k), np.arange(k))
-        delta2 = (cum[hi + 1] - cum[lo] - (n_c[:, None] + n_c[None, :]) / 2) ** 2
-    else:
+    if level not in ("ordinal", "interval"):
         raise ValueError(f"level must be 'ordinal' or 'interval', found {level!r}")
-    d_observed = float((coincidence * delta2).sum()) / n
-    d_expected = float((np.outer(n_c, n_c) * delta2).sum()) / (n * (n - 1)) if n > 1 else 0.0
-    if d_expected == 0:
+    if np.unique(np.concatenate([x, y])).size < 2:
         return None
-    return 1.0 - d_observed / d_expected
+    alpha = krippendorff.alpha(reliability_data=np.vstack([x, y]).astype(float), level_of_measurement=level)
+    return None if np.isnan(alpha) else float(alpha)
 
 
 # ---- two judges, five criteria -----------------------------------------------------------
