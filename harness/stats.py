@@ -53,7 +53,6 @@ __all__ = [
     "format_p",
     "holm",
     "mann_whitney",
-    "percent_of_reference",
     "significance_stars",
     "wilcoxon_signed_rank",
 ]
@@ -258,14 +257,7 @@ def failure_rate(scores: Sequence[Scores], *, threshold: int = FAILURE_AT_OR_BEL
     return FailureRate(failures=failures, n=len(scores), rate=failures / len(scores), threshold=threshold)
 
 
-def percent_of_reference(values: Sequence[float], reference: Sequence[float]) -> float:
-    """100 · mean(values) / mean(reference), e.g. % of in-context quality."""
-    x, r = _values(values, "values"), _values(reference, "reference")
-    if x.size == 0 or r.size == 0:
-        raise ValueError(f"expected observations in both samples, found {x.size} and {r.size}")
-    if r.mean() == 0:
-        raise ValueError("the reference mean is 0; a percentage of it is undefined")
-    return float(100.0 * x.mean() / r.mean())
+
 
 
 # ---- descriptive conversation statistics --------------------------------------------------------

@@ -12,14 +12,11 @@ Per criterion, two scorers of the same conversations are compared by
 Undefined values: when neither measure has any variation to work with (both judges gave
 every conversation the same single score), expected disagreement is zero and the ratio
 is 0/0; we return ``None`` there ("no information"), never NaN.
-
-`robustness_table` builds the Appendix C view: per criterion and condition, the mean under
-judge A and under judge B, and each as a percentage of a reference condition's mean.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -31,12 +28,9 @@ __all__ = [
     "AgreementReport",
     "CriterionAgreement",
     "Disagreement",
-    "RobustnessRow",
-    "RobustnessTable",
     "agreement",
     "krippendorff_alpha",
     "quadratic_kappa",
-    "robustness_table",
 ]
 
 LEVELS = np.arange(1, 6)
@@ -176,92 +170,3 @@ def agreement(
     disagreements.sort(key=lambda d: (d.scenario_index, CRITERIA.index(d.criterion)))
     return AgreementReport(judge_a=judge_a, judge_b=judge_b, min_gap=min_gap, criteria=rows,
                            disagreements=disagreements)
-
-
-# ---- robustness to the choice of judge (Appendix C) ------------------------------------------
-
-class RobustnessRow(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    criterion: Criterion
-    condition: str
-    mean_a: float
-    mean_b: float
-    percent_of_reference_a: float       # 100 · mean / reference condition's mean, judge A
-    percent_of_reference_b: float
-
-
-class RobustnessTable(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    judge_a: str
-    judge_b: str
-    reference: str
-    conditions: list[str]
-    rows: list[RobustnessRow]
-
-    def row(self, criterion: Criterion, condition: str) -> RobustnessRow:
-        for r in self.rows:
-            if r.criterion == criterion and r.condition == condition:
-                return r
-        raise KeyError(f"no row for criterion {criterion!r}, condition {condition!r}")
-
-    def percent_range(self, condition: str, judge: Literal["a", "b"]) -> tuple[float, float]:
-        """Lowest and highest % of reference across the five criteria (e.g. "83–99 %")."""
-        values = [getattr(r, f"percent_of_reference_{judge}") for r in self.rows if r.condition == condition]
-        if not values:
-            raise KeyError(f"no rows for condition {condition!r}; have {self.conditions}")
-        return min(values), max(values)
-
-    def ranking(self, criterion: Criterion, judge: Literal["a", "b"]) -> list[str]:
-        """Conditions from best to worst mean on `criterion` under one judge (ties keep input order)."""
-        rows = [r for r in self.rows if r.criterion == criterion]
-        return [r.condition for r in sorted(rows, key=lambda r: -getattr(r, f"mean_{judge}"))]
-
-
-def _mean(scores: Sequence[Scores], criterion: Criterion, where: str) -> float:
-    if not scores:
-        raise ValueError(f"{where}: expected at least one scored conversation, found none")
-    return float(np.mean([s.get(criterion) for s in scores]))
-
-
-def robustness_table(
-    by_condition_a: Mapping[str, Sequence[Scores]],
-    by_condition_b: Mapping[str, Sequence[Scores]],
-    *,
-    reference: str,
-    judge_a: str = "A",
-    judge_b: str = "B",
-) -> RobustnessTable:
-    """Means per criterion and condition under two judges, and % of the reference condition.
-
-    Both mappings need the same conditions (each judge scores every conversation); the
-    reference (e.g. the in-context baseline) is included as a row at 100 %.
-    """
-    if set(by_condition_a) != set(by_condition_b):
-        raise ValueError(
-            f"expected both judges to score the same conditions, found {sorted(by_condition_a)} "
-            f"vs {sorted(by_condition_b)}"
-        )
-    if reference not in by_condition_a:
-        raise ValueError(f"reference condition {reference!r} not among {sorted(by_condition_a)}")
-    conditions = list(by_condition_a)
-    rows = []
-    for criterion in CRITERIA:
-        ref_a = _mean(by_condition_a[reference], criterion, f"{judge_a}/{reference}")
-        ref_b = _mean(by_condition_b[reference], criterion, f"{judge_b}/{reference}")
-        for condition in conditions:
-            mean_a = _mean(by_condition_a[condition], criterion, f"{judge_a}/{condition}")
-            mean_b = _mean(by_condition_b[condition], criterion, f"{judge_b}/{condition}")
-            rows.append(
-                RobustnessRow(
-                    criterion=criterion,
-                    condition=condition,
-                    mean_a=mean_a,
-                    mean_b=mean_b,
-                    percent_of_reference_a=100.0 * mean_a / ref_a,
-                    percent_of_reference_b=100.0 * mean_b / ref_b,
-                )
-            )
-    return RobustnessTable(judge_a=judge_a, judge_b=judge_b, reference=reference,
-                           conditions=conditions, rows=rows)
