@@ -12,8 +12,6 @@ writers of the same key both succeed and the first answer stays.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sqlite3
 import threading
@@ -21,8 +19,9 @@ import time
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from harness.files import cache_dir, canonical_json, digest
+
 from .base import ChatRequest, ChatResult
-from .paths import cache_dir
 
 __all__ = [
     "CACHE_MODE_ENV",
@@ -81,12 +80,8 @@ def _keyed_content(provider: str, model: str, request: ChatRequest) -> dict[str,
     }
 
 
-def _canonical(content: dict[str, Any]) -> str:
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def cache_key(provider: str, model: str, request: ChatRequest) -> str:
-    return hashlib.sha256(_canonical(_keyed_content(provider, model, request)).encode()).hexdigest()
+    return digest(_keyed_content(provider, model, request))
 
 
 def request_summary(request: ChatRequest) -> str:
@@ -144,7 +139,7 @@ class ResponseCache:
                     key,
                     provider,
                     model,
-                    _canonical(_keyed_content(provider, model, request)),
+                    canonical_json(_keyed_content(provider, model, request)),
                     stored,
                     time.time(),
                 ),
