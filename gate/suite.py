@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -20,15 +20,14 @@ from pydantic import (
 )
 
 from compile.settings import CompileSettings
+from harness.conditions import CONDITIONS, ConditionName
 from harness.errors import SpecError, SpecErrors
+from harness.judges.rubric import Criterion
 from harness.spec_file import Sourced, load_spec
 
 MAX_EVAL_N = 10_000          # evaluation scenarios per condition (the paper uses 200)
 
-CONDITIONS = ("subterranean", "orchestrated", "langgraph", "in_context")
-Condition = Literal["subterranean", "orchestrated", "langgraph", "in_context"]
-Criterion = Literal["task_success", "information_accuracy", "consistency", "graceful_handling",
-                    "naturalness"]
+Condition = ConditionName
 
 
 class _Strict(BaseModel):

@@ -15,8 +15,6 @@ reaches callers as `LLMError`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sqlite3
 import threading
@@ -26,9 +24,10 @@ from typing import Any, Literal, get_args
 
 from filelock import FileLock
 
+from harness.files import cache_dir, canonical_json, digest
+
 from .base import ChatRequest, ChatResult
 from .errors import LLMError
-from .paths import cache_dir
 
 __all__ = [
     "CACHE_MODE_ENV",
@@ -87,12 +86,8 @@ def _keyed_content(provider: str, model: str, request: ChatRequest) -> dict[str,
     }
 
 
-def _canonical(content: dict[str, Any]) -> str:
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def cache_key(provider: str, model: str, request: ChatRequest) -> str:
-    return hashlib.sha256(_canonical(_keyed_content(provider, model, request)).encode()).hexdigest()
+    return digest(_keyed_content(provider, model, request))
 
 
 def request_summary(request: ChatRequest) -> str:
@@ -169,7 +164,7 @@ class ResponseCache:
         self._run(
             "INSERT OR IGNORE INTO responses (key, provider, model, request, result, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (key, provider, model, _canonical(_keyed_content(provider, model, request)), stored, time.time()),
+            (key, provider, model, canonical_json(_keyed_content(provider, model, request)), stored, time.time()),
         )
 
     def __len__(self) -> int:

@@ -13,13 +13,12 @@ from rich.text import Text
 from subterra.cli import Command, command, console
 from subterra.cli.compile import default_scenarios
 
-DEFAULT_MODELS = {"orchestrated": "local:smollm2-135m", "langgraph": "offline", "in_context": "offline"}
-
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("procedure", type=Path)
-    p.add_argument("--condition", required=True,
-                   choices=["subterranean", "orchestrated", "langgraph", "in_context"])
+    from harness.conditions import CONDITIONS
+
+    p.add_argument("--condition", required=True, choices=CONDITIONS)
     p.add_argument("--scenarios", type=Path, help="scenario set (default: scenarios/<procedure file name>)")
     p.add_argument("--seed", type=int, default=7, help="scenario sampling seed (default 7)")
     p.add_argument("--model", help="the condition's model; default: the compiled model (subterranean, "
@@ -29,10 +28,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _condition(args: argparse.Namespace, procedure, scenario_set):
-    from harness.conditions import build_condition
+    from harness.conditions import build_condition, condition_class
     from harness.llm import get_model
 
-    spec = args.model or DEFAULT_MODELS.get(args.condition)
+    spec = args.model or condition_class(args.condition).default_model
     if spec is None:   # subterranean: the compiled model, from the store (compiled now if missing)
         from compile.pipeline import compile_procedure
         from compile.settings import CompileSettings

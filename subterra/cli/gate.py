@@ -12,13 +12,16 @@ from subterra.cli import Command, command, console
 def changed_procedures(ref: str, suites: list[Path], n: int | None = None) -> list[str]:
     """Diff each suite procedure against its version at git `ref`; lines to print.
     `n` overrides the suites' scenario counts, as `--n` does for the run."""
-    from gate.regression import REUSABLE_CONDITIONS, file_at_ref, touched_nodes
+    from gate.regression import file_at_ref, touched_nodes
     from gate.suite import load_suite
+    from harness.conditions import CONDITIONS, condition_class
     from harness.errors import SpecErrors
     from harness.procedure import load_procedure
     from harness.procedure.diff import diff_procedures
     from harness.scenarios import load_scenario_set, sample_scenarios
 
+    reusable = sorted(c for c in CONDITIONS if condition_class(c).reusable_after_edit)
+    rerun = " and ".join(c for c in CONDITIONS if not condition_class(c).reusable_after_edit)
     lines = []
     for suite_path in suites:
         suite = load_suite(suite_path)
@@ -39,9 +42,9 @@ def changed_procedures(ref: str, suites: list[Path], n: int | None = None) -> li
             scenarios = sample_scenarios(load_scenario_set(suite.resolve(entry.scenarios)), new, n or entry.n,
                                          entry.seed)
             clear = 0 if touched is None else sum(not set(s.path) & touched for s in scenarios)
-            lines.append(f"  {clear}/{len(scenarios)} scenarios avoid the edit: {', '.join(sorted(REUSABLE_CONDITIONS))} "
+            lines.append(f"  {clear}/{len(scenarios)} scenarios avoid the edit: {', '.join(reusable)} "
                          f"reuse those conversations from {ref} where they stayed clear of it too; "
-                         f"the rest, and every subterranean and in_context conversation, run again")
+                         f"the rest, and every {rerun} conversation, run again")
     return lines
 
 
