@@ -9,7 +9,8 @@
 
 The loop reads top to bottom: setup, data, model, optimizer and schedule, resume; then per
 optimizer step: micro-batches (gradient accumulation) -> clip -> step -> eval -> best
-checkpoint -> resume point -> early stop. Every parameter trains (never LoRA).
+checkpoint -> resume point -> early stop. Every parameter trains (never LoRA). It is one
+module (over 300 lines) on purpose, like nanoGPT's train.py: the loop is read in one sitting.
 
 The loss is the mean over all assistant tokens of the optimizer step (every micro-batch and
 every process), so a step of long conversations weighs each token as much as a step of short

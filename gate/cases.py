@@ -16,16 +16,22 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class GateConversation:
-    """A test case: one condition talks to the simulated user of one scenario."""
+class GateCase:
+    """A test case of one procedure run; the gate's tests are parametrized by `test_id`."""
 
     run: ProcedureRun
-    condition: str
-    scenario: Scenario
 
     @property
     def procedure_key(self) -> str:
         return self.run.key
+
+
+@dataclass
+class GateConversation(GateCase):
+    """One condition talks to the simulated user of one scenario."""
+
+    condition: str
+    scenario: Scenario
 
     @property
     def test_id(self) -> str:
@@ -33,15 +39,10 @@ class GateConversation:
 
 
 @dataclass
-class GateCheck:
-    """A test case: one aggregate threshold over its conditions' conversations."""
+class GateCheck(GateCase):
+    """One aggregate threshold over its conditions' conversations."""
 
-    run: ProcedureRun
     check: Check
-
-    @property
-    def procedure_key(self) -> str:
-        return self.run.key
 
     @property
     def test_id(self) -> str:

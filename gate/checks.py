@@ -2,7 +2,7 @@
 that says what was measured, against which bound, and where it failed.
 
 A suite's aggregate thresholds become `Check`s (`checks_of`): one class per kind of
-threshold, each saying which conditions' results it reads and how it judges them.
+threshold; `run` judges the results of the threshold's conditions, in their order.
 """
 
 from __future__ import annotations
@@ -52,68 +52,25 @@ def conversation_problems(result: ConversationResult, spec: PerConversation) -> 
     return problems
 
 
-def check_mean(results: list[ConversationResult], t: MeanThreshold) -> CheckResult:
-    values = criterion_values(results, t.criterion)
-    mean = sum(values) / len(values) if values else None
-    passed = mean is not None and mean >= t.min_mean
-    return CheckResult(
-        name=f"mean {t.criterion} of {t.condition} >= {t.min_mean}", value=mean, bound=t.min_mean,
-        passed=passed,
-        message=(f"{t.condition}: mean {t.criterion} = {mean:.2f} over {len(values)} scenarios, "
-                 f"bound >= {t.min_mean}" if mean is not None else f"{t.condition}: no scored conversations"))
-
-
-def check_failure_rate(results: list[ConversationResult], t: FailureThreshold) -> CheckResult:
-    values = criterion_values(results, "task_success")
-    failing = [i for i, s in sorted(scores_by_scenario(results).items()) if s.task_success <= FAILURE_AT_OR_BELOW]
-    rate = len(failing) / len(values) if values else None
-    passed = rate is not None and rate <= t.max_failure_rate
-    shown = ", ".join(map(str, failing[:10]))
-    return CheckResult(
-        name=f"failure rate of {t.condition} <= {t.max_failure_rate:.0%}", value=rate, bound=t.max_failure_rate,
-        passed=passed,
-        message=(f"{t.condition}: {len(failing)}/{len(values)} conversations with task success <= "
-                 f"{FAILURE_AT_OR_BELOW} ({rate:.0%}), bound <= {t.max_failure_rate:.0%}"
-                 + (f"; failing scenarios: {shown}" if failing else "")
-                 if rate is not None else f"{t.condition}: no scored conversations"))
-
-
-def check_non_inferiority(a: list[ConversationResult], b: list[ConversationResult], t: NonInferiority,
-                          seed: int = 0) -> CheckResult:
-    """Lower bound of the paired bootstrap 95% CI of mean(a) − mean(b) must exceed the margin."""
-    sa, sb = scores_by_scenario(a), scores_by_scenario(b)
-    index, xa, xb = align_by_scenario(sa, sb)
-    name = f"{t.a} − {t.b} on {t.criterion}: CI lower bound > {t.margin}"
-    if len(index) < 2:
-        return CheckResult(name=name, value=None, bound=t.margin, passed=False,
-                           message=f"{t.a} vs {t.b}: only {len(index)} paired scenarios; need at least 2")
-    ci = bootstrap_mean_difference_ci([s.get(t.criterion) for s in xa], [s.get(t.criterion) for s in xb],
-                                      paired=True, seed=seed)
-    passed = ci.low > t.margin
-    return CheckResult(
-        name=name, value=ci.low, bound=t.margin, passed=passed,
-        message=(f"{t.a} − {t.b} on {t.criterion}: Δ = {ci.estimate:+.2f}, 95% CI "
-                 f"[{ci.low:+.2f}, {ci.high:+.2f}] over {len(index)} paired scenarios; "
-                 f"lower bound must exceed {t.margin}"))
-
-
 class Check(ABC):
-    """One aggregate threshold of a suite, over the results of `conditions`."""
+    """One aggregate threshold of a suite, over the results of its conditions."""
 
     kind: ClassVar[str]
+    threshold: MeanThreshold | FailureThreshold | NonInferiority
 
     @property
-    @abstractmethod
-    def conditions(self) -> tuple[str, ...]: ...
-
-    @abstractmethod
-    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
-        """Judge the results of `conditions`, in that order."""
+    def conditions(self) -> tuple[str, ...]:
+        return self.threshold.conditions
 
     @property
     def label(self) -> str:
         """What the check's test id says after the procedure."""
-        return f"{self.kind}/{'-vs-'.join(self.conditions)}"
+        criterion = getattr(self.threshold, "criterion", None)
+        return "/".join([self.kind, "-vs-".join(self.conditions), *([criterion] if criterion else [])])
+
+    @abstractmethod
+    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
+        """Judge the results of `conditions`, one list per condition, in that order."""
 
 
 @dataclass(frozen=True)
@@ -121,16 +78,15 @@ class MeanCheck(Check):
     threshold: MeanThreshold
     kind: ClassVar[str] = "mean"
 
-    @property
-    def conditions(self) -> tuple[str, ...]:
-        return (self.threshold.condition,)
-
-    @property
-    def label(self) -> str:
-        return f"{super().label}/{self.threshold.criterion}"
-
     def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
-        return check_mean(groups[0], self.threshold)
+        t = self.threshold
+        values = criterion_values(groups[0], t.criterion)
+        mean = sum(values) / len(values) if values else None
+        return CheckResult(
+            name=f"mean {t.criterion} of {t.condition} >= {t.min_mean}", value=mean, bound=t.min_mean,
+            passed=mean is not None and mean >= t.min_mean,
+            message=(f"{t.condition}: mean {t.criterion} = {mean:.2f} over {len(values)} scenarios, "
+                     f"bound >= {t.min_mean}" if mean is not None else f"{t.condition}: no scored conversations"))
 
 
 @dataclass(frozen=True)
@@ -138,29 +94,44 @@ class FailureRateCheck(Check):
     threshold: FailureThreshold
     kind: ClassVar[str] = "failure_rate"
 
-    @property
-    def conditions(self) -> tuple[str, ...]:
-        return (self.threshold.condition,)
-
     def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
-        return check_failure_rate(groups[0], self.threshold)
+        t, results = self.threshold, groups[0]
+        values = criterion_values(results, "task_success")
+        failing = [i for i, s in sorted(scores_by_scenario(results).items())
+                   if s.task_success <= FAILURE_AT_OR_BELOW]
+        rate = len(failing) / len(values) if values else None
+        shown = ", ".join(map(str, failing[:10]))
+        return CheckResult(
+            name=f"failure rate of {t.condition} <= {t.max_failure_rate:.0%}", value=rate,
+            bound=t.max_failure_rate, passed=rate is not None and rate <= t.max_failure_rate,
+            message=(f"{t.condition}: {len(failing)}/{len(values)} conversations with task success <= "
+                     f"{FAILURE_AT_OR_BELOW} ({rate:.0%}), bound <= {t.max_failure_rate:.0%}"
+                     + (f"; failing scenarios: {shown}" if failing else "")
+                     if rate is not None else f"{t.condition}: no scored conversations"))
 
 
 @dataclass(frozen=True)
 class NonInferiorityCheck(Check):
+    """Lower bound of the paired bootstrap 95% CI of mean(a) − mean(b) must exceed the margin."""
+
     threshold: NonInferiority
     kind: ClassVar[str] = "non_inferiority"
-
-    @property
-    def conditions(self) -> tuple[str, ...]:
-        return (self.threshold.a, self.threshold.b)
-
-    @property
-    def label(self) -> str:
-        return f"{super().label}/{self.threshold.criterion}"
+    seed: int = 0
 
     def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
-        return check_non_inferiority(groups[0], groups[1], self.threshold)
+        t = self.threshold
+        index, xa, xb = align_by_scenario(scores_by_scenario(groups[0]), scores_by_scenario(groups[1]))
+        name = f"{t.a} − {t.b} on {t.criterion}: CI lower bound > {t.margin}"
+        if len(index) < 2:
+            return CheckResult(name=name, value=None, bound=t.margin, passed=False,
+                               message=f"{t.a} vs {t.b}: only {len(index)} paired scenarios; need at least 2")
+        ci = bootstrap_mean_difference_ci([s.get(t.criterion) for s in xa], [s.get(t.criterion) for s in xb],
+                                          paired=True, seed=self.seed)
+        return CheckResult(
+            name=name, value=ci.low, bound=t.margin, passed=ci.low > t.margin,
+            message=(f"{t.a} − {t.b} on {t.criterion}: Δ = {ci.estimate:+.2f}, 95% CI "
+                     f"[{ci.low:+.2f}, {ci.high:+.2f}] over {len(index)} paired scenarios; "
+                     f"lower bound must exceed {t.margin}"))
 
 
 def checks_of(thresholds: Thresholds) -> list[Check]:

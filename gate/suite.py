@@ -80,14 +80,20 @@ class Models(_Strict):
                                                                         min_length=1)
 
 
-class MeanThreshold(_Strict):
+class _OneCondition(_Strict):
     condition: Condition
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        return (self.condition,)
+
+
+class MeanThreshold(_OneCondition):
     criterion: Criterion
     min_mean: float = Field(ge=1, le=5)
 
 
-class FailureThreshold(_Strict):
-    condition: Condition
+class FailureThreshold(_OneCondition):
     max_failure_rate: float = Field(ge=0, le=1)
 
 
@@ -98,6 +104,10 @@ class NonInferiority(_Strict):
     b: Condition
     criterion: Criterion
     margin: float = Field(le=0)
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        return (self.a, self.b)
 
 
 class PerConversation(_Strict):

@@ -18,6 +18,9 @@ Edge cases give documented values instead of NaN or a crash:
 - Cohen's d with fewer than 3 observations in total: None; with zero pooled SD: 0.0 when the
   means are equal, None when they differ (the effect is unbounded);
 - a bootstrap CI of one observation: the degenerate interval [x, x]; of none: ValueError.
+
+One module (over 300 lines) on purpose: every statistical convention the report follows is
+read in one place, in the paper's order; the computing is scipy's and statsmodels'.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ included: a hidden import upwards is still a seam that runs both ways.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,19 @@ def test_importing_the_pytest_plugin_loads_neither_langgraph_nor_scikit_learn() 
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'langgraph', 'sklearn', 'torch', 'transformers'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_readme_layout_table_names_every_module() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Layout"):]
+    table = table[:table.index("\n## ", 1)] if "\n## " in table[1:] else table
+    listed = set(re.findall(r"`([\w/.]+)`", table))
+    missing = []
+    for layer in LAYERS:
+        for path in sorted((ROOT / layer).iterdir()):
+            if path.name.startswith(("_", ".")) or not (path.suffix == ".py" or (path / "__init__.py").exists()):
+                continue
+            rel = path.relative_to(ROOT).as_posix() + ("/" if path.is_dir() else "")
+            if rel not in listed and f"{layer}/" not in listed:
+                missing.append(rel)
+    assert missing == []

@@ -1,17 +1,12 @@
-"""The run report: statistics per procedure (data.py), inline SVG plots (svg.py), HTML (html.py).
+"""The run report: its data (views.py, built by data.py and transcripts.py), inline SVG plots (svg.py), HTML (html.py).
 
     data = build_report("nightly", [build_procedure_report(proc, results)], models=...)
     index = write_report(data, Path("reports/nightly"))   # index.html + report.json
 """
 
-from gate.report.data import (
-    ProcedureReport,
-    ReportData,
-    build_procedure_report,
-    build_report,
-    is_offline_model,
-)
+from gate.report.data import build_procedure_report, build_report
 from gate.report.html import render_html, write_report
+from gate.report.views import ProcedureReport, ReportData, is_offline_model
 
 __all__ = [
     "ProcedureReport",

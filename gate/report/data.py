@@ -1,4 +1,4 @@
-"""What the report shows, as plain pydantic models, and the pure builder that computes it.
+"""The pure builder of the report's data (the models are in `views.py`).
 
 `build_procedure_report` turns one procedure's evaluated conversations into every number
 the HTML shows (the paper's Tables 1–3, Appendix B comparisons, failure rates, Table 4
@@ -6,10 +6,7 @@ conversation statistics, Table 6 cost, judge agreement, trace-judge coverage), a
 `build_report` bundles procedures into a `ReportData`.
 
 Determinism: the builder depends only on its inputs (fixed bootstrap seeds, conditions and
-scenarios in sorted order). Everything measured in seconds is kept out of the serialised
-body: each `ProcedureReport.timings` is excluded from dumps and gathered under the single
-top-level `ReportData.timings` key, so ``report.json`` minus ``timings`` is byte-identical
-for the same inputs, however the run was scheduled (serial or xdist).
+scenarios in sorted order); see `views.py` for how timings stay out of report.json.
 
 Comparisons follow the paper's Appendix B orientation: the reference condition (normally
 the compiled "subterranean" model) is A and each other condition is B, so Δ and Cohen's d
@@ -22,21 +19,27 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from gate.report.transcripts import trace_coverage, transcript_view
+from gate.report.views import (
+    ConditionCostView,
+    ConditionSummary,
+    JudgeAgreementView,
+    ProcedureReport,
+    ReportData,
+    is_offline_model,
+)
 from gate.results import ConversationResult
 from harness.conditions import reference_condition
 from harness.cost import ConditionCost, Hosting, condition_cost, condition_usage
-from harness.judges.agreement import AgreementReport, agreement
+from harness.judges.agreement import agreement
 from harness.judges.rubric import CRITERIA, Scores
-from harness.llm.base import Usage
 from harness.llm.pricing import Overrides, Price, UnknownPriceError, price_for
 from harness.procedure import Procedure
 from harness.stats import (
     CI,
     N_RESAMPLES,
     Comparison,
-    FailureRate,
     align_by_scenario,
     bootstrap_mean_ci,
     compare,
@@ -44,195 +47,7 @@ from harness.stats import (
     failure_rate,
 )
 
-__all__ = [
-    "ConditionCostView",
-    "ConditionSummary",
-    "EdgeTrace",
-    "JudgeAgreementView",
-    "JudgeView",
-    "NodeTrace",
-    "ProcedureReport",
-    "ReportData",
-    "TraceCoverage",
-    "TranscriptView",
-    "TurnView",
-    "build_procedure_report",
-    "build_report",
-    "is_offline_model",
-    "json_ready",
-]
-
-FLOAT_DIGITS = 6   # floats in report.json are rounded so tiny platform noise cannot leak in
-
-
-def is_offline_model(model_id: str) -> bool:
-    """The offline backend's ids all contain "offline" (e.g. "offline", "offline:judge")."""
-    return "offline" in model_id.lower()
-
-
-# ---- models -------------------------------------------------------------------------------
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class ConditionSummary(_Frozen):
-    """One condition's column: quality means with CIs and descriptive statistics."""
-
-    condition: str
-    n: int                                   # conversations
-    n_scored: int                            # conversations the primary judge scored
-    judge_failures: int                      # conversations no judge could score
-    means: dict[str, CI]                     # criterion -> mean [95 % bootstrap CI]
-    percent_of_reference: dict[str, float]   # criterion -> 100 · mean / reference mean
-    offline_means: dict[str, float]          # trace-derived (offline) scores, always present
-    failure: FailureRate | None              # task success <= 3; None when nothing was scored
-    mean_turns: float
-    mean_agent_turns: float
-    mean_words: float
-    one_question_share: float
-    end_reasons: dict[str, int]
-    valid_trace_share: float                 # conversations whose decoded walk is on-chart
-
-
-class ConditionCostView(_Frozen):
-    condition: str
-    agent_model: str
-    hosting: Hosting
-    cost: ConditionCost | None               # None when no price is known for the model
-    ratio_to_reference: float | None         # this cost / the reference's (None: undefined)
-    user_input_tokens_per_conversation: float   # simulator tokens, not a cost of the agent
-    user_output_tokens_per_conversation: float
-    note: str = ""
-
-
-class NodeTrace(_Frozen):
-    node: str
-    visits: int                  # turns decoded to this node
-    passes: int                  # of those, turns entered by an on-chart step
-    pass_rate: float | None      # passes / visits; None when never visited
-    coverage: float              # share of conversations that visited the node
-
-
-class EdgeTrace(_Frozen):
-    source: str
-    target: str
-    traversals: int              # on-chart steps along this edge
-    conversations: int           # conversations that took it at least once
-    pass_rate: float | None      # of those, share whose whole trace was valid
-    coverage: float              # share of all conversations that took it
-
-
-class TraceCoverage(_Frozen):
-    """Trace-judge view of one condition on the flowchart.
-
-    Node pass = the turn was reached by a flowchart edge (or is the opening turn at the
-    start node); edge pass = the conversation that took the edge stayed on-chart throughout.
-    """
-
-    condition: str
-    conversations: int
-    nodes: list[NodeTrace]       # every node of the procedure, in file order
-    edges: list[EdgeTrace]       # every edge of the procedure, in file order
-    off_chart: dict[str, int]    # "from->to" steps with no flowchart edge, with counts
-
-
-class JudgeView(_Frozen):
-    judge: str
-    offline: bool
-    scores: Scores | None
-    failure: str | None = None
-
-
-class TurnView(_Frozen):
-    speaker: str
-    text: str
-    node: str | None             # the trace judge's decoded node (the label, if decoding is missing)
-    on_chart: bool | None        # reached by a flowchart edge; None when unknown
-
-
-class TranscriptView(_Frozen):
-    condition: str
-    scenario_index: int
-    end_reason: str
-    terminal: str | None
-    error: str | None
-    agent_model: str
-    user_model: str
-    turns: list[TurnView]
-    scores: Scores | None        # the primary judge's
-    judges: list[JudgeView]
-    offline_scores: dict[str, int]
-    trace_valid: bool
-    off_chart_steps: list[tuple[int, str, str]]
-    skipped_nodes: list[str]
-    trace_terminal: str | None
-    expected_terminal: str | None
-    terminal_fits: bool | None
-    repeated_questions: list[int]
-    agent_usage: Usage
-    routing_usage: Usage
-    user_usage: Usage
-
-
-class JudgeAgreementView(_Frozen):
-    report: AgreementReport
-    # position in the agreement's disagreement list -> (condition, scenario index)
-    conversations: list[tuple[str, int]]
-
-
-class ProcedureReport(_Frozen):
-    procedure: Procedure
-    reference: str
-    conditions: list[str]                    # reference first, then the others sorted
-    offline: bool
-    offline_models: list[str]
-    judges: list[str]                        # in order of precedence, primary first
-    seed: int
-    n_resamples: int
-    summaries: list[ConditionSummary]
-    comparisons: list[Comparison]            # reference (A) vs each other condition (B)
-    costs: list[ConditionCostView]
-    agreement: list[JudgeAgreementView]      # primary judge vs each other scoring judge
-    trace: list[TraceCoverage]
-    transcripts: list[TranscriptView]
-    compile_info: dict[str, Any] = Field(default_factory=dict)
-    notes: list[str] = Field(default_factory=list)
-    # Wall-clock figures; excluded from dumps, gathered into ReportData.timings instead.
-    timings: dict[str, Any] = Field(default_factory=dict, exclude=True)
-
-    @property
-    def name(self) -> str:
-        return self.procedure.name
-
-    def summary(self, condition: str) -> ConditionSummary:
-        return next(s for s in self.summaries if s.condition == condition)
-
-    def comparison(self, condition: str) -> Comparison:
-        return next(c for c in self.comparisons if c.label_b == condition)
-
-
-class ReportData(_Frozen):
-    run_name: str
-    offline: bool
-    procedures: list[ProcedureReport]
-    models: dict[str, str]                   # role -> model id
-    timings: dict[str, Any] = Field(default_factory=dict)
-
-    def json_data(self) -> dict[str, Any]:
-        """The body of report.json: plain JSON types, floats rounded."""
-        return json_ready(self.model_dump(mode="json"))
-
-
-def json_ready(value: Any) -> Any:
-    """Round floats recursively (JSON has no tuples; pydantic's json mode already made lists)."""
-    if isinstance(value, float):
-        return round(value, FLOAT_DIGITS) + 0.0   # + 0.0 turns -0.0 into 0.0
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    return value
+__all__ = ["build_procedure_report", "build_report"]
 
 
 # ---- builder --------------------------------------------------------------------------------
@@ -373,53 +188,6 @@ def _agreement(results: Mapping[str, list[ConversationResult]], conditions: list
     return views
 
 
-def _trace(procedure: Procedure, condition: str, rs: list[ConversationResult]) -> TraceCoverage:
-    n = len(rs)
-    nodes = []
-    for node in procedure.nodes:
-        visits = sum(r.verdict.node_visits.get(node, 0) for r in rs)
-        passes = sum(r.verdict.node_passes.get(node, 0) for r in rs)
-        seen = sum(node in r.verdict.node_visits for r in rs)
-        nodes.append(NodeTrace(node=node, visits=visits, passes=passes,
-                               pass_rate=passes / visits if visits else None, coverage=seen / n))
-    edges = []
-    for src, dst, _ in procedure.edges():
-        key = f"{src}->{dst}"
-        took = [r for r in rs if r.verdict.edge_visits.get(key, 0)]
-        edges.append(EdgeTrace(
-            source=src, target=dst, traversals=sum(r.verdict.edge_visits.get(key, 0) for r in rs),
-            conversations=len(took),
-            pass_rate=sum(r.verdict.valid for r in took) / len(took) if took else None,
-            coverage=len(took) / n))
-    off: dict[str, int] = {}
-    for r in rs:
-        for _, frm, to in r.verdict.off_chart_steps:
-            off[f"{frm}->{to}"] = off.get(f"{frm}->{to}", 0) + 1
-    return TraceCoverage(condition=condition, conversations=n, nodes=nodes, edges=edges,
-                         off_chart=dict(sorted(off.items())))
-
-
-def _transcript(r: ConversationResult) -> TranscriptView:
-    t, v = r.transcript, r.verdict
-    decoded = v.nodes if len(v.nodes) == len(t.turns) else [turn.node for turn in t.turns]
-    off_turns = {i for i, _, _ in v.off_chart_steps}
-    known = len(v.nodes) == len(t.turns)
-    return TranscriptView(
-        condition=t.condition, scenario_index=t.scenario_index, end_reason=t.end_reason,
-        terminal=t.terminal, error=t.error, agent_model=t.agent_model, user_model=t.user_model,
-        turns=[TurnView(speaker=turn.speaker, text=turn.text, node=node,
-                        on_chart=(i not in off_turns) if known else None)
-               for i, (turn, node) in enumerate(zip(t.turns, decoded, strict=True))],
-        scores=r.scores,
-        judges=[JudgeView(judge=j.judge, offline=is_offline_model(j.judge), scores=j.scores,
-                          failure=j.failure) for j in r.judges],
-        offline_scores=dict(sorted(r.offline_scores.items())),
-        trace_valid=v.valid, off_chart_steps=list(v.off_chart_steps), skipped_nodes=list(v.skipped_nodes),
-        trace_terminal=v.terminal, expected_terminal=v.expected_terminal, terminal_fits=v.terminal_fits,
-        repeated_questions=list(v.repeated_questions),
-        agent_usage=t.agent_usage, routing_usage=t.routing_usage, user_usage=t.user_usage)
-
-
 def _offline_models(results: Mapping[str, list[ConversationResult]]) -> list[str]:
     ids = set()
     for rs in results.values():
@@ -486,8 +254,8 @@ def build_procedure_report(
         seed=seed, n_resamples=n_resamples, summaries=summaries, comparisons=comparisons,
         costs=_costs(conditions, res, reference, condition_prices or {}, price_overrides, hosting or {}),
         agreement=_agreement(res, conditions, judges),
-        trace=[_trace(procedure, c, res[c]) for c in conditions],
-        transcripts=[_transcript(r) for c in conditions for r in res[c]],
+        trace=[trace_coverage(procedure, c, res[c]) for c in conditions],
+        transcripts=[transcript_view(r) for c in conditions for r in res[c]],
         compile_info=dict(sorted((compile_info or {}).items())), notes=notes, timings=timings,
     )
 

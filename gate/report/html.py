@@ -14,7 +14,6 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from gate.report.data import ProcedureReport, ReportData, is_offline_model
 from gate.report.svg import (
     CRITERION_LABELS,
     condition_colour,
@@ -22,6 +21,7 @@ from gate.report.svg import (
     flowchart_svg,
     scores_chart,
 )
+from gate.report.views import ProcedureReport, ReportData, is_offline_model
 from gate.results import dump_json
 from harness.files import write_atomic
 from harness.judges.rubric import CRITERIA

@@ -18,7 +18,7 @@ from html import escape
 
 import networkx as nx
 
-from gate.report.data import ConditionCostView, ConditionSummary, TraceCoverage
+from gate.report.views import ConditionCostView, ConditionSummary, TraceCoverage
 from harness.judges.rubric import CRITERIA
 from harness.procedure import Procedure, to_digraph
 from harness.procedure.render import COLOURS

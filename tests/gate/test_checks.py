@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from gate.checks import (
-    check_failure_rate,
-    check_mean,
-    check_non_inferiority,
+    FailureRateCheck,
+    MeanCheck,
+    NonInferiorityCheck,
     conversation_problems,
 )
 from gate.results import ConversationResult
@@ -42,22 +42,22 @@ def test_conversation_problems_name_the_scenario_and_the_problem() -> None:
 
 def test_mean_threshold_passes_and_fails_with_the_value_in_the_message() -> None:
     rs = [result("subterranean", i, t) for i, t in enumerate([5, 4, 3])]
-    ok = check_mean(rs, MeanThreshold(condition="subterranean", criterion="task_success", min_mean=4.0))
-    bad = check_mean(rs, MeanThreshold(condition="subterranean", criterion="task_success", min_mean=4.5))
+    ok = MeanCheck(MeanThreshold(condition="subterranean", criterion="task_success", min_mean=4.0)).run([rs])
+    bad = MeanCheck(MeanThreshold(condition="subterranean", criterion="task_success", min_mean=4.5)).run([rs])
     assert ok.passed and ok.value == 4.0
     assert not bad.passed and "mean task_success = 4.00 over 3 scenarios, bound >= 4.5" in bad.message
 
 
 def test_failure_rate_lists_failing_scenarios() -> None:
     rs = [result("subterranean", i, t) for i, t in enumerate([5, 3, 2, 5])]
-    check = check_failure_rate(rs, FailureThreshold(condition="subterranean", max_failure_rate=0.25))
+    check = FailureRateCheck(FailureThreshold(condition="subterranean", max_failure_rate=0.25)).run([rs])
     assert not check.passed and check.value == 0.5
     assert "2/4" in check.message and "failing scenarios: 1, 2" in check.message
 
 
 def test_judge_failures_are_left_out_not_scored() -> None:
     rs = [result("subterranean", 0, 5), result("subterranean", 1, 1, judge_ok=False)]
-    assert check_mean(rs, MeanThreshold(condition="subterranean", criterion="task_success", min_mean=5)).passed
+    assert MeanCheck(MeanThreshold(condition="subterranean", criterion="task_success", min_mean=5)).run([rs]).passed
 
 
 def test_non_inferiority_uses_the_paired_ci_lower_bound() -> None:
@@ -65,7 +65,7 @@ def test_non_inferiority_uses_the_paired_ci_lower_bound() -> None:
     close = [result("orchestrated", i, t) for i, t in enumerate([5, 4, 4, 5, 4, 5, 5, 5])]
     far = [result("orchestrated", i, 5) for i in range(8)]
     spec = NonInferiority(a="subterranean", b="orchestrated", criterion="task_success", margin=-0.5)
-    assert check_non_inferiority(a, close, spec).passed
+    assert NonInferiorityCheck(spec).run([a, close]).passed
     worse = [result("subterranean", i, 2) for i in range(8)]
-    check = check_non_inferiority(worse, far, spec)
+    check = NonInferiorityCheck(spec).run([worse, far])
     assert not check.passed and check.value == -3.0 and "8 paired scenarios" in check.message

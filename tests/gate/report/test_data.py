@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from gate.report.data import build_procedure_report, build_report, json_ready
+from gate.report.data import build_procedure_report, build_report
+from gate.report.views import json_ready
 from harness.judges.llm_judge import JudgeResult
 from harness.judges.rubric import CRITERIA
 from harness.llm.base import Usage
