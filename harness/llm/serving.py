@@ -233,6 +233,12 @@ class ModelServer:
             self._log.close()
             self._log = None
 
+    def wait(self) -> int:
+        """Block until the server exits on its own; returns its exit status (Ctrl-C stops it)."""
+        if self._process is None:
+            raise ServingError("the server is not running; call start() first")
+        return self._process.wait()
+
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last `lines` lines of the server's output."""
         if self.log_path is None or not self.log_path.is_file():
