@@ -1,10 +1,14 @@
-"""Export a compiled tiny-cpu model, load it with plain transformers, chat with it."""
+"""Export a compiled tiny-cpu model; load it with plain transformers and chat; serve it with
+`transformers serve` and run the subterranean condition through the endpoint, which must give
+the in-process model's transcripts token for token (greedy decoding)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 import torch
 
@@ -13,15 +17,22 @@ from compile.dataset import chat_messages, render_with_spans
 from compile.export import EXPORT_INFO, SYSTEM_PROMPT_FILE, default_system_template, export_model
 from compile.pipeline import CompiledModel, CompileOptions, compile_procedure
 from compile.store import Store
+from harness.conditions import build_condition
 from harness.conditions.orchestrated import AGENT_MAX_TOKENS
+from harness.llm import get_model
+from harness.llm.serving import ModelServer
 from harness.procedure import load_procedure
-from harness.scenarios import load_scenario_set
+from harness.runner import run_conversations
+from harness.scenarios import load_scenario_set, sample_scenarios
+from harness.simulator import UserSimulator
+from harness.transcript import Transcript
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-# tiny-cpu shrunk to train in seconds; the model learns little, which these tests do not need.
-MICRO = {"epochs": 1, "model.scratch.hidden_size": 64, "model.scratch.intermediate_size": 128,
+# tiny-cpu shrunk to train in seconds. It learns little, but enough to say different things
+# (short replies that end at the end-of-turn token, and replies cut at the length cap).
+MICRO = {"epochs": 5, "lr": 1e-2, "early_stopping_patience": None, "model.scratch.hidden_size": 64, "model.scratch.intermediate_size": 128,
          "model.scratch.num_layers": 1, "model.scratch.vocab_size": 512}
 
 
@@ -100,3 +111,34 @@ def test_default_system_prompt_survives_any_characters() -> None:
     assert rendered == f"<|im_start|>system\n{prompt}<|im_end|>\n<|im_start|>user\nx<|im_end|>\n"
     own = [{"role": "system", "content": "other"}, {"role": "user", "content": "x"}]
     assert env.from_string(template).render(messages=own) == env.from_string(CHATML_TEMPLATE).render(messages=own)
+
+
+def _conversations(model_spec: str, compiled: CompiledModel, n: int = 3) -> list[Transcript]:
+    procedure = compiled.procedure
+    scenarios = sample_scenarios(load_scenario_set(ROOT / "scenarios/zoom.yaml"), procedure, n, 5)
+    model = get_model(model_spec)
+
+    async def run() -> list[Transcript]:
+        try:
+            return await run_conversations(build_condition("subterranean", procedure, model),
+                                           UserSimulator(get_model("offline"), procedure), scenarios,
+                                           max_turns=8)
+        finally:
+            await model.aclose()
+
+    return asyncio.run(run())
+
+
+def test_served_export_gates_like_the_in_process_model(exported: Path, compiled: CompiledModel) -> None:
+    with ModelServer(exported, engine="transformers", threads=1) as served:
+        listed = httpx.get(f"{served.base_url}/models", timeout=10).json()["data"]
+        assert [m["id"] for m in listed] == [served.model]
+        through_endpoint = _conversations(served.spec, compiled)
+    in_process = _conversations(compiled.model_spec, compiled)
+    assert [t.agent_model for t in through_endpoint] == [served.model] * 3
+    for endpoint, local in zip(through_endpoint, in_process, strict=True):
+        assert endpoint.turns == local.turns
+        assert (endpoint.end_reason, endpoint.terminal) == (local.end_reason, local.terminal)
+        assert endpoint.agent_usage == local.agent_usage     # same prompt and reply tokens
+    replies = {turn.text for t in in_process for turn in t.turns if turn.speaker == "agent"}
+    assert len(replies) >= 2 and all(replies)            # the model says different, non-empty things
