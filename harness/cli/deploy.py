@@ -54,6 +54,7 @@ def _serve(p: argparse.ArgumentParser) -> Command:
     p.add_argument("--threads", type=int, help="CPU threads for the server (default: torch's choice)")
 
     def run(args: argparse.Namespace) -> int:
+        from compile.export import SYSTEM_PROMPT_FILE
         from harness.llm.serving import ModelServer, ServingError
 
         target = Path(args.procedure)
@@ -65,11 +66,11 @@ def _serve(p: argparse.ArgumentParser) -> Command:
                              threads=args.threads)
         try:
             with server as served:
-                console.print(f"serving {folder} with {served.engine} (log: {served.log_path})")
+                console.print(f"serving {folder} with {served.engine} (pid {served.pid}, log: {served.log_path})")
                 console.print(f"base URL: {served.base_url}")
                 console.print(f"model:    {served.model}")
                 console.print(f"gate it:  subterra run {_procedure_hint(folder)} --condition subterranean "
-                              f"--model {served.spec}")
+                              f"--model {served.spec} --system-prompt {folder / SYSTEM_PROMPT_FILE}")
                 console.print("Ctrl-C stops the server")
                 status = server.wait()
         except ServingError as e:
