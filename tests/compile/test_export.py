@@ -15,7 +15,8 @@ import torch
 from compile.datagen import load_split
 from compile.dataset import chat_messages, render_with_spans
 from compile.export import EXPORT_INFO, SYSTEM_PROMPT_FILE, default_system_template, export_model
-from compile.pipeline import CompiledModel, CompileOptions, compile_procedure
+from compile.pipeline import CompiledModel, compile_procedure
+from compile.settings import CompileSettings
 from compile.store import Store
 from harness.conditions import build_condition
 from harness.conditions.orchestrated import AGENT_MAX_TOKENS
@@ -40,8 +41,8 @@ MICRO = {"epochs": 5, "lr": 1e-2, "early_stopping_patience": None, "model.scratc
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> CompiledModel:
     procedure = load_procedure(ROOT / "procedures/zoom.yaml")
     scenarios = load_scenario_set(ROOT / "scenarios/zoom.yaml")
-    options = CompileOptions(recipe="tiny-cpu", recipe_overrides=MICRO, n=12)
-    return compile_procedure(procedure, scenarios, options, Store(tmp_path_factory.mktemp("store")))
+    settings = CompileSettings(recipe="tiny-cpu", overrides=MICRO, n=12)
+    return compile_procedure(procedure, scenarios, settings, Store(tmp_path_factory.mktemp("store")))
 
 
 @pytest.fixture(scope="module")
