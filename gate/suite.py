@@ -27,11 +27,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ServedModel(_Strict):
+    """A served copy of the procedure's compiled model: the subterranean condition talks to it
+    instead of the in-process checkpoint (gate what you serve)."""
+
+    model: str = Field(description="openai-compatible:URL:NAME, as `subterra serve` prints it")
+    # The exported folder being served (`subterra export`). Given, the gate sends its
+    # system_prompt.txt and fails unless it is the model this suite compiles.
+    export: Path | None = None
+
+    @model_validator(mode="after")
+    def _is_an_endpoint(self) -> ServedModel:
+        from harness.llm import ConfigurationError
+        from harness.llm.registry import parse_spec
+
+        try:
+            provider, _ = parse_spec(self.model)
+        except ConfigurationError as e:
+            raise ValueError(str(e)) from None
+        if provider != "openai-compatible":
+            raise ValueError(f"served.model must be an 'openai-compatible:URL:NAME' endpoint, got {self.model!r}")
+        return self
+
+
 class ProcedureEntry(_Strict):
     procedure: Path
     scenarios: Path
     n: int = Field(default=12, ge=1, description="evaluation scenarios per condition")
     seed: int = 7
+    served: ServedModel | None = None
 
 
 class Models(_Strict):

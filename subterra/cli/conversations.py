@@ -45,7 +45,10 @@ def _condition(args: argparse.Namespace, procedure, scenario_set):
         spec = compile_procedure(procedure, scenario_set, CompileSettings(recipe=args.recipe)).model_spec
     if args.system_prompt is not None:   # after compiling: the compile uses the procedure as it is
         procedure = with_served_system_prompt(procedure, args.system_prompt, args.condition)
-    return build_condition(args.condition, procedure, get_model(spec))
+    # The compiled model is never replayed from the response cache: a served model can change
+    # behind the same name, and the point is to check what answers now.
+    cache = {"cache": "off"} if args.condition == "subterranean" else {}
+    return build_condition(args.condition, procedure, get_model(spec, **cache))
 
 
 def with_served_system_prompt(procedure: Procedure, path: Path, condition: str) -> Procedure:

@@ -117,7 +117,7 @@ def test_default_system_prompt_survives_any_characters() -> None:
 def _conversations(model_spec: str, compiled: CompiledModel, n: int = 3) -> list[Transcript]:
     procedure = compiled.procedure
     scenarios = sample_scenarios(load_scenario_set(ROOT / "scenarios/zoom.yaml"), procedure, n, 5)
-    model = get_model(model_spec)
+    model = get_model(model_spec, cache="off")    # answers now, never replayed
 
     async def run() -> list[Transcript]:
         try:
