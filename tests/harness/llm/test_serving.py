@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import httpx
 import pytest
 
 from harness.llm.serving import ModelServer, ServingError, engine_command, resolve_engine
+from tests.conftest import process_alive
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +28,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
 
 def test_serves_lists_answers_and_stops(model_dir: Path) -> None:
     with ModelServer(model_dir, engine="transformers", threads=1) as served:
@@ -48,7 +41,7 @@ def test_serves_lists_answers_and_stops(model_dir: Path) -> None:
         assert answer["usage"]["completion_tokens"] <= 5
         assert isinstance(answer["choices"][0]["message"]["content"], str)
         pid = served.pid
-    assert not _alive(pid)
+    assert not process_alive(pid)
 
 
 def test_a_server_that_dies_is_reported_with_its_log(tmp_path: Path) -> None:
@@ -104,4 +97,4 @@ def test_stop_ends_a_server_that_ignores_sigterm(tmp_path: Path, monkeypatch: py
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ServingError, match="no answer from .* within 1s"):
         ModelServer(tmp_path, startup_timeout_s=1).start()
-    assert len(started) == 1 and not _alive(started[0])
+    assert len(started) == 1 and not process_alive(started[0])

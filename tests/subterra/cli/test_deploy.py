@@ -14,19 +14,12 @@ from pathlib import Path
 import pytest
 
 from subterra.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, process_alive
 
 MICRO = ["--recipe", "tiny-cpu", "--n", "12", "--set", "epochs=1", "--set", "model.scratch.hidden_size=64",
          "--set", "model.scratch.intermediate_size=128", "--set", "model.scratch.num_layers=1",
          "--set", "model.scratch.vocab_size=512"]
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout_s: float) -> re.Match[str]:
@@ -68,4 +61,4 @@ def test_export_serve_and_gate_the_endpoint(tmp_path: Path, capsys: pytest.Captu
     finally:
         serve.send_signal(signal.SIGINT)            # Ctrl-C
         serve.wait(timeout=60)
-    assert serve.returncode == 130 and not _alive(server_pid)
+    assert serve.returncode == 130 and not process_alive(server_pid)
