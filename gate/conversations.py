@@ -16,7 +16,7 @@ from gate.progress import conversation_bar, say
 from gate.regression import reusable_transcripts
 from gate.results import ConversationResult
 from gate.served import served_procedure
-from harness.conditions import MODEL_ROLE, build_condition
+from harness.conditions import build_condition, model_role
 from harness.runner import run_conversations
 from harness.scenarios import Scenario
 from harness.simulator import UserSimulator
@@ -31,7 +31,7 @@ async def run_transcripts(proc: ProcedureRun, compiled: CompiledModel, condition
                           *, show_progress: bool = False,
                           on_done: Callable[[Transcript], None] | None = None) -> list[Transcript]:
     """One condition's conversations with the simulated user, all scenarios concurrently."""
-    served = proc.entry.served if MODEL_ROLE[condition] == "compiled" else None
+    served = proc.entry.served if model_role(condition) == "compiled" else None
     if served is not None:      # the endpoint, with the system prompt the served model learnt
         procedure = served_procedure(proc, compiled, served)
         model = proc.models.for_condition(condition, served.model)
@@ -40,7 +40,7 @@ async def run_transcripts(proc: ProcedureRun, compiled: CompiledModel, condition
         procedure = proc.procedure
         model = proc.models.for_condition(condition, compiled.model_spec)
         # The checkpoint's store path differs between checkouts; its fingerprint does not.
-        label = compiled_label(compiled.model_fingerprint) if MODEL_ROLE[condition] == "compiled" else None
+        label = compiled_label(compiled.model_fingerprint) if model_role(condition) == "compiled" else None
     agent = build_condition(condition, procedure, model)
     simulator = UserSimulator(proc.models.user, proc.procedure)
 

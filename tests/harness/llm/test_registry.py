@@ -133,6 +133,7 @@ def test_public_names_are_what_all_says() -> None:
         "paths",
         "pricing",
         "provider",
+        "redact",
         "registry",
         "serving",
         "vllm_engine",
