@@ -6,10 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
+from harness.files import runs_root, state_root
 from subterra.cli import Command, command, console, err_console
 from subterra.cli.compile import add_compile_arguments, compile_from_args
 
-EXPORTS_DIR = Path(".subterra") / "exports"
+EXPORTS_DIR = state_root() / "exports"
 
 
 def export_compiled(args: argparse.Namespace, out: Path, *, reuse: bool = False) -> Path:
@@ -24,7 +25,7 @@ def export_compiled(args: argparse.Namespace, out: Path, *, reuse: bool = False)
     if reuse and info.is_file() and \
             json.loads(info.read_text())["model_fingerprint"] == compiled.model_fingerprint:
         return out
-    found = latest_results(Path(".subterra") / "runs", compiled.procedure.name, compiled.model_fingerprint)
+    found = latest_results(runs_root(), compiled.procedure.name, compiled.model_fingerprint)
     return export_model(compiled, out, gate_results=results_markdown(*found) if found else None)
 
 
