@@ -11,9 +11,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from gate.judging import judge_conversations
+from gate.model_results import compiled_label
 from gate.progress import conversation_bar, say
 from gate.regression import reusable_transcripts
 from gate.results import ConversationResult
+from gate.served import served_procedure
 from harness.conditions import build_condition, model_role
 from harness.runner import run_conversations
 from harness.scenarios import Scenario
@@ -29,12 +31,18 @@ async def run_transcripts(proc: ProcedureRun, compiled: CompiledModel, condition
                           *, show_progress: bool = False,
                           on_done: Callable[[Transcript], None] | None = None) -> list[Transcript]:
     """One condition's conversations with the simulated user, all scenarios concurrently."""
-    model = proc.models.for_condition(condition, compiled.model_spec)
-    agent = build_condition(condition, proc.procedure, model)
+    served = proc.entry.served if model_role(condition) == "compiled" else None
+    if served is not None:      # the endpoint, with the system prompt the served model learnt
+        procedure = served_procedure(proc, compiled, served)
+        model = proc.models.for_condition(condition, served.model)
+        label: str | None = served.model
+    else:
+        procedure = proc.procedure
+        model = proc.models.for_condition(condition, compiled.model_spec)
+        # The checkpoint's store path differs between checkouts; its fingerprint does not.
+        label = compiled_label(compiled.model_fingerprint) if model_role(condition) == "compiled" else None
+    agent = build_condition(condition, procedure, model)
     simulator = UserSimulator(proc.models.user, proc.procedure)
-    # The checkpoint's store path differs between checkouts; its fingerprint does not.
-    label = (f"local:compiled-{compiled.model_fingerprint[:12]}" if model_role(condition) == "compiled"
-             else None)
 
     def finished(t: Transcript) -> Transcript:
         return t.model_copy(update={"agent_model": label}) if label else t

@@ -15,13 +15,14 @@ class RoleModels:
     frontier: ChatModel
     base: ChatModel
     judges: list[ChatModel]
-    compiled: dict[str, ChatModel] = field(default_factory=dict)   # by checkpoint spec
+    compiled: dict[str, ChatModel] = field(default_factory=dict)   # by checkpoint (or served) spec
 
     def for_condition(self, condition: str, compiled_spec: str) -> ChatModel:
         role = model_role(condition)
         if role == "compiled":
             if compiled_spec not in self.compiled:
-                self.compiled[compiled_spec] = get_model(compiled_spec)
+                # Never cached: a checkpoint or a served model can change behind the same name.
+                self.compiled[compiled_spec] = get_model(compiled_spec, cache="off")
             return self.compiled[compiled_spec]
         return self.frontier if role == "frontier" else self.base
 

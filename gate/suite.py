@@ -53,6 +53,8 @@ def _model_spec(spec: str) -> str:
 
 
 ModelSpec = Annotated[str, AfterValidator(_model_spec)]
+
+
 def _file_name(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
         raise ValueError(f"{name!r} must be a plain file name (letters, digits, '_', '.', '-'; "
@@ -64,11 +66,28 @@ def _file_name(name: str) -> str:
 SafeName = Annotated[str, AfterValidator(_file_name)]
 
 
+class ServedModel(_Strict):
+    """A served copy of the procedure's compiled model: the subterranean condition talks to it
+    instead of the in-process checkpoint (gate what you serve)."""
+
+    model: ModelSpec = Field(description="openai-compatible:URL:NAME, as `subterra serve` prints it")
+    # The exported folder being served (`subterra export`). Given, the gate sends its
+    # system_prompt.txt and fails unless it is the model this suite compiles.
+    export: Path | None = None
+
+    @model_validator(mode="after")
+    def _is_an_endpoint(self) -> ServedModel:
+        if not self.model.startswith("openai-compatible:"):
+            raise ValueError(f"served.model must be an 'openai-compatible:URL:NAME' endpoint, got {self.model!r}")
+        return self
+
+
 class ProcedureEntry(_Strict):
     procedure: Path
     scenarios: Path
     n: int = Field(default=12, ge=1, le=MAX_EVAL_N, description="evaluation scenarios per condition")
     seed: int = 7
+    served: ServedModel | None = None
 
 
 class Models(_Strict):

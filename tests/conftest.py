@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,6 +10,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (for tests that start servers and stop them)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 PROCEDURE_DATA = Path(__file__).parent / "harness" / "procedure"
 
 

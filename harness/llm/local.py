@@ -1,8 +1,8 @@
 """A transformers causal LM on this machine, with batched decoding.
 
 Requests that arrive while the model is busy (or within `batch_wait_s` of each other) are
-decoded together: one background thread drains a queue, left-pads the prompts and runs one
-`generate` call for the whole batch (the idea of Inspect AI's `_providers/hf.py`).
+decoded together (`batching.BatchingProvider`): the prompts are left-padded and one
+`generate` call decodes the whole batch.
 
 `threads` sets torch's intra-op threads for the decoding thread (default: torch's choice).
 
@@ -13,38 +13,21 @@ not depend on which other requests shared its batch.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
-import queue
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from .base import ChatRequest, ChatResult, Usage
-from .provider import Provider
+from .base import ChatRequest, Usage
+from .batching import BatchingProvider, prompt_ids, sampling_seed
 from .weights import load_causal_lm
 
 __all__ = ["LocalModel"]
 
 
-@dataclass
-class _Pending:
-    request: ChatRequest
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[ChatResult]
-    submitted: float
-
-
-_STOP = object()
-
-
-class LocalModel(Provider):
+class LocalModel(BatchingProvider):
     provider = "local"
     # Not cached by default: a checkpoint path can be retrained in place.
     cacheable = False
@@ -66,23 +49,16 @@ class LocalModel(Provider):
             raise ValueError(
                 "LocalModel needs a source (path or alias) or a loaded model and tokenizer"
             )
-        if max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+        super().__init__(max_batch_size=max_batch_size, batch_wait_s=batch_wait_s)
         self.source = (
             str(source) if source is not None else str(model.config.name_or_path or "custom")
         )
         self.model_id = f"local:{self.source}"
         self.name = self.model_id
-        self.max_batch_size = max_batch_size
-        self.batch_wait_s = batch_wait_s
         self._dtype = dtype
         self.threads = threads
         self._weights: tuple[Any, Any] | None = (model, tokenizer) if model is not None else None
         self._load_lock = threading.Lock()
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._worker: threading.Thread | None = None
-        self._worker_lock = threading.Lock()
-        self.batch_sizes: list[int] = []  # one entry per generate call; for tests and benchmarks
 
     def load(self) -> tuple[Any, Any]:
         """Load the weights now (otherwise the first request does); returns (model, tokenizer)."""
@@ -91,90 +67,22 @@ class LocalModel(Provider):
                 self._weights = load_causal_lm(self.source, dtype=self._dtype)
             return self._weights
 
-    async def generate(self, request: ChatRequest) -> ChatResult:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[ChatResult] = loop.create_future()
-        self._start_worker()
-        self._queue.put(_Pending(request, loop, future, time.perf_counter()))
-        return await future
-
-    async def aclose(self) -> None:
-        with self._worker_lock:
-            worker, self._worker = self._worker, None
-        if worker is not None:
-            self._queue.put(_STOP)
-            await asyncio.to_thread(worker.join)
-
-    def _start_worker(self) -> None:
-        with self._worker_lock:
-            if self._worker is None:
-                self._worker = threading.Thread(
-                    target=self._serve, name=f"{self.name}-batcher", daemon=True
-                )
-                self._worker.start()
-
-    # -- the batching thread -------------------------------------------------------------
-
-    def _serve(self) -> None:
+    def _on_worker_start(self) -> None:
         if self.threads is not None:
             # Applies to this thread (and threads started after it), not to running ones. On a
             # small shared CPU, 1 thread avoids OpenMP spin-waiting against other processes.
             torch.set_num_threads(self.threads)
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            # Gather what is queued already, and what arrives a moment later (gather() of many
-            # coroutines enqueues them one by one).
-            deadline = time.monotonic() + self.batch_wait_s
-            while len(batch) < self.max_batch_size:
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-            self._run_batch(batch)
-
-    def _run_batch(self, batch: list[_Pending]) -> None:
-        try:
-            outputs = self._generate_batch([p.request for p in batch])
-        except BaseException as error:  # handed to every waiting caller, not swallowed
-            for pending in batch:
-                _resolve(pending, error=error)
-            return
-        for pending, (text, usage) in zip(batch, outputs, strict=True):
-            result = ChatResult(
-                text=text,
-                usage=usage,
-                model=self.model_id,
-                latency_s=time.perf_counter() - pending.submitted,
-            )
-            _resolve(pending, result=result)
 
     def _generate_batch(self, requests: list[ChatRequest]) -> list[tuple[str, Usage]]:
         model, tokenizer = self.load()
-        self.batch_sizes.append(len(requests))
-        prompts = [
-            tokenizer.apply_chat_template(
-                [{"role": m.role, "content": m.content} for m in r.messages],
-                add_generation_prompt=True,
-                tokenize=True,
-                return_dict=False,
-            )
-            for r in requests
-        ]
+        prompts = [prompt_ids(tokenizer, r) for r in requests]
         width = max(len(p) for p in prompts)
         pad = tokenizer.pad_token_id
         # Left padding: every row's last prompt token sits at the same position, where decoding starts.
         input_ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts])
         attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
         sampler = _RowSampler(
-            [r.temperature for r in requests], [_sampling_seed(r) for r in requests]
+            [r.temperature for r in requests], [sampling_seed(r) for r in requests]
         )
         eos = _eos_ids(model, tokenizer)
         with torch.inference_mode():
@@ -227,14 +135,6 @@ class _RowSampler(LogitsProcessor):
         return scores
 
 
-def _sampling_seed(request: ChatRequest) -> int:
-    # Trials of a sampled request must differ; without a seed, derive one from the request.
-    material = json.dumps(
-        [request.seed, request.trial, [[m.role, m.content] for m in request.messages]]
-    )
-    return int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big")
-
-
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     ids = model.generation_config.eos_token_id
     found = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
@@ -254,20 +154,3 @@ def _until_eos(tokens: list[int], eos: list[int]) -> list[int]:
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     cuts = [text.find(s) for s in stop if s and s in text]
     return text[: min(cuts)] if cuts else text
-
-
-def _resolve(
-    pending: _Pending, *, result: ChatResult | None = None, error: BaseException | None = None
-) -> None:
-    def settle() -> None:
-        if pending.future.done():  # the caller was cancelled meanwhile
-            return
-        if error is not None:
-            pending.future.set_exception(error)
-        else:
-            pending.future.set_result(result)  # type: ignore[arg-type]
-
-    try:
-        pending.loop.call_soon_threadsafe(settle)
-    except RuntimeError:  # the caller's event loop has closed; nobody is waiting any more
-        pass

@@ -6,6 +6,7 @@ Specs::
     openai:gpt-4.1
     openai-compatible:http://host:8000/v1:MODEL
     local:PATH_OR_ALIAS            (e.g. local:smollm2-135m, local:runs/compiled/checkpoint)
+    vllm:PATH                      (batched in-process vLLM on a GPU machine, e.g. an export)
     offline                        (or offline:NAME, a label such as offline:judge)
 """
 
@@ -61,6 +62,12 @@ def _local(source: str, options: dict[str, Any]) -> Provider:
     return LocalModel(source, **options)
 
 
+def _vllm(source: str, options: dict[str, Any]) -> Provider:
+    from .vllm_engine import VLLMModel
+
+    return VLLMModel(source, **options)
+
+
 def _offline(label: str, options: dict[str, Any]) -> Provider:
     from .offline import OfflineModel
 
@@ -75,9 +82,10 @@ PROVIDERS: dict[str, tuple[Callable[[str, dict[str, Any]], Provider], str | None
     "openai": (_openai, "openai"),
     "openai-compatible": (_openai_compatible, "openai"),
     "local": (_local, "transformers"),
+    "vllm": (_vllm, "vllm"),
     "offline": (_offline, None),
 }
-_NEEDS_MODEL = {"anthropic", "openai", "openai-compatible", "local"}
+_NEEDS_MODEL = {"anthropic", "openai", "openai-compatible", "local", "vllm"}
 
 
 def parse_spec(spec: str) -> tuple[str, str]:

@@ -10,6 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from harness.errors import SpecError
+from harness.procedure import Procedure
 from subterra.cli import Command, command, console
 from subterra.cli.compile import default_scenarios
 
@@ -25,6 +27,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                                    "compiled with --recipe through the store), local:smollm2-135m "
                                    "(orchestrated) or offline (langgraph, in_context)")
     p.add_argument("--recipe", default="smollm2-135m", help="compile recipe for subterranean (default smollm2-135m)")
+    p.add_argument("--system-prompt", type=Path, metavar="FILE",
+                   help="subterranean on a served model: the system prompt it was trained with (an "
+                        "export's system_prompt.txt), sent exactly as in training (default: the procedure's)")
 
 
 def _condition(args: argparse.Namespace, procedure, scenario_set):
@@ -38,7 +43,26 @@ def _condition(args: argparse.Namespace, procedure, scenario_set):
 
         console.print(f"compiling {procedure.name} with {args.recipe} (reused from the store if unchanged)")
         spec = compile_procedure(procedure, scenario_set, CompileSettings(recipe=args.recipe)).model_spec
-    return build_condition(args.condition, procedure, get_model(spec))
+    if args.system_prompt is not None:   # after compiling: the compile uses the procedure as it is
+        procedure = with_served_system_prompt(procedure, args.system_prompt, args.condition)
+    # The compiled model is never replayed from the response cache: a served model can change
+    # behind the same name, and the point is to check what answers now.
+    cache = {"cache": "off"} if args.condition == "subterranean" else {}
+    return build_condition(args.condition, procedure, get_model(spec, **cache))
+
+
+def with_served_system_prompt(procedure: Procedure, path: Path, condition: str) -> Procedure:
+    """`procedure` speaking with the served model's own system prompt (read from `path`)."""
+    if condition != "subterranean":
+        raise SpecError("--system-prompt applies to the subterranean condition only", file=path)
+    try:
+        served = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SpecError(f"cannot read the system prompt: {e.strerror}", file=path) from e
+    if served != procedure.system_prompt:
+        console.print(f"note: the served model was trained with another system prompt than {procedure.name}'s "
+                      "current one (compiled from an earlier version?); sending the served model's")
+    return procedure.model_copy(update={"system_prompt": served})
 
 
 def _load(args: argparse.Namespace):

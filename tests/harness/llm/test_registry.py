@@ -38,7 +38,7 @@ def test_parse_spec(spec: str, expected: tuple[str, str]) -> None:
     [
         (
             "gemini:pro",
-            "unknown model provider 'gemini'.*anthropic, openai, openai-compatible, local, offline",
+            "unknown model provider 'gemini'.*anthropic, openai, openai-compatible, local, vllm, offline",
         ),
         ("anthropic", "names no model"),
         ("local:", "names no model"),
@@ -121,6 +121,7 @@ def test_public_names_are_what_all_says() -> None:
     modules = {
         "anthropic",
         "base",
+        "batching",
         "cache",
         "errors",
         "ledger",
@@ -134,6 +135,8 @@ def test_public_names_are_what_all_says() -> None:
         "provider",
         "redact",
         "registry",
+        "serving",
+        "vllm_engine",
         "weights",
     }
     assert public - modules == set(harness.llm.__all__)

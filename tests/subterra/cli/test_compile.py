@@ -27,4 +27,4 @@ def test_compile_reports_stages_and_second_run_reuses_everything(tmp_path, capsy
 def test_bad_override_is_a_clean_error(tmp_path, capsys) -> None:
     args = ["compile", str(ROOT / "procedures/travel.yaml"), "--store", str(tmp_path), "--set", "epochs"]
     assert main(args) == 2
-    assert "key=value" in capsys.readouterr().out
+    assert "key=value" in capsys.readouterr().err

@@ -1,0 +1,157 @@
+"""Batched decoding for providers that run a model in this process (local, vllm).
+
+Requests that arrive while the model is busy (or within `batch_wait_s` of each other) are
+decoded together: one background thread drains a queue and hands the batch to the
+provider's `_generate_batch` (the idea of Inspect AI's `_providers/hf.py`). Callers await
+their own request; an error in a batch reaches every caller of that batch.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import hashlib
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .base import ChatRequest, ChatResult, Usage
+from .provider import Provider
+
+__all__ = ["BatchingProvider", "prompt_ids", "sampling_seed"]
+
+
+@dataclass
+class _Pending:
+    request: ChatRequest
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[ChatResult]
+    submitted: float
+
+
+_STOP = object()
+
+
+class BatchingProvider(Provider):
+    """A provider whose requests are decoded in batches by one background thread.
+
+    Subclasses implement `_generate_batch` (and may override `_on_worker_start`).
+    """
+
+    def __init__(self, *, max_batch_size: int, batch_wait_s: float) -> None:
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+        self.max_batch_size = max_batch_size
+        self.batch_wait_s = batch_wait_s
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._worker_lock = threading.Lock()
+        self.batch_sizes: list[int] = []  # one entry per batch; for tests and benchmarks
+
+    @abc.abstractmethod
+    def _generate_batch(self, requests: list[ChatRequest]) -> list[tuple[str, Usage]]:
+        """(text, usage) per request, in order; runs on the batching thread."""
+
+    def _on_worker_start(self) -> None:  # noqa: B027 - optional hook
+        """Runs once on the batching thread before its first batch."""
+
+    async def generate(self, request: ChatRequest) -> ChatResult:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ChatResult] = loop.create_future()
+        self._start_worker()
+        self._queue.put(_Pending(request, loop, future, time.perf_counter()))
+        return await future
+
+    async def aclose(self) -> None:
+        with self._worker_lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(worker.join)
+
+    def _start_worker(self) -> None:
+        with self._worker_lock:
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._serve, name=f"{self.name}-batcher", daemon=True
+                )
+                self._worker.start()
+
+    def _serve(self) -> None:
+        self._on_worker_start()
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            # Gather what is queued already, and what arrives a moment later (gather() of many
+            # coroutines enqueues them one by one).
+            deadline = time.monotonic() + self.batch_wait_s
+            while len(batch) < self.max_batch_size:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Pending]) -> None:
+        self.batch_sizes.append(len(batch))
+        try:
+            outputs = self._generate_batch([p.request for p in batch])
+        except BaseException as error:  # handed to every waiting caller, not swallowed
+            for pending in batch:
+                _resolve(pending, error=error)
+            return
+        for pending, (text, usage) in zip(batch, outputs, strict=True):
+            result = ChatResult(
+                text=text,
+                usage=usage,
+                model=self.model_id,
+                latency_s=time.perf_counter() - pending.submitted,
+            )
+            _resolve(pending, result=result)
+
+
+def prompt_ids(tokenizer: Any, request: ChatRequest) -> list[int]:
+    """The request's messages through the tokenizer's chat template, ready for the reply."""
+    return list(
+        tokenizer.apply_chat_template(
+            [{"role": m.role, "content": m.content} for m in request.messages],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=False,
+        )
+    )
+
+
+def sampling_seed(request: ChatRequest) -> int:
+    """The seed of a sampled request: its own seed and trial, and its messages (so trials differ)."""
+    material = json.dumps(
+        [request.seed, request.trial, [[m.role, m.content] for m in request.messages]]
+    )
+    return int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big")
+
+
+def _resolve(
+    pending: _Pending, *, result: ChatResult | None = None, error: BaseException | None = None
+) -> None:
+    def settle() -> None:
+        if pending.future.done():  # the caller was cancelled meanwhile
+            return
+        if error is not None:
+            pending.future.set_exception(error)
+        else:
+            pending.future.set_result(result)  # type: ignore[arg-type]
+
+    try:
+        pending.loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the caller's event loop has closed; nobody is waiting any more
+        pass

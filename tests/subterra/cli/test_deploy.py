@@ -1,0 +1,64 @@
+"""The deploy path as a user runs it: export, serve (until Ctrl-C), run against the endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from subterra.cli import main
+from tests.conftest import ROOT, process_alive
+
+MICRO = ["--recipe", "tiny-cpu", "--n", "12", "--set", "epochs=1", "--set", "model.scratch.hidden_size=64",
+         "--set", "model.scratch.intermediate_size=128", "--set", "model.scratch.num_layers=1",
+         "--set", "model.scratch.vocab_size=512"]
+
+
+
+def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout_s: float) -> re.Match[str]:
+    deadline = time.monotonic() + timeout_s
+    seen = []
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if match := re.search(pattern, line):
+            return match
+    raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(seen)}")
+
+
+@pytest.mark.slow
+def test_export_serve_and_gate_the_endpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    zoom = str(ROOT / "procedures/zoom.yaml")
+    out = tmp_path / "export"
+    assert main(["export", zoom, *MICRO, "--store", str(tmp_path / "store"), "--out", str(out)]) == 0
+    assert f"serve it: subterra serve {out}" in capsys.readouterr().out
+
+    serve = subprocess.Popen([sys.executable, "-m", "subterra.cli", "serve", str(out), "--engine", "transformers",
+                              "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**os.environ, "COLUMNS": "400"})
+    try:
+        server_pid = int(_wait_for_line(serve, r"serving .* \(pid (\d+),", 300)[1])
+        url = _wait_for_line(serve, r"base URL: (\S+)", 10)[1]
+        name = _wait_for_line(serve, r"model:\s+(\S+)", 10)[1]
+        assert name == str(out.resolve())
+        transcripts = tmp_path / "served.jsonl"
+        assert main(["run", zoom, "--condition", "subterranean", "--model", f"openai-compatible:{url}:{name}",
+                     "--system-prompt", str(out / "system_prompt.txt"), "--n", "2", "--max-turns", "4",
+                     "--out", str(transcripts)]) == 0
+        rows = [json.loads(line) for line in transcripts.read_text().splitlines()]
+        assert [r["agent_model"] for r in rows] == [name, name]
+        assert all(r["agent_usage"]["calls"] >= 1 for r in rows)
+    finally:
+        serve.send_signal(signal.SIGINT)            # Ctrl-C
+        serve.wait(timeout=60)
+    assert serve.returncode == 130 and not process_alive(server_pid)
