@@ -3,7 +3,9 @@
 Loop semantics (documented in the README): a *path* is a walk from `start` to a terminal
 node in which every loop edge (see `graph.loop_edges`: the edges that jump back to an
 earlier step) is taken at most `max_loops` times; all other edges may repeat only as a
-consequence of a loop. With `max_loops=1` the shipped travel procedure has 86 paths.
+consequence of a loop. With `max_loops=1` the shipped travel procedure has 86 paths. A
+path's length is counted in turns (messages): a chain of agent steps is one turn
+(`turns.py`).
 
 Everything is computed by dynamic programming over states (node, loop-edge use counts),
 so counting never enumerates: a 200-node procedure with 10^12 paths counts in
@@ -23,6 +25,7 @@ import networkx as nx
 
 from harness.procedure.graph import loop_edges, to_digraph
 from harness.procedure.spec import Procedure
+from harness.procedure.turns import same_turn
 
 Path = tuple[str, ...]
 State = tuple[str, tuple[int, ...]]
@@ -102,13 +105,14 @@ class PathSpace:
                 self._count[state], self._range[state] = 1, (1, 1)
                 continue
             total, lo, hi = 0, None, None
-            for _, nxt in self.moves(state):
+            for succ, nxt in self.moves(state):
                 c = self._count[nxt]
                 if c:
                     total += c
                     a, b = self._range[nxt]
-                    lo = a + 1 if lo is None else min(lo, a + 1)
-                    hi = b + 1 if hi is None else max(hi, b + 1)
+                    step = 0 if same_turn(self.procedure, node, succ) else 1   # a chain is one turn
+                    lo = a + step if lo is None else min(lo, a + step)
+                    hi = b + step if hi is None else max(hi, b + step)
             self._count[state] = total
             self._range[state] = (lo or 0, hi or 0)
         return order
