@@ -38,3 +38,14 @@ def _clean_llm_environment(monkeypatch: pytest.MonkeyPatch, llm_cache_dir: Path)
     for variable in KEY_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("SUBTERRA_CACHE_DIR", str(llm_cache_dir))
+
+
+# Flowchart shapes beyond strict alternation (issue 10): agent chains, agent-side decisions,
+# customer-opened chats, loops through a chain. Each has `<name>.yaml` and `<name>.scenarios.yaml`.
+SHAPES = PROCEDURE_DATA / "shapes"
+SHAPE_NAMES = ("agent_chain", "agent_hub", "customer_opens", "chain_loop")
+
+
+def shape_files(name: str) -> tuple[Path, Path]:
+    """The procedure file and scenario-set file of shape fixture `name`."""
+    return SHAPES / f"{name}.yaml", SHAPES / f"{name}.scenarios.yaml"
