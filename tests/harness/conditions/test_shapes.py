@@ -90,3 +90,20 @@ def test_agent_side_decision_is_routed_on_the_conversation_so_far() -> None:
     assert all(r.messages[-1].role == "user" for r in routes)   # decided before the customer speaks again
     paths = {s.path[-1] for s in scenarios}
     assert paths == {"escalate", "resolve"}       # both branches exercised
+
+
+@pytest.mark.parametrize("condition", ["orchestrated", "langgraph"])
+def test_against_reuse_sees_every_step_of_a_chain(condition: str) -> None:
+    # `--against` reuses a conversation only when no node its model read was edited; a
+    # chain's reply read every step's prompt, so editing a middle step rules it out.
+    from harness.regression import Edit, touched_nodes
+
+    proc, scenarios = shape("chain_loop")
+    edited = proc.model_copy(deep=True)
+    edited.nodes["instruct"].prompt = "Say the link expires in ten minutes and ask whether it worked."
+    edit = Edit("HEAD~1", touched_nodes(proc, edited))
+    for scenario, transcript in zip(scenarios, converse("chain_loop", condition), strict=True):
+        assert "instruct" in transcript.visited
+        assert not edit.can_reuse(transcript, scenario, scenario)
+    untouched = Edit("HEAD~1", frozenset({"unrelated"}))
+    assert all(untouched.can_reuse(t, s, s) for s, t in zip(scenarios, converse("chain_loop", condition), strict=True))
