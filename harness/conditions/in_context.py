@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from harness.llm.base import ChatModel, ChatRequest
 from harness.llm.offline import choose_option
-from harness.procedure import Edge, Procedure, Role
+from harness.procedure import Edge, Procedure, Role, same_turn
 from harness.scenarios import Scenario
 from harness.transcript import Turn
 
@@ -22,27 +22,30 @@ from .routing import option_texts
 from .tracker import FlowchartTracker
 
 IN_CONTEXT_SYSTEM = (
-    "{system_prompt}\n\nFollow this procedure exactly. It is a flowchart: each step is spoken "
-    "by you (agent) or by the customer; after each customer message decide which step comes "
-    "next from the conditions, and speak that step. When your step leads straight to another "
-    "of your own steps, carry them all out in the same message, in order, deciding between "
-    "them from the conversation so far; stop where the customer's next step begins. Never "
-    "mention the flowchart.\n\n{flowchart}\n\nWrite only your next message to the customer."
+    "{system_prompt}\n\nFollow this procedure exactly. It is a flowchart: each step is one turn, "
+    "spoken by you (agent) or by the customer; after each customer message decide which step "
+    "comes next from the conditions, and speak that step.{chains} Never mention the flowchart.\n\n"
+    "{flowchart}\n\nWrite only your next message to the customer."
+)
+# Only for flowcharts with agent steps in a row, so strictly alternating ones read as before.
+CHAINS = (
+    " When your step leads straight to another of your own steps, carry them all out in the "
+    "same message, in order, deciding between them from the conversation so far; stop where "
+    "the customer's next step begins."
 )
 
 
 def serialize_flowchart(procedure: Procedure) -> str:
     """The procedure as plain text: every step with its role, instructions and next steps."""
-    opens = "the customer opens the chat" if procedure.nodes[procedure.start].role is Role.USER else "you open the chat"
-    lines = [f"Procedure: {procedure.title}", procedure.description.strip(),
-             f"First step: {procedure.start} ({opens})", ""]
+    opens = " (the customer opens the chat)" if procedure.nodes[procedure.start].role is Role.USER else ""
+    lines = [f"Procedure: {procedure.title}", procedure.description.strip(), f"First step: {procedure.start}{opens}", ""]
     for node_id, node in procedure.nodes.items():
         who = "agent" if node.role is Role.AGENT else "customer"
         kind = f", ends the conversation: {node.terminal.value}" if node.terminal else ""
         lines.append(f"[{node_id}] ({who}{kind}) {node.title or ''}".rstrip())
         lines.append(f"  {node.prompt.strip()}")
         for edge in node.edges:
-            same = node.role is Role.AGENT and procedure.nodes[edge.to].role is Role.AGENT
+            same = same_turn(procedure, node_id, edge.to)
             lines.append(f"  -> {edge.to}" + (f" if {edge.when}" if edge.when else "")
                          + (" (in the same message)" if same else ""))
     return "\n".join(line for line in lines if line is not None)
@@ -81,7 +84,8 @@ class InContextCondition(Condition):
 
     def __init__(self, procedure: Procedure, model: ChatModel) -> None:
         super().__init__(procedure, model)
-        self.system = IN_CONTEXT_SYSTEM.format(system_prompt=procedure.system_prompt,
+        chained = any(same_turn(procedure, a, b) for a, b, _ in procedure.edges())
+        self.system = IN_CONTEXT_SYSTEM.format(system_prompt=procedure.system_prompt, chains=CHAINS if chained else "",
                                                flowchart=serialize_flowchart(procedure))
 
     def session(self, scenario: Scenario) -> InContextSession:

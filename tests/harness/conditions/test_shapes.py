@@ -59,10 +59,15 @@ def test_in_context_runs_the_whole_path(name: str) -> None:
         assert transcript.end_reason == "user_ended", transcript
         assert len(transcript.turns) == len(turn_groups(proc, scenario.path))
     text = build_condition("in_context", proc, offline()).system
-    if name == "customer_opens":
-        assert "the customer opens the chat" in text
-    else:
-        assert "(in the same message)" in text and "carry them all out in the same message" in text
+    assert ("the customer opens the chat" in text) == (name == "customer_opens")
+    assert "(in the same message)" in text and "carry them all out in the same message" in text
+
+
+def test_in_context_prompt_of_a_strictly_alternating_flowchart_is_unchanged() -> None:
+    from tests.harness.conditions.doubles import procedure
+
+    text = build_condition("in_context", procedure("travel"), offline()).system
+    assert "same message" not in text and "opens the chat" not in text
 
 
 def test_customer_opened_chat_starts_with_the_customers_message() -> None:
