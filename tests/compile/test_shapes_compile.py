@@ -23,8 +23,8 @@ from tests.conftest import shape_files
 def test_compiled_model_of_chains_reaches_terminals_on_held_out_scenarios(tmp_path) -> None:
     procedure_file, scenario_file = shape_files("card_dispute")
     proc, sset = load_procedure(procedure_file), load_scenario_set(scenario_file)
-    compiled = compile_procedure(proc, sset, CompileOptions(recipe="tiny-cpu", n=60, seeds=[1]),
-                                 Store(tmp_path / "store"), show_progress=False)
+    options = CompileOptions(recipe="tiny-cpu", recipe_overrides={"epochs": 5}, n=40, seeds=[1])
+    compiled = compile_procedure(proc, sset, options, Store(tmp_path / "store"), show_progress=False)
     held_out = sample_scenarios(sset, proc, 9, seed=99)   # draws the model was not trained on
     model = get_model(compiled.model_spec)
 
