@@ -4,7 +4,9 @@ A node classifier (TF-IDF features of the turn and the turn before it, logistic
 regression) is trained on the node-labelled synthetic turns the procedure was compiled
 from. One agent turn may carry out a chain of agent steps (`harness.procedure.turns`): the
 chain is one class (its steps joined), so decoding recovers every step of it, and per-node
-visits and passes count each step. Decoding is Viterbi over the flowchart: staying on edges is free, leaving them costs
+visits and passes count each step. A limit of that choice: a message that leaves out a
+middle step of its chain is placed on the nearest chain the training data holds, so a step
+skipped inside one message is not reported as skipped. Decoding is Viterbi over the flowchart: staying on edges is free, leaving them costs
 a fixed penalty, so a transcript that follows the procedure decodes to a valid path and
 one that skips, jumps or loops where the chart has no edge shows exactly where.
 

@@ -25,7 +25,6 @@ import networkx as nx
 
 from harness.procedure.graph import loop_edges, to_digraph
 from harness.procedure.spec import Procedure
-from harness.procedure.turns import same_turn
 
 Path = tuple[str, ...]
 State = tuple[str, tuple[int, ...]]
@@ -49,6 +48,7 @@ class PathSpace:
         self.loops = loop_edges(procedure)
         self._loop_index = {edge: i for i, edge in enumerate(self.loops)}
         self._succ = {nid: procedure.successors(nid) for nid in procedure.nodes}
+        self._role = {nid: node.role for nid, node in procedure.nodes.items()}   # turns count role changes
         # A loop edge matters only while its source can still be reached; forgetting the
         # counts of dead loops keeps the state space small (nodes × live loops, not 2^loops).
         g = to_digraph(procedure)
@@ -110,7 +110,7 @@ class PathSpace:
                 if c:
                     total += c
                     a, b = self._range[nxt]
-                    step = 0 if same_turn(self.procedure, node, succ) else 1   # a chain is one turn
+                    step = 0 if self._role[node] is self._role[succ] else 1   # a chain of agent steps is one turn
                     lo = a + step if lo is None else min(lo, a + step)
                     hi = b + step if hi is None else max(hi, b + step)
             self._count[state] = total
