@@ -58,3 +58,8 @@ def chain_toward(procedure: Procedure, path: Sequence[str], position: int) -> st
         if len(node.edges) > 1 and (i == position or is_agent_decision(procedure, path[i])):
             return next(e.when for e in node.edges if e.to == path[i + 1])
     return None
+
+
+def format_path(procedure: Procedure, path: Sequence[str]) -> str:
+    """A path as its turns: `a → b + c → d`, where `b + c` is one agent message."""
+    return " → ".join(" + ".join(group) for group in turn_groups(procedure, path))

@@ -35,6 +35,13 @@ def test_shape_validates_and_counts_turns_by_message(name: str, capsys: pytest.C
     assert (min(lengths), max(lengths)) == (lo, hi)
 
 
+def test_paths_list_shows_a_chain_as_one_turn(capsys: pytest.CaptureFixture) -> None:
+    assert main(["paths", "--list", "5", str(shape_files("chain_loop")[0])]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "greet → request → send_link + instruct → outcome → done",
+        "greet → request → send_link + instruct → outcome → send_link + instruct → outcome → done"]
+
+
 def test_a_chain_is_one_turn_and_a_loop_passes_through_it() -> None:
     proc = load_procedure(shape_files("chain_loop")[0])
     longest = max(PathSpace(proc).enumerate(), key=len)
