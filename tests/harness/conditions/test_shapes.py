@@ -4,32 +4,14 @@ of the scenario's path visited in order, a terminal reached."""
 
 from __future__ import annotations
 
-from functools import cache
-
 import pytest
 
 from harness.conditions import build_condition
 from harness.llm import ChatRequest
-from harness.procedure import Procedure, Role, load_procedure, turn_groups
-from harness.runner import run_conversations
-from harness.scenarios import Scenario, load_scenario_set, sample_scenarios
-from harness.simulator import UserSimulator
+from harness.procedure import Role, turn_groups
 from harness.templates import render
-from tests.conftest import SHAPE_NAMES, shape_files
-from tests.harness.conditions.doubles import RecordingModel, offline, run
-
-
-@cache
-def shape(name: str) -> tuple[Procedure, tuple[Scenario, ...]]:
-    procedure_file, scenario_file = shape_files(name)
-    proc = load_procedure(procedure_file)
-    return proc, tuple(sample_scenarios(load_scenario_set(scenario_file), proc, 6, seed=1))
-
-
-def converse(name: str, condition: str, model=None):
-    proc, scenarios = shape(name)
-    return run(run_conversations(build_condition(condition, proc, model or offline()),
-                                 UserSimulator(offline(), proc), scenarios))
+from tests.conftest import SHAPE_NAMES
+from tests.harness.conditions.doubles import RecordingModel, converse, offline, shape
 
 
 @pytest.mark.parametrize("condition", ["orchestrated", "langgraph"])
@@ -96,19 +78,3 @@ def test_agent_side_decision_is_routed_on_the_conversation_so_far() -> None:
     paths = {s.path[-1] for s in scenarios}
     assert paths == {"escalate", "resolve"}       # both branches exercised
 
-
-@pytest.mark.parametrize("condition", ["orchestrated", "langgraph"])
-def test_against_reuse_sees_every_step_of_a_chain(condition: str) -> None:
-    # `--against` reuses a conversation only when no node its model read was edited; a
-    # chain's reply read every step's prompt, so editing a middle step rules it out.
-    from harness.regression import Edit, touched_nodes
-
-    proc, scenarios = shape("chain_loop")
-    edited = proc.model_copy(deep=True)
-    edited.nodes["instruct"].prompt = "Say the link expires in ten minutes and ask whether it worked."
-    edit = Edit("HEAD~1", touched_nodes(proc, edited))
-    for scenario, transcript in zip(scenarios, converse("chain_loop", condition), strict=True):
-        assert "instruct" in transcript.visited
-        assert not edit.can_reuse(transcript, scenario, scenario)
-    untouched = Edit("HEAD~1", frozenset({"unrelated"}))
-    assert all(untouched.can_reuse(t, s, s) for s, t in zip(scenarios, converse("chain_loop", condition), strict=True))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cli import main
 from harness.procedure import PathSpace, load_procedure, turn_groups
 from harness.procedure.diff import diff_procedures
 from harness.procedure.render import to_dot, to_mermaid
+from subterra.cli import main
 from tests.conftest import SHAPE_NAMES, shape_files
 
 # (paths, min turns, max turns) counted by hand: a chain of agent steps is one message.
