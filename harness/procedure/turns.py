@@ -3,9 +3,10 @@
 A *turn* is one message. A customer node is one customer message. A run of agent nodes
 between two customer turns (a *chain*: "I can help; first I must verify you" then "I've
 sent a code, please read it to me") is ONE agent message that carries out each step in
-order. Chat templates (SmolLM2, Qwen2.5, Qwen3) and chat APIs are built for strictly
-alternating user/assistant messages, and so is the simulated customer; one message per
-chain keeps every conversation in that shape.
+order. Chat templates (SmolLM2, Qwen2.5, Qwen3) were tuned on strictly alternating
+user/assistant messages (a second assistant message with no user message between is a
+generation prompt they never saw), chat APIs expect it, and the simulated customer answers
+each agent message; one message per chain keeps every conversation in that shape.
 
 An agent node with an edge to another agent node and more than one edge is an *agent-side
 decision*: the agent takes it from the conversation so far, before the customer speaks
