@@ -8,7 +8,8 @@ import asyncio
 
 import pytest
 
-from compile.pipeline import CompileOptions, compile_procedure
+from compile.pipeline import compile_procedure
+from compile.settings import CompileSettings
 from compile.store import Store
 from harness.conditions import build_condition
 from harness.llm import get_model
@@ -23,8 +24,8 @@ from tests.conftest import shape_files
 def test_compiled_model_of_chains_reaches_terminals_on_held_out_scenarios(tmp_path) -> None:
     procedure_file, scenario_file = shape_files("card_dispute")
     proc, sset = load_procedure(procedure_file), load_scenario_set(scenario_file)
-    options = CompileOptions(recipe="tiny-cpu", recipe_overrides={"epochs": 5}, n=40, seeds=[1])
-    compiled = compile_procedure(proc, sset, options, Store(tmp_path / "store"), show_progress=False)
+    settings = CompileSettings(recipe="tiny-cpu", overrides={"epochs": 5}, n=40, seeds=[1])
+    compiled = compile_procedure(proc, sset, settings, Store(tmp_path / "store"), show_progress=False)
     held_out = sample_scenarios(sset, proc, 9, seed=99)   # draws the model was not trained on
     model = get_model(compiled.model_spec)
 
