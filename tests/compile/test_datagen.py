@@ -111,9 +111,9 @@ def test_a_chain_of_agent_steps_is_one_turn_written_from_every_step(tmp_path) ->
     procedure_file, scenario_file = shape_files("agent_chain")
     proc, sset = load_procedure(procedure_file), load_scenario_set(scenario_file)
     model = _Recorder()
-    config = DatagenConfig(n=4, seeds=[1], eval_fraction=0.0)
+    config = DatagenConfig(n=4, seeds=[1], eval_fraction=0.5)
     asyncio.run(generate_dataset(model, proc, sset, config, tmp_path, show_progress=False))
-    for conv in load_split(tmp_path, "train"):
+    for conv in load_split(tmp_path, "train") + load_split(tmp_path, "eval"):
         assert [t.steps for t in conv.turns] == [list(g) for g in turn_groups(proc, conv.path)]
         chain = conv.turns[2]
         assert chain.speaker == "agent" and chain.steps == ["acknowledge", "send_code", "ask_code"]
