@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
+# langgraph resolves the nodes' type hints, so this one stays at module level; it loads
+# neither langgraph nor langsmith.
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END, START, StateGraph
 
 from harness.llm.base import ChatModel, Usage
 from harness.procedure import Edge, Procedure, Role
@@ -46,6 +47,10 @@ def _session(config: RunnableConfig) -> LangGraphSession:
 
 def build_graph(procedure: Procedure) -> Any:
     """The compiled LangGraph graph of `procedure` (shared by all conversations)."""
+    # Imported here: reading the condition's facts (`subterra gate --against`'s preview runs
+    # before pytest starts) must not load langgraph and, through it, its pytest plugins.
+    from langgraph.graph import END, START, StateGraph
+
     graph = StateGraph(TurnState)
     graph.add_node(SPEAK, _speak)
     graph.add_edge(SPEAK, END)
@@ -151,6 +156,10 @@ class LangGraphSession(ConditionSession):
 
 class LangGraphCondition(Condition):
     name = "langgraph"
+    model_role = "frontier"
+    reusable_after_edit = True
+    default_model = "offline"
+    description = "a LangGraph StateGraph of the flowchart orchestrates the frontier model"
 
     def __init__(self, procedure: Procedure, model: ChatModel) -> None:
         super().__init__(procedure, model)

@@ -232,19 +232,3 @@ class TraceJudge:
             expected_terminal=expected, terminal_fits=(terminal == expected) if expected else None,
             repeated_questions=repeated, node_visits=visits, node_passes=passes, edge_visits=edges,
             steps=steps)
-
-
-def node_accuracy(judge: TraceJudge, conversations: Sequence[Conversation], *, chains_only: bool = False) -> float:
-    """Share of agent steps whose decoded node equals the generator's label, step by step
-    within a chain (a decoded chain of the wrong length counts its missing or extra steps
-    as wrong). `chains_only` scores only turns that carry out a chain of steps."""
-    right = total = 0
-    for conv in conversations:
-        decoded, _ = judge.decode_steps(conv.turns)
-        for turn, got in zip(conv.turns, decoded, strict=True):
-            want = turn.steps
-            if turn.speaker != "agent" or (chains_only and len(want) < 2):
-                continue
-            total += max(len(want), len(got))
-            right += sum(a == b for a, b in zip(want, got, strict=False))
-    return right / total if total else 0.0

@@ -8,14 +8,31 @@ import asyncio
 import pytest
 
 from compile.datagen import DatagenConfig, generate_dataset, load_split
-from harness.judges.trace import TraceJudge, node_accuracy
+from harness.judges.trace import TraceJudge
 from harness.llm.offline import OfflineModel
 from harness.procedure import load_procedure
 from harness.scenarios import load_scenario_set
+from harness.transcript import Conversation
 from tests.conftest import SHAPE_NAMES, shape_files
 
 # The fixtures of each shape, and two procedures written in a contact-centre style.
 NAMES = (*SHAPE_NAMES, "card_dispute", "password_reset")
+
+
+def node_accuracy(judge: TraceJudge, conversations: list[Conversation], *, chains_only: bool = False) -> float:
+    """Share of agent steps whose decoded node equals the generator's label, step by step
+    within a chain (a decoded chain of the wrong length counts its missing or extra steps
+    as wrong). `chains_only` scores only turns that carry out a chain of steps."""
+    right = total = 0
+    for conv in conversations:
+        decoded, _ = judge.decode_steps(conv.turns)
+        for turn, got in zip(conv.turns, decoded, strict=True):
+            want = turn.steps
+            if turn.speaker != "agent" or (chains_only and len(want) < 2):
+                continue
+            total += max(len(want), len(got))
+            right += sum(a == b for a, b in zip(want, got, strict=False))
+    return right / total if total else 0.0
 
 
 @pytest.fixture(scope="module")
