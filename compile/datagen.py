@@ -2,8 +2,9 @@
 
 For each scenario (a path + sampled variables and persona) the generator model writes the
 conversation turn by turn: at node n it gets n's prompt, rendered with the scenario, and
-the history so far, and writes that one turn. Turns keep their node id (the trace judge
-learns from them; the compiled model never sees them).
+the history so far, and writes that one turn; a chain of agent steps is one turn, written
+from every step's prompt in order (`harness.procedure.turns`). Turns keep their node ids
+(the trace judge learns from them; the compiled model never sees them).
 
 Finished conversations are appended to a journal as they complete, so a killed run resumes
 without redoing or duplicating work; the final `train.jsonl` / `eval.jsonl` are written
@@ -25,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from compile.settings import DataSize
 from harness.files import write_atomic
 from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
-from harness.procedure import Procedure, Role
+from harness.procedure import Procedure, Role, chain_toward, same_turn
 from harness.scenarios import Scenario, ScenarioSet, sample_scenarios
 from harness.seeds import stable_int
 from harness.templates import render
@@ -74,17 +75,44 @@ def _history_text(turns: Sequence[Turn]) -> str:
     return "\n".join(f"{'Agent' if t.speaker == 'agent' else 'Customer'}: {t.text}" for t in turns)
 
 
+def _turn_end(procedure: Procedure, path: Sequence[str], step: int) -> int:
+    """One past the last position of the turn that starts at `step` (a chain is one turn)."""
+    end = step + 1
+    while end < len(path) and same_turn(procedure, path[end - 1], path[end]):
+        end += 1
+    return end
+
+
+def _step_toward(procedure: Procedure, path: Sequence[str], i: int) -> str | None:
+    """At an agent hub on the path: the condition of the branch the path takes."""
+    edges = procedure.nodes[path[i]].edges
+    if i + 1 < len(path) and len(edges) > 1:
+        return next(e for e in edges if e.to == path[i + 1]).when
+    return None
+
+
 def turn_request(procedure: Procedure, scenario: Scenario, step: int, turns: Sequence[Turn],
                  config: DatagenConfig) -> ChatRequest:
-    """The generator's request for the turn at position `step` of the scenario's path."""
-    node_id = scenario.path[step]
-    node = procedure.nodes[node_id]
-    speaker = "agent" if node.role is Role.AGENT else "user"
-    instruction = render(node.prompt, scenario.context)
-    toward = None
-    if step + 1 < len(scenario.path) and len(node.edges) > 1:
-        toward = next(e for e in node.edges if e.to == scenario.path[step + 1]).when
-        instruction += f"\n(The conversation continues so that: {toward}.)"
+    """The generator's request for the turn that starts at position `step` of the scenario's
+    path: one node, or a chain of agent steps spoken as one message."""
+    path = scenario.path
+    steps = path[step:_turn_end(procedure, path, step)]
+    speaker = "agent" if procedure.nodes[steps[0]].role is Role.AGENT else "user"
+    last = step + len(steps) - 1
+    hints = []
+    lines = []
+    for i, node_id in enumerate(steps, step):
+        toward = _step_toward(procedure, path, i) if speaker == "agent" else chain_toward(procedure, path, i)
+        line = render(procedure.nodes[node_id].prompt, scenario.context)
+        lines.append(line + (f"\n(The conversation continues so that: {toward}.)" if toward else ""))
+        hints.append(Hint(task="turn", speaker=speaker, node=node_id, variables=scenario.context, toward=toward,
+                          examples=tuple(procedure.examples_toward(node_id, _next_on_path(scenario, i)))))
+    if len(steps) == 1:
+        instruction, hint = lines[0], hints[0]
+    else:
+        instruction = ("carry out each of these steps in order, all in this one message:\n"
+                       + "\n".join(f"{k}. {line}" for k, line in enumerate(lines, 1)))
+        hint = Hint(task="turn", speaker=speaker, node=path[last], steps=tuple(hints))
     if speaker == "user":
         persona = ", ".join(f"{k}: {v}" for k, v in scenario.persona.items())
         who = f"the customer (persona — {persona})"
@@ -94,11 +122,8 @@ def turn_request(procedure: Procedure, scenario: Scenario, step: int, turns: Seq
               f"Write the next turn, spoken by {who}.\nWhat happens in this turn: {instruction}")
     return ChatRequest(
         messages=(Message(role="system", content=GENERATOR_SYSTEM), Message(role="user", content=prompt)),
-        max_tokens=config.max_tokens, temperature=config.temperature,
-        seed=stable_int(scenario.seed, scenario.index, step),
-        hint=Hint(task="turn", speaker=speaker, node=node_id, variables=scenario.context, toward=toward,
-                  examples=tuple(procedure.examples_toward(node_id, _next_on_path(scenario, step)))),
-        purpose="datagen")
+        max_tokens=config.max_tokens * len(steps), temperature=config.temperature,
+        seed=stable_int(scenario.seed, scenario.index, step), hint=hint, purpose="datagen")
 
 
 def _next_on_path(scenario: Scenario, step: int) -> str | None:
@@ -109,11 +134,14 @@ async def generate_conversation(model: ChatModel, procedure: Procedure, scenario
                                 config: DatagenConfig) -> Conversation:
     turns: list[Turn] = []
     usage = Usage()
-    for step, node_id in enumerate(scenario.path):
+    step = 0
+    while step < len(scenario.path):
         result = await model.generate(turn_request(procedure, scenario, step, turns, config))
         usage = usage + result.usage
-        speaker = "agent" if procedure.nodes[node_id].role is Role.AGENT else "user"
-        turns.append(Turn(speaker=speaker, text=result.text.strip(), node=node_id))
+        steps = scenario.path[step:_turn_end(procedure, scenario.path, step)]
+        speaker = "agent" if procedure.nodes[steps[0]].role is Role.AGENT else "user"
+        turns.append(Turn(speaker=speaker, text=result.text.strip(), node=steps[-1], chain=list(steps[:-1])))
+        step += len(steps)
     return Conversation(id=conversation_id(procedure.name, scenario.seed, scenario.index),
                         procedure=procedure.name, scenario_index=scenario.index, seed=scenario.seed,
                         path=list(scenario.path), variables=scenario.variables, persona=scenario.persona,

@@ -1,6 +1,8 @@
 """Conversations between a condition and the simulated user (paper §3).
 
-The agent speaks first, then they alternate until the condition reaches a terminal node,
+Whoever the procedure's start node belongs to speaks first (the agent, or the customer
+opening the chat), then they alternate — one message each, a chain of agent steps being one
+agent message — until the condition reaches a terminal node,
 the user ends, or the turn cap. Many conversations run concurrently; with a local model the
 turns they wait on at the same time are decoded in one batch (see `harness.llm.local`).
 """
@@ -14,6 +16,7 @@ from collections.abc import Callable, Sequence
 from harness.conditions import Condition
 from harness.llm.base import Usage
 from harness.llm.errors import LLMError
+from harness.procedure import Role
 from harness.scenarios import Scenario
 from harness.simulator import SimulatorError, UserSimulator
 from harness.transcript import EndReason, Transcript, Turn
@@ -33,35 +36,37 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
     visited: list[str] = []
     reason: EndReason = "turn_cap"
     started = time.perf_counter()
+    procedure = condition.procedure
+    agent_next = procedure.nodes[procedure.start].role is Role.AGENT    # else the customer opens
     while len(turns) < max_turns:
-        try:
-            reply = await agent.reply(turns)
-        except LLMError as e:
-            reason, error = "agent_error", str(e)
-            break
-        agent_usage, routing_usage = agent_usage + reply.generation, routing_usage + reply.routing
-        agent_model = reply.model or agent_model
-        if reply.node is not None:
-            visited.append(reply.node)
-        if reply.text or not reply.terminal:     # a customer terminal ends with no agent words
-            turns.append(Turn(speaker="agent", text=reply.text))
-        if reply.terminal:
-            reason, terminal = "terminal", reply.terminal
-            break
-        if len(turns) >= max_turns:
-            break
-        try:
-            said = await user.reply(turns)
-        except (LLMError, SimulatorError) as e:
-            reason, error = "simulator_error", str(e)
-            break
-        user_usage = user_usage + said.usage
-        user_model = said.model or user_model
-        if said.text:
-            turns.append(Turn(speaker="user", text=said.text))
-        if said.ended:
-            reason = "user_ended"
-            break
+        if agent_next:
+            try:
+                reply = await agent.reply(turns)
+            except LLMError as e:
+                reason, error = "agent_error", str(e)
+                break
+            agent_usage, routing_usage = agent_usage + reply.generation, routing_usage + reply.routing
+            agent_model = reply.model or agent_model
+            visited += reply.chain + ([reply.node] if reply.node is not None else [])
+            if reply.text or not reply.terminal:     # a customer terminal ends with no agent words
+                turns.append(Turn(speaker="agent", text=reply.text))
+            if reply.terminal:
+                reason, terminal = "terminal", reply.terminal
+                break
+        else:
+            try:
+                said = await user.reply(turns)
+            except (LLMError, SimulatorError) as e:
+                reason, error = "simulator_error", str(e)
+                break
+            user_usage = user_usage + said.usage
+            user_model = said.model or user_model
+            if said.text:
+                turns.append(Turn(speaker="user", text=said.text))
+            if said.ended:
+                reason = "user_ended"
+                break
+        agent_next = not agent_next
     return Transcript(
         procedure=condition.procedure.name, condition=condition.name, scenario_index=scenario.index,
         turns=turns, end_reason=reason, terminal=terminal, agent_usage=agent_usage,

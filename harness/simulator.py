@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
-from harness.procedure import Procedure, Role
+from harness.procedure import Procedure, Role, chain_toward
 from harness.scenarios import Scenario
 from harness.seeds import stable_int
 from harness.templates import render
@@ -53,9 +53,8 @@ class SimulatorSession:
     def __init__(self, model: ChatModel, procedure: Procedure, scenario: Scenario) -> None:
         self.model, self.procedure, self.scenario = model, procedure, scenario
         path = scenario.path
-        # (user node, the node the path goes on to)
-        self.plan = [(node, path[i + 1] if i + 1 < len(path) else None)
-                     for i, node in enumerate(path) if procedure.nodes[node].role is Role.USER]
+        # (user node, its position on the path); each is one customer message
+        self.plan = [(node, i) for i, node in enumerate(path) if procedure.nodes[node].role is Role.USER]
         steps = "\n".join(f"{i}. {render(procedure.nodes[n].prompt, scenario.context).strip()}"
                           for i, (n, _) in enumerate(self.plan, 1))
         self.system = SIMULATOR_SYSTEM.format(
@@ -67,9 +66,12 @@ class SimulatorSession:
         step = sum(t.speaker == "user" for t in turns)
         if step >= len(self.plan):
             return UserReply(ended=True)
-        node_id, next_id = self.plan[step]
+        node_id, position = self.plan[step]
+        path = self.scenario.path
+        next_id = path[position + 1] if position + 1 < len(path) else None
         node = self.procedure.nodes[node_id]
-        history = "\n".join(f"{'Agent' if t.speaker == 'agent' else 'You'}: {t.text}" for t in turns)
+        history = ("\n".join(f"{'Agent' if t.speaker == 'agent' else 'You'}: {t.text}" for t in turns)
+                   or "(nothing yet: you open the chat)")
         request = ChatRequest(
             messages=(Message(role="system", content=self.system),
                       Message(role="user", content=f"The conversation so far:\n{history}\n\n"
@@ -79,7 +81,7 @@ class SimulatorSession:
             seed=stable_int("user", self.scenario.seed, self.scenario.index, len(turns)),
             hint=Hint(task="turn", speaker="user", node=node_id, variables=self.scenario.context,
                       examples=tuple(self.procedure.examples_toward(node_id, next_id)),
-                      toward=_toward(self.procedure, node_id, next_id)))
+                      toward=chain_toward(self.procedure, path, position)))
         result = await self.model.generate(request)
         ended = END_MARKER in result.text
         text = result.text.replace(END_MARKER, "").strip()   # "Thanks, bye! [END]" keeps its words
@@ -89,13 +91,6 @@ class SimulatorSession:
         # A planned step that is a terminal (the customer leaves) ends the conversation.
         ended = ended or node.terminal is not None
         return UserReply(text=text, ended=ended, node=node_id, usage=result.usage, model=result.model)
-
-
-def _toward(procedure: Procedure, node_id: str, next_id: str | None) -> str | None:
-    edges = procedure.nodes[node_id].edges
-    if next_id is None or len(edges) < 2:
-        return None
-    return next(e.when for e in edges if e.to == next_id)
 
 
 class UserSimulator:

@@ -20,7 +20,15 @@ class Turn(BaseModel):
     text: str
     # The flowchart node this turn realises. Known for synthetic data (the generator was
     # told), inferred by the trace judge for evaluation transcripts; never shown to models.
+    # When one agent message carries out a chain of steps, `node` is its last step.
     node: str | None = None
+    # The chain's earlier steps, in order (empty for a one-step turn; omitted when written).
+    chain: list[str] = Field(default_factory=list, exclude_if=lambda steps: not steps)
+
+    @property
+    def steps(self) -> list[str]:
+        """Every node this turn realises, in order."""
+        return [*self.chain, self.node] if self.node is not None else list(self.chain)
 
 
 class Conversation(BaseModel):

@@ -79,3 +79,14 @@ def travel_repo(tmp_path: Path) -> Path:
     git(tmp_path, "add", ".")
     git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v1")
     return tmp_path
+
+
+# Flowchart shapes beyond strict alternation (issue 10): agent chains, agent-side decisions,
+# customer-opened chats, loops through a chain. Each has `<name>.yaml` and `<name>.scenarios.yaml`.
+SHAPES = PROCEDURE_DATA / "shapes"
+SHAPE_NAMES = ("agent_chain", "agent_hub", "customer_opens", "chain_loop")
+
+
+def shape_files(name: str) -> tuple[Path, Path]:
+    """The procedure file and scenario-set file of shape fixture `name`."""
+    return SHAPES / f"{name}.yaml", SHAPES / f"{name}.scenarios.yaml"

@@ -45,7 +45,10 @@ def trace_coverage(procedure: Procedure, condition: str, rs: list[ConversationRe
 
 def transcript_view(r: ConversationResult) -> TranscriptView:
     t, v = r.transcript, r.verdict
-    decoded = v.nodes if len(v.nodes) == len(t.turns) else [turn.node for turn in t.turns]
+    if len(v.steps) == len(t.turns):    # a chain of agent steps shows every step
+        decoded = [" → ".join(steps) for steps in v.steps]
+    else:
+        decoded = v.nodes if len(v.nodes) == len(t.turns) else [turn.node for turn in t.turns]
     off_turns = {i for i, _, _ in v.off_chart_steps}
     known = len(v.nodes) == len(t.turns)
     return TranscriptView(

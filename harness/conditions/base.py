@@ -18,7 +18,7 @@ from harness.procedure import Procedure
 from harness.scenarios import Scenario
 from harness.transcript import Turn
 
-# Chat APIs want a user message first; the agent speaks first in every procedure.
+# Chat APIs want a user message first; when the agent opens the chat, this stands in for it.
 OPENER = "(The customer has opened the chat and is waiting for the agent to speak first.)"
 
 
@@ -26,6 +26,7 @@ class AgentReply(BaseModel):
     text: str
     # Where an orchestrator believes the conversation is; None for self-orchestrating models.
     node: str | None = None
+    chain: list[str] = Field(default_factory=list)   # earlier steps this one message carried out
     terminal: str | None = None              # set when `node` is a terminal: the conversation ends
     generation: Usage = Field(default_factory=Usage)
     routing: Usage = Field(default_factory=Usage)
@@ -69,11 +70,11 @@ class Condition(abc.ABC):
 def history_messages(system: str, turns: Sequence[Turn], *, opener: bool) -> tuple[Message, ...]:
     """System prompt, then the agent's turns as `assistant` and the customer's as `user`.
 
-    `opener` puts a user message first (chat APIs require one); the compiled model is run
-    without it, exactly as it was trained.
+    `opener` puts a user message first (chat APIs require one) when the agent opened the
+    chat; the compiled model is run without it, exactly as it was trained.
     """
     messages = [Message(role="system", content=system)]
-    if opener:
+    if opener and (not turns or turns[0].speaker == "agent"):   # a customer-opened chat needs none
         messages.append(Message(role="user", content=OPENER))
     messages += [Message(role="assistant" if t.speaker == "agent" else "user", content=t.text) for t in turns]
     return tuple(messages)

@@ -10,35 +10,44 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.llm.base import ChatModel, ChatRequest, Hint
+from harness.llm.base import ChatModel, ChatRequest
 from harness.llm.offline import choose_option
-from harness.procedure import Edge, Procedure, Role
+from harness.procedure import Edge, Procedure, Role, same_turn
 from harness.scenarios import Scenario
 from harness.transcript import Turn
 
 from .base import AgentReply, Condition, ConditionSession, history_messages, reply_text
-from .orchestrated import AGENT_MAX_TOKENS, agent_seed
+from .orchestrated import AGENT_MAX_TOKENS, agent_seed, chain_hint
 from .routing import option_texts
 from .tracker import FlowchartTracker
 
 IN_CONTEXT_SYSTEM = (
     "{system_prompt}\n\nFollow this procedure exactly. It is a flowchart: each step is one turn, "
     "spoken by you (agent) or by the customer; after each customer message decide which step "
-    "comes next from the conditions, and speak that step. Never mention the flowchart.\n\n"
+    "comes next from the conditions, and speak that step.{chains} Never mention the flowchart.\n\n"
     "{flowchart}\n\nWrite only your next message to the customer."
+)
+# Only for flowcharts with agent steps in a row, so strictly alternating ones read as before.
+CHAINS = (
+    " When your step leads straight to another of your own steps, carry them all out in the "
+    "same message, in order, deciding between them from the conversation so far; stop where "
+    "the customer's next step begins."
 )
 
 
 def serialize_flowchart(procedure: Procedure) -> str:
     """The procedure as plain text: every step with its role, instructions and next steps."""
-    lines = [f"Procedure: {procedure.title}", procedure.description.strip(), f"First step: {procedure.start}", ""]
+    opens = " (the customer opens the chat)" if procedure.nodes[procedure.start].role is Role.USER else ""
+    lines = [f"Procedure: {procedure.title}", procedure.description.strip(), f"First step: {procedure.start}{opens}", ""]
     for node_id, node in procedure.nodes.items():
         who = "agent" if node.role is Role.AGENT else "customer"
         kind = f", ends the conversation: {node.terminal.value}" if node.terminal else ""
         lines.append(f"[{node_id}] ({who}{kind}) {node.title or ''}".rstrip())
         lines.append(f"  {node.prompt.strip()}")
         for edge in node.edges:
-            lines.append(f"  -> {edge.to}" + (f" if {edge.when}" if edge.when else ""))
+            same = same_turn(procedure, node_id, edge.to)
+            lines.append(f"  -> {edge.to}" + (f" if {edge.when}" if edge.when else "")
+                         + (" (in the same message)" if same else ""))
     return "\n".join(line for line in lines if line is not None)
 
 
@@ -46,27 +55,25 @@ class InContextSession(ConditionSession):
     def __init__(self, procedure: Procedure, model: ChatModel, scenario: Scenario, system: str) -> None:
         self.procedure, self.model, self.scenario, self.system = procedure, model, scenario, system
         self.shadow = FlowchartTracker(procedure)
-        self._last_agent_node = procedure.start
+        self._last_steps = [procedure.start]
 
     async def reply(self, turns: Sequence[Turn]) -> AgentReply:
         if not turns:
-            node_id = self.shadow.start()
-        elif self.shadow.agent_node is None or self.procedure.nodes[self.shadow.agent_node].terminal:
-            node_id = self._last_agent_node          # past the end: the customer talks on
+            steps = await self.shadow.start(self._lexical_choice)
+        elif self.shadow.started and (self.shadow.agent_node is None
+                                      or self.procedure.nodes[self.shadow.agent_node].terminal):
+            steps = self._last_steps                 # past the end: the customer talks on
         else:
-            _, next_node = await self.shadow.advance(turns[-1].text, self._lexical_choice)
-            node_id = next_node or self._last_agent_node
-        self._last_agent_node = node_id
-        node = self.procedure.nodes[node_id]
+            _, chain = await self.shadow.advance(turns[-1].text, self._lexical_choice)
+            steps = chain or self._last_steps
+        self._last_steps = steps
         request = ChatRequest(
             messages=history_messages(self.system, turns, opener=True), max_tokens=AGENT_MAX_TOKENS,
             temperature=0.0, seed=agent_seed(self.scenario, turns), purpose="generation",
-            hint=Hint(task="turn", speaker="agent", node=node_id, examples=tuple(node.examples),
-                      variables=self.scenario.context))
+            hint=chain_hint(self.procedure, steps, self.scenario))
         result = await self.model.generate(request)
         # The model orchestrates itself: no node is claimed, the simulated customer ends the chat.
         return AgentReply(text=reply_text(result), generation=result.usage, model=result.model)
-
 
     async def _lexical_choice(self, _hub: str, edges: list[Edge], text: str) -> str:
         return choose_option(text, option_texts(self.procedure, edges))
@@ -80,7 +87,8 @@ class InContextCondition(Condition):
 
     def __init__(self, procedure: Procedure, model: ChatModel) -> None:
         super().__init__(procedure, model)
-        self.system = IN_CONTEXT_SYSTEM.format(system_prompt=procedure.system_prompt,
+        chained = any(same_turn(procedure, a, b) for a, b, _ in procedure.edges())
+        self.system = IN_CONTEXT_SYSTEM.format(system_prompt=procedure.system_prompt, chains=CHAINS if chained else "",
                                                flowchart=serialize_flowchart(procedure))
 
     def session(self, scenario: Scenario) -> InContextSession:

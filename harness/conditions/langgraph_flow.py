@@ -1,11 +1,14 @@
 """A LangGraph orchestrator on the frontier model (paper §3, condition 3).
 
-The procedure becomes a real `StateGraph`: one graph node per flowchart node. One
-`ainvoke` plays one agent turn: from START a conditional edge goes to the start node (first
-turn) or to the user node the customer's message realises (classified at agent hubs); user
-nodes pass to their successor (classified at user hubs, `add_conditional_edges` with an
-explicit path map); an agent node calls the model with its prompt and the graph ends, to
-wait for the customer. The module is not called `langgraph` so that it cannot shadow it.
+The procedure becomes a real `StateGraph`: one graph node per flowchart node, plus a
+`(speak)` node. One `ainvoke` plays one agent turn: from START a conditional edge goes to
+the start node (first turn, whoever opens) or to the user node the customer's message
+realises (classified among the customer steps after the agent's last step); user nodes
+pass to their successor (classified at user hubs, `add_conditional_edges` with an explicit
+path map); an agent node adds itself to the turn's steps and passes on to the next agent
+step (classified at an agent-side decision, whose customer branches lead to `(speak)`), or
+to `(speak)`, which calls the model once with every step's prompt (one message for the
+chain) and ends the graph, to wait for the customer. The module is not called `langgraph` so that it cannot shadow it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, TypedDict
 from langchain_core.runnables import RunnableConfig
 
 from harness.llm.base import ChatModel, Usage
-from harness.procedure import Procedure, Role
+from harness.procedure import Edge, Procedure, Role
 from harness.scenarios import Scenario
 from harness.seeds import stable_int
 from harness.transcript import Turn
@@ -27,11 +30,14 @@ from .base import AgentReply, Condition, ConditionSession, reply_text
 from .orchestrated import node_turn_request
 from .routing import route
 
+SPEAK = "(speak)"    # not a valid node id, so it cannot collide with one
+
 
 class TurnState(TypedDict, total=False):
     turns: list[Turn]               # the conversation so far
-    last_agent: str | None          # node of the agent's previous turn (None: first turn)
-    node: str                       # node of the agent's new turn
+    last_agent: str | None          # last step of the agent's previous turn (None: first turn)
+    steps: list[str]                # agent steps this turn carries out, in order
+    node: str                       # node of the agent's new turn (its last step)
     reply: str
 
 
@@ -46,12 +52,21 @@ def build_graph(procedure: Procedure) -> Any:
     from langgraph.graph import END, START, StateGraph
 
     graph = StateGraph(TurnState)
-    agent_successors = {e.to for n in procedure.nodes.values() if n.role is Role.AGENT for e in n.edges}
+    graph.add_node(SPEAK, _speak)
+    graph.add_edge(SPEAK, END)
+    is_agent = {nid: node.role is Role.AGENT for nid, node in procedure.nodes.items()}
 
     for node_id, node in procedure.nodes.items():
         if node.role is Role.AGENT:
             graph.add_node(node_id, _agent_step(node_id))
-            graph.add_edge(node_id, END)
+            agent_edges = [e for e in node.edges if is_agent[e.to]]
+            if not agent_edges:          # the turn ends here: speak, then wait for the customer
+                graph.add_edge(node_id, SPEAK)
+            elif len(node.edges) == 1:   # the chain goes on in the same message
+                graph.add_edge(node_id, node.edges[0].to)
+            else:                        # an agent-side decision: a customer step ends the turn
+                graph.add_conditional_edges(node_id, _classifier(node_id),
+                                            {e.to: e.to if is_agent[e.to] else SPEAK for e in node.edges})
         else:
             graph.add_node(node_id, _user_step(node_id, ended=bool(node.terminal)))
             if node.terminal:
@@ -61,15 +76,23 @@ def build_graph(procedure: Procedure) -> Any:
             else:
                 graph.add_conditional_edges(node_id, _classifier(node_id), {e.to: e.to for e in node.edges})
 
-    entries = [procedure.start, *sorted(agent_successors)]
+    after_agent = {e.to for n in procedure.nodes.values() if n.role is Role.AGENT for e in n.edges
+                   if not is_agent[e.to]}
+    entries = [procedure.start, *sorted(after_agent - {procedure.start})]
     graph.add_conditional_edges(START, _entry, {n: n for n in entries})
     return graph.compile(name=f"{procedure.name}-orchestrator")
 
 
 def _agent_step(node_id: str):
-    async def speak(state: TurnState, config: RunnableConfig) -> dict:
-        return {"node": node_id, "reply": await _session(config).speak(node_id, state["turns"])}
-    return speak
+    def step(state: TurnState) -> dict:
+        return {"steps": [*state.get("steps", []), node_id]}
+    step.__name__ = f"agent_{node_id}"
+    return step
+
+
+async def _speak(state: TurnState, config: RunnableConfig) -> dict:
+    steps = state["steps"]
+    return {"node": steps[-1], "reply": await _session(config).speak(steps, state["turns"])}
 
 
 def _user_step(node_id: str, *, ended: bool):
@@ -89,11 +112,12 @@ def _classifier(hub: str):
 
 async def _entry(state: TurnState, config: RunnableConfig) -> str:
     session = _session(config)
+    procedure = session.procedure
     last = state.get("last_agent")
-    if last is None:
-        return session.procedure.start
-    edges = session.procedure.nodes[last].edges
-    return edges[0].to if len(edges) == 1 else await session.classify(last, state["turns"])
+    if last is None:       # the first turn: the agent opens, or the customer's opening message
+        return procedure.start
+    edges = [e for e in procedure.nodes[last].edges if procedure.nodes[e.to].role is Role.USER]
+    return edges[0].to if len(edges) == 1 else await session.classify(last, state["turns"], edges)
 
 
 class LangGraphSession(ConditionSession):
@@ -108,22 +132,22 @@ class LangGraphSession(ConditionSession):
 
     async def reply(self, turns: Sequence[Turn]) -> AgentReply:
         self._generation, self._routing = Usage(), Usage()
-        state = await self.graph.ainvoke({"turns": list(turns), "last_agent": self.last_agent},
+        state = await self.graph.ainvoke({"turns": list(turns), "last_agent": self.last_agent, "steps": []},
                                          config={"configurable": {"session": self}})
-        node = state["node"]
+        node, steps = state["node"], state["steps"]
         self.last_agent = node
-        return AgentReply(text=state["reply"], node=node,
+        return AgentReply(text=state["reply"], node=node, chain=steps[:-1],
                           terminal=node if self.procedure.nodes[node].terminal else None,
                           generation=self._generation, routing=self._routing, model=self._model_id)
 
-    async def speak(self, node_id: str, turns: Sequence[Turn]) -> str:
-        result = await self.model.generate(node_turn_request(self.procedure, node_id, self.scenario, turns))
+    async def speak(self, steps: Sequence[str], turns: Sequence[Turn]) -> str:
+        result = await self.model.generate(node_turn_request(self.procedure, steps, self.scenario, turns))
         self._generation = self._generation + result.usage
         self._model_id = result.model
         return reply_text(result)
 
-    async def classify(self, hub: str, turns: Sequence[Turn]) -> str:
-        edges = self.procedure.nodes[hub].edges
+    async def classify(self, hub: str, turns: Sequence[Turn], edges: Sequence[Edge] | None = None) -> str:
+        edges = self.procedure.nodes[hub].edges if edges is None else edges
         decision = await route(self.model, self.procedure, edges, turns, seed=stable_int("route", self.scenario.index, len(turns), hub))
         self._routing = self._routing + decision.usage
         self.unparsed_routes += not decision.parsed

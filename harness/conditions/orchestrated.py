@@ -1,7 +1,8 @@
 """The small base model driven by an explicit flowchart orchestrator (paper §3, condition 2).
 
-The orchestrator tracks the current node, injects that node's prompt every turn, and at a
-hub asks the same model which edge's condition holds. Node prompts are rendered with the
+The orchestrator tracks the current node, injects that node's prompt every turn (every
+step's prompt, in order, when the turn is a chain of agent steps), and at a hub — an
+agent-side decision included — asks the same model which edge's condition holds. Node prompts are rendered with the
 scenario's variables, as in data generation: a deployed orchestrator would fill them from
 its own slot state, so this favours the baseline (the gate's comparisons are conservative).
 """
@@ -27,19 +28,38 @@ NODE_SYSTEM = (
     "{system_prompt}\n\nYou are at this step of the procedure: {title}.\n{instruction}\n"
     "Write only your next message to the customer."
 )
+CHAIN_SYSTEM = (
+    "{system_prompt}\n\nYou are at these steps of the procedure; carry out each of them, in "
+    "order, in this one message:\n{steps}\nWrite only your next message to the customer."
+)
 
 
-def node_turn_request(procedure: Procedure, node_id: str, scenario: Scenario,
+def chain_hint(procedure: Procedure, steps: Sequence[str], scenario: Scenario) -> Hint:
+    """The offline model's hint for an agent turn: one step's examples, or one hint per step."""
+    hints = tuple(Hint(task="turn", speaker="agent", node=n, examples=tuple(procedure.nodes[n].examples),
+                       variables=scenario.context) for n in steps)
+    return hints[0] if len(hints) == 1 else Hint(task="turn", speaker="agent", node=steps[-1], steps=hints)
+
+
+def node_turn_request(procedure: Procedure, steps: Sequence[str], scenario: Scenario,
                       turns: Sequence[Turn]) -> ChatRequest:
-    """The agent's request at `node_id`: the node's prompt injected into the system prompt."""
-    node = procedure.nodes[node_id]
-    system = NODE_SYSTEM.format(system_prompt=procedure.system_prompt, title=node.title or node_id,
-                                instruction=render(node.prompt, scenario.context))
+    """The agent's request for one turn: its steps' prompts injected into the system prompt."""
+    def title(n: str) -> str:
+        return procedure.nodes[n].title or n
+
+    def instruction(n: str) -> str:
+        return render(procedure.nodes[n].prompt, scenario.context)
+
+    if len(steps) == 1:
+        system = NODE_SYSTEM.format(system_prompt=procedure.system_prompt, title=title(steps[0]),
+                                    instruction=instruction(steps[0]))
+    else:
+        listed = "\n".join(f"{i}. {title(n)}: {instruction(n)}" for i, n in enumerate(steps, 1))
+        system = CHAIN_SYSTEM.format(system_prompt=procedure.system_prompt, steps=listed)
     return ChatRequest(
-        messages=history_messages(system, turns, opener=True), max_tokens=AGENT_MAX_TOKENS,
+        messages=history_messages(system, turns, opener=True), max_tokens=AGENT_MAX_TOKENS * len(steps),
         temperature=0.0, seed=agent_seed(scenario, turns), purpose="generation",
-        hint=Hint(task="turn", speaker="agent", node=node_id, examples=tuple(node.examples),
-                  variables=scenario.context))
+        hint=chain_hint(procedure, steps, scenario))
 
 
 def agent_seed(scenario: Scenario, turns: Sequence[Turn]) -> int:
@@ -64,14 +84,17 @@ class OrchestratedSession(ConditionSession):
             return decision.target
 
         if not turns:
-            node = self.tracker.start()
+            steps = await self.tracker.start(choose)
         else:
-            user_node, node = await self.tracker.advance(turns[-1].text, choose)
-            if node is None:       # the customer's step ended the conversation
+            user_node, chain = await self.tracker.advance(turns[-1].text, choose)
+            if chain is None:       # the customer's step ended the conversation
                 return AgentReply(text="", node=user_node, terminal=user_node, routing=routing)
-        result = await self.model.generate(node_turn_request(self.procedure, node, self.scenario, turns))
-        return AgentReply(text=reply_text(result), node=node, terminal=node if self.procedure.nodes[node].terminal
-                          else None, generation=result.usage, routing=routing, model=result.model)
+            steps = chain
+        node = steps[-1]
+        result = await self.model.generate(node_turn_request(self.procedure, steps, self.scenario, turns))
+        return AgentReply(text=reply_text(result), node=node, chain=steps[:-1],
+                          terminal=node if self.procedure.nodes[node].terminal else None,
+                          generation=result.usage, routing=routing, model=result.model)
 
 
 class OrchestratedCondition(Condition):

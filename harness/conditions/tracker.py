@@ -1,15 +1,19 @@
 """Where a conversation is on the flowchart, advanced one customer message at a time.
 
-Agent and user turns alternate, so after the agent speaks at node A the customer's message
-realises one of A's successors (a user node U), and the agent then speaks at one of U's
-successors. At each of those two steps with more than one edge, `choose` picks the edge.
+A customer message realises one customer node: a successor of the node the agent's last
+turn ended at (or `start`, when the customer opens the chat). The agent then answers with
+one turn that may carry out a chain of agent steps (`harness.procedure.turns`): from the
+customer node's successor it follows agent-to-agent edges; at an agent-side decision
+`choose` picks the edge from the conversation so far, and picking a customer step ends the
+agent's turn there (which customer step it is, is read from the customer's reply). At each
+other step with more than one edge, `choose` picks the edge too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from harness.procedure import Edge, Procedure
+from harness.procedure import Edge, Procedure, Role
 
 # (hub node id, its edges, the customer's latest message) -> the chosen edge's target
 Chooser = Callable[[str, list[Edge], str], Awaitable[str]]
@@ -18,29 +22,55 @@ Chooser = Callable[[str, list[Edge], str], Awaitable[str]]
 class FlowchartTracker:
     def __init__(self, procedure: Procedure) -> None:
         self.procedure = procedure
-        self.agent_node: str | None = None       # the node of the agent's latest turn
+        self.agent_node: str | None = None       # the last step of the agent's latest turn
+        self.started = False
 
-    def start(self) -> str:
-        self.agent_node = self.procedure.start
-        return self.agent_node
+    @property
+    def customer_opens(self) -> bool:
+        return self.procedure.nodes[self.procedure.start].role is Role.USER
 
-    async def advance(self, user_text: str, choose: Chooser) -> tuple[str, str | None]:
-        """Move past the customer's message; returns (user node, next agent node).
+    async def start(self, choose: Chooser) -> list[str]:
+        """The agent's opening turn (its chain of steps), when the agent opens the chat."""
+        if self.customer_opens:
+            raise RuntimeError(f"the customer opens this procedure (start '{self.procedure.start}' is a customer step)")
+        self.started = True
+        return await self._chain(self.procedure.start, "", choose)
 
-        The next agent node is None when the customer's step is itself a terminal (the
+    async def advance(self, user_text: str, choose: Chooser) -> tuple[str, list[str] | None]:
+        """Move past the customer's message; returns (user node, the agent turn's steps).
+
+        The agent's steps are None when the customer's step is itself a terminal (the
         customer leaves): the conversation is over and the agent has nothing to say.
         """
-        if self.agent_node is None:
+        if not self.started and self.customer_opens:
+            user_node = self.procedure.start
+        elif self.agent_node is None:
             raise RuntimeError("the tracker has not started: the agent speaks first")
-        user_node = await self._step(self.agent_node, user_text, choose)
+        else:
+            user_node = await self._step(self.agent_node, user_text, choose, Role.USER)
+        self.started = True
         if self.procedure.nodes[user_node].terminal:
             self.agent_node = None
             return user_node, None
-        self.agent_node = await self._step(user_node, user_text, choose)
-        return user_node, self.agent_node
+        entry = await self._step(user_node, user_text, choose, Role.AGENT)
+        return user_node, await self._chain(entry, user_text, choose)
 
-    async def _step(self, node_id: str, text: str, choose: Chooser) -> str:
-        edges = self.procedure.nodes[node_id].edges
+    async def _chain(self, entry: str, text: str, choose: Chooser) -> list[str]:
+        """The agent steps spoken in one turn from `entry`, taking agent-side decisions."""
+        steps = [entry]
+        while True:
+            edges = self.procedure.nodes[steps[-1]].edges
+            if not any(self.procedure.nodes[e.to].role is Role.AGENT for e in edges):
+                break
+            target = edges[0].to if len(edges) == 1 else await choose(steps[-1], edges, text)
+            if self.procedure.nodes[target].role is not Role.AGENT:
+                break                            # the agent hands the turn to the customer here
+            steps.append(target)
+        self.agent_node = steps[-1]
+        return steps
+
+    async def _step(self, node_id: str, text: str, choose: Chooser, role: Role) -> str:
+        edges = [e for e in self.procedure.nodes[node_id].edges if self.procedure.nodes[e.to].role is role]
         if not edges:
-            raise RuntimeError(f"node '{node_id}' is a terminal: the conversation has ended")
+            raise RuntimeError(f"node '{node_id}' has no {role.value} step after it: the conversation has ended")
         return edges[0].to if len(edges) == 1 else await choose(node_id, edges, text)

@@ -2,7 +2,11 @@
 
 A node classifier (TF-IDF features of the turn and the turn before it, logistic
 regression) is trained on the node-labelled synthetic turns the procedure was compiled
-from. Decoding is Viterbi over the flowchart: staying on edges is free, leaving them costs
+from. One agent turn may carry out a chain of agent steps (`harness.procedure.turns`): the
+chain is one class (its steps joined), so decoding recovers every step of it, and per-node
+visits and passes count each step. A limit of that choice: a message that leaves out a
+middle step of its chain is placed on the nearest chain the training data holds, so a step
+skipped inside one message is not reported as skipped. Decoding is Viterbi over the flowchart: staying on edges is free, leaving them costs
 a fixed penalty, so a transcript that follows the procedure decodes to a valid path and
 one that skips, jumps or loops where the chart has no edge shows exactly where.
 
@@ -24,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from scipy.sparse import hstack
 
 if TYPE_CHECKING:   # scikit-learn loads when a judge is fitted: reading verdicts needs none of it
@@ -44,7 +48,7 @@ UNRECOGNISED_BELOW = 0.1
 
 
 class TraceVerdict(BaseModel):
-    nodes: list[str]                                 # decoded node per turn
+    nodes: list[str]                                 # decoded node per turn (a chain's last step)
     confidence: list[float]                          # classifier probability of that node
     valid: bool                                      # every step follows an edge, every turn recognised
     off_chart_steps: list[tuple[int, str, str]]      # (turn index, from, to) without an edge
@@ -58,6 +62,15 @@ class TraceVerdict(BaseModel):
     node_visits: dict[str, int]
     node_passes: dict[str, int]                      # visits entered by an on-chart step
     edge_visits: dict[str, int]                      # "a->b" for on-chart steps taken
+    # Decoded steps per turn: one node, or every step of a chain of agent steps.
+    steps: list[list[str]] = Field(default_factory=list)
+
+
+CHAIN = ">"                     # joins a chain's steps into one class label (not an id character)
+
+
+def _steps(label: str) -> list[str]:
+    return label.split(CHAIN)
 
 
 def _words(text: str) -> set[str]:
@@ -87,7 +100,7 @@ class TraceJudge:
                     raise ValueError(f"conversation {conv.id} turn {i} has no node label")
                 texts.append(turn.text)
                 prev.append(conv.turns[i - 1].text if i else "")
-                labels.append(turn.node)
+                labels.append(CHAIN.join(turn.steps))   # a chain of agent steps is one class
         if len(set(labels)) < 2:
             raise ValueError("the trace judge needs labelled turns of at least two nodes to learn from")
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -121,7 +134,7 @@ class TraceJudge:
         logp = np.full((len(turns), len(self._labels)), -np.inf)
         if turns:
             logp[:] = self._clf.predict_log_proba(feats)
-        roles = np.array([self.procedure.nodes[n].role.value for n in self._labels])
+        roles = np.array([self.procedure.nodes[_steps(n)[0]].role.value for n in self._labels])
         for i, turn in enumerate(turns):
             want = Role.AGENT.value if turn.speaker == "agent" else Role.USER.value
             mask = roles != want
@@ -132,20 +145,18 @@ class TraceJudge:
         return logp
 
     def decode(self, turns: Sequence[Turn]) -> tuple[list[str], list[float]]:
-        """The most likely node sequence, preferring flowchart edges (Viterbi)."""
+        """The most likely node sequence, preferring flowchart edges (Viterbi); one label per
+        turn, a chain's steps joined by `CHAIN` (see `decode_steps`)."""
         if not turns:
             return [], []
         emit = self.node_log_probs(turns)
         labels = self._labels
         k = len(labels)
-        trans = np.full((k, k), -OFF_CHART_PENALTY)
-        index = {n: i for i, n in enumerate(labels)}
-        for a, b in self._graph.edges:
-            if a in index and b in index:
-                trans[index[a], index[b]] = 0.0
-        start = np.full(k, -OFF_CHART_PENALTY)
-        if self.procedure.start in index:
-            start[index[self.procedure.start]] = 0.0
+        first = [_steps(n)[0] for n in labels]
+        last = [_steps(n)[-1] for n in labels]
+        trans = np.array([[0.0 if self._graph.has_edge(last[i], first[j]) else -OFF_CHART_PENALTY
+                           for j in range(k)] for i in range(k)])
+        start = np.array([0.0 if f == self.procedure.start else -OFF_CHART_PENALTY for f in first])
         score = start + emit[0]
         back = np.zeros((len(turns), k), dtype=int)
         for t in range(1, len(turns)):
@@ -162,23 +173,32 @@ class TraceJudge:
 
     # ---- verdict --------------------------------------------------------------------
 
+    def decode_steps(self, turns: Sequence[Turn]) -> tuple[list[list[str]], list[float]]:
+        """Per turn, the decoded steps: one node, or every step of a chain."""
+        labels, conf = self.decode(turns)
+        return [_steps(label) for label in labels], conf
+
     def judge(self, turns: Sequence[Turn], intended_path: Sequence[str] | None = None) -> TraceVerdict:
-        nodes, conf = self.decode(turns)
+        steps, conf = self.decode_steps(turns)
+        nodes = [s[-1] for s in steps]           # where each turn ends up
         g = self._graph
         off: list[tuple[int, str, str]] = []
         skipped: list[str] = []
         visits: dict[str, int] = {}
         passes: dict[str, int] = {}
         edges: dict[str, int] = {}
-        for i, node in enumerate(nodes):
-            visits[node] = visits.get(node, 0) + 1
+        for i, chain in enumerate(steps):
+            node = chain[0]
             on_chart = node == self.procedure.start if i == 0 else g.has_edge(nodes[i - 1], node)
-            if on_chart:
-                passes[node] = passes.get(node, 0) + 1
-                if i:
-                    key = f"{nodes[i - 1]}->{node}"
-                    edges[key] = edges.get(key, 0) + 1
-            else:
+            for k, step in enumerate(chain):  # a chain's inner edges are the flowchart's own
+                visits[step] = visits.get(step, 0) + 1
+                if on_chart:
+                    passes[step] = passes.get(step, 0) + 1
+                    frm = chain[k - 1] if k else (nodes[i - 1] if i else None)
+                    if frm is not None:
+                        key = f"{frm}->{step}"
+                        edges[key] = edges.get(key, 0) + 1
+            if not on_chart:
                 frm = nodes[i - 1] if i else "(start)"
                 off.append((i, frm, node))
                 src = nodes[i - 1] if i else self.procedure.start
@@ -191,7 +211,8 @@ class TraceJudge:
         expected = intended_path[-1] if intended_path else None
         # A near-duplicate agent turn is a repeat unless the walk took a loop edge in
         # between (the flowchart itself sends the agent back to ask again).
-        loop_steps = [k for k in range(1, len(nodes)) if (nodes[k - 1], nodes[k]) in self._loops]
+        flat = [(i, step) for i, chain in enumerate(steps) for step in chain]
+        loop_steps = [flat[k][0] for k in range(1, len(flat)) if (flat[k - 1][1], flat[k][1]) in self._loops]
         repeated = []
         agent_words = [(i, _words(t.text)) for i, t in enumerate(turns) if t.speaker == "agent"]
         for j, (i, words) in enumerate(agent_words):
@@ -209,5 +230,5 @@ class TraceJudge:
             skipped_nodes=skipped, terminal=terminal,
             terminal_kind=terminals[terminal].value if terminal else None,
             expected_terminal=expected, terminal_fits=(terminal == expected) if expected else None,
-            repeated_questions=repeated, node_visits=visits, node_passes=passes, edge_visits=edges)
-
+            repeated_questions=repeated, node_visits=visits, node_passes=passes, edge_visits=edges,
+            steps=steps)

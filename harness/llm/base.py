@@ -42,6 +42,9 @@ class Hint(BaseModel):
     # At a decision hub: the branch this turn leads to (an edge's `when`); the offline model
     # speaks the example closest to it, so the words match the path the data follows.
     toward: str | None = None
+    # A turn that carries out a chain of agent steps in one message: one hint per step,
+    # in order (the offline model speaks each and joins them).
+    steps: tuple[Hint, ...] = Field(default=(), exclude_if=lambda steps: not steps)
     # "route": choose one option; each option carries texts that describe it.
     options: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     # "judge": the offline judge derives scores from a precomputed trace verdict.

@@ -3,7 +3,7 @@
 It is not a language model: it plays the part `request.hint` gives it.
 
 - ``turn``: render one of ``hint.examples`` (jinja2, sandboxed, strict) with
-  ``hint.variables``; which one is a hash of (seed, trial, messages), so a seed reproduces a
+  ``hint.variables`` (for a chain, ``hint.steps``: one per step, joined); which one is a hash of (seed, trial, messages), so a seed reproduces a
   run and trials of the same request differ — except at a hub, where ``hint.toward`` names
   the branch taken and the example lexically closest to it is spoken.
 - ``route``: pick the key of ``hint.options`` whose texts are lexically closest (TF-IDF
@@ -62,7 +62,9 @@ class OfflineModel(Provider):
         return ChatResult(text=text, usage=count_usage(request.messages, text), model=self.model_id)
 
 
-def _turn(request: ChatRequest, hint: Hint) -> str:
+def _turn(request: ChatRequest, hint: Hint, step: int | None = None) -> str:
+    if hint.steps:  # one message for a chain of steps: each step's words, in order
+        return " ".join(_turn(request, part, i) for i, part in enumerate(hint.steps))
     if not hint.examples:
         raise OfflineHintError(
             f"hint for a 'turn' (node {hint.node!r}, speaker {hint.speaker!r}) has no examples "
@@ -73,6 +75,7 @@ def _turn(request: ChatRequest, hint: Hint) -> str:
             "seed": request.seed,
             "trial": request.trial,
             "messages": [[m.role, m.content] for m in request.messages],
+            **({"step": step} if step is not None else {}),
         },
         sort_keys=True,
     )

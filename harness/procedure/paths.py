@@ -3,7 +3,9 @@
 Loop semantics (documented in the README): a *path* is a walk from `start` to a terminal
 node in which every loop edge (see `graph.loop_edges`: the edges that jump back to an
 earlier step) is taken at most `max_loops` times; all other edges may repeat only as a
-consequence of a loop. With `max_loops=1` the shipped travel procedure has 86 paths.
+consequence of a loop. With `max_loops=1` the shipped travel procedure has 86 paths. A
+path's length is counted in turns (messages): a chain of agent steps is one turn
+(`turns.py`).
 
 Everything is computed by dynamic programming over states (node, loop-edge use counts),
 so counting never enumerates: a 200-node procedure with 10^12 paths counts in
@@ -56,6 +58,7 @@ class PathSpace:
         self.loops = loop_edges(procedure)
         self._loop_index = {edge: i for i, edge in enumerate(self.loops)}
         self._succ = {nid: procedure.successors(nid) for nid in procedure.nodes}
+        self._role = {nid: node.role for nid, node in procedure.nodes.items()}   # turns count role changes
         # A loop edge matters only while its source can still be reached; forgetting the
         # counts of dead loops keeps the state space small (nodes × live loops, not 2^loops).
         # Which loop sources lie ahead of each node: one pass over the DAG of strongly
@@ -133,13 +136,14 @@ class PathSpace:
                 self._count[state], self._range[state] = 1, (1, 1)
                 continue
             total, lo, hi = 0, None, None
-            for _, nxt in self.moves(state):
+            for succ, nxt in self.moves(state):
                 c = self._count[nxt]
                 if c:
                     total += c
                     a, b = self._range[nxt]
-                    lo = a + 1 if lo is None else min(lo, a + 1)
-                    hi = b + 1 if hi is None else max(hi, b + 1)
+                    step = 0 if self._role[node] is self._role[succ] else 1   # a chain of agent steps is one turn
+                    lo = a + step if lo is None else min(lo, a + step)
+                    hi = b + step if hi is None else max(hi, b + step)
             self._count[state] = total
             self._range[state] = (lo or 0, hi or 0)
         return order

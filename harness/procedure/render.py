@@ -1,7 +1,8 @@
 """Mermaid and Graphviz DOT exports, coloured as in the paper's figures.
 
 Agent turns blue, user turns orange, success terminals green, abandonment and
-escalation terminals red; decision hubs are drawn as diamonds.
+escalation terminals red; decision hubs are drawn as diamonds. An edge from one agent step
+to the next is drawn dotted: both steps are spoken in the same message (one turn).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 
 from harness.procedure.spec import Procedure, Role, TerminalKind
+from harness.procedure.turns import same_turn
 
 COLOURS = {
     "agent": "#4a90d9",
@@ -39,11 +41,12 @@ def to_mermaid(procedure: Procedure) -> str:
         shape = f'{{"{label}"}}' if nid in hubs else f'["{label}"]'
         lines.append(f"    {nid}{shape}")
     for src, dst, when in procedure.edges():
+        arrow = "-.->" if same_turn(procedure, src, dst) else "-->"
         if when:
             text = when.replace('"', "'").replace("|", "/")
-            lines.append(f'    {src} -->|"{text}"| {dst}')
+            lines.append(f'    {src} {arrow}|"{text}"| {dst}')
         else:
-            lines.append(f"    {src} --> {dst}")
+            lines.append(f"    {src} {arrow} {dst}")
     for nid in procedure.nodes:
         lines.append(f"    style {nid} fill:{node_colour(procedure, nid)},color:#fff")
     return "\n".join(lines) + "\n"
@@ -62,7 +65,8 @@ def to_dot(procedure: Procedure, node_scores: dict[str, float] | None = None) ->
         shape = "diamond" if nid in hubs else ("doubleoctagon" if procedure.nodes[nid].terminal else "box")
         lines.append(f"    {nid} [label={q(label)}, shape={shape}, fillcolor={q(node_colour(procedure, nid))}];")
     for src, dst, when in procedure.edges():
-        attrs = f" [label={q(when)}, fontsize=10]" if when else ""
-        lines.append(f"    {src} -> {dst}{attrs};")
+        attrs = [f"label={q(when)}", "fontsize=10"] if when else []
+        attrs += ["style=dotted"] if same_turn(procedure, src, dst) else []
+        lines.append(f"    {src} -> {dst}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -24,9 +24,6 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
 
     if procedure.start not in nodes:
         err(f"start names unknown node '{procedure.start}'", ("start",))
-    elif nodes[procedure.start].role is not Role.AGENT:
-        err("the start node must be an agent turn (the agent opens every conversation)",
-            ("nodes", procedure.start), procedure.start)
 
     for nid, node in nodes.items():
         base = ("nodes", nid)
@@ -41,9 +38,10 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
             epath = base + ("next",) + ((i, "to") if isinstance(node.next, list) else ())
             if edge.to not in nodes:
                 err(f"`next` names unknown node '{edge.to}'", epath, nid)
-            elif nodes[edge.to].role is node.role:
-                err(f"{node.role.value} turn is followed by another {node.role.value} turn "
-                    f"('{edge.to}'); agent and user turns must alternate", epath, nid)
+            elif node.role is Role.USER and nodes[edge.to].role is Role.USER:
+                err(f"customer step is followed by another customer step ('{edge.to}'): a customer "
+                    f"turn is one message, so merge the two into one node (join their prompts), or put "
+                    f"the agent step between them that the customer answers", epath, nid)
             if edge.to in seen:
                 err(f"duplicate edge to '{edge.to}'", epath, nid)
             seen.add(edge.to)
@@ -73,6 +71,15 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
     if stuck:
         err(f"cannot reach any terminal, so the conversation could never end: {', '.join(stuck)}",
             ("nodes", stuck[0]), stuck[0])
+    agent_only = g.subgraph(n for n, node in nodes.items() if node.role is Role.AGENT)
+    try:  # linear: one depth-first search
+        cycle = [src for src, _ in nx.find_cycle(agent_only)]
+    except nx.NetworkXNoCycle:
+        cycle = []
+    if cycle:  # a chain is one message: a loop of agent steps would never hand the turn back
+        err(f"agent steps loop without a customer turn ({' -> '.join([*cycle, cycle[0]])}): one agent "
+            "message covers a run of agent steps, so the loop would never let the customer speak; "
+            "route the loop back through a customer step", ("nodes", cycle[0]), cycle[0])
     return errors
 
 

@@ -124,6 +124,7 @@ def _chat(p: argparse.ArgumentParser) -> Command:
                    help="scenario index whose variables fill node prompts (default 0)")
 
     def run(args: argparse.Namespace) -> int:
+        from harness.procedure import Role
         from harness.scenarios import sample_scenarios
         from harness.transcript import Turn
 
@@ -134,14 +135,17 @@ def _chat(p: argparse.ArgumentParser) -> Command:
         console.print(Text.assemble((procedure.title, "bold"), f" — {args.condition} on {condition.model.name}. "
                                     f"Your facts: {scenario.variables}. Type /quit to stop."))
         turns: list[Turn] = []
+        agent_next = procedure.nodes[procedure.start].role is Role.AGENT   # else you open the chat
         while True:
-            reply = asyncio.run(session.reply(turns))
-            if reply.text:
-                console.print(Text.assemble(("agent:", "cyan"), f" {reply.text}"))
-                turns.append(Turn(speaker="agent", text=reply.text))
-            if reply.terminal:
-                console.print(f"(the procedure ended at '{reply.terminal}')")
-                return 0
+            if agent_next:
+                reply = asyncio.run(session.reply(turns))
+                if reply.text:
+                    console.print(Text.assemble(("agent:", "cyan"), f" {reply.text}"))
+                    turns.append(Turn(speaker="agent", text=reply.text))
+                if reply.terminal:
+                    console.print(f"(the procedure ended at '{reply.terminal}')")
+                    return 0
+            agent_next = True
             try:
                 said = input("you: ").strip()
             except EOFError:

@@ -109,21 +109,23 @@ def _paths(p: argparse.ArgumentParser) -> Command:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--count", action="store_true", help="print the number of paths and turn range (default)")
     mode.add_argument("--sample", type=int, metavar="N", help="draw N paths: edge-covering first, then uniform")
-    mode.add_argument("--list", type=int, metavar="N", help="list the first N paths in file order")
+    mode.add_argument("--list", type=int, metavar="N",
+                      help="list the first N paths in file order (a + b: agent steps spoken in one message)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-loops", type=_loops, default=1, help="times each loop edge may be taken (default 1)")
 
     def run(args: argparse.Namespace) -> int:
         from harness.procedure import PathSpace, load_procedure, sample_paths
+        from harness.procedure.turns import format_path
 
         proc = load_procedure(args.procedure)
         space = PathSpace(proc, args.max_loops)
         if args.sample is not None:
             for path in sample_paths(proc, args.sample, args.seed, args.max_loops):
-                console.print(" → ".join(path))
+                console.print(format_path(proc, path))
         elif args.list is not None:
             for path in space.enumerate(limit=args.list):
-                console.print(" → ".join(path))
+                console.print(format_path(proc, path))
         else:
             stats = space.stats()
             console.print(f"{proc.name}: {stats.count:,} paths, {stats.min_turns}–{stats.max_turns} turns "

@@ -92,3 +92,34 @@ def test_killed_run_resumes_without_redoing_or_duplicating(inputs, tmp_path) -> 
 
 def _all(out: Path):
     return load_split(out, "train") + load_split(out, "eval")
+
+
+class _Recorder(OfflineModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[ChatRequest] = []
+
+    async def generate(self, request: ChatRequest) -> ChatResult:
+        self.requests.append(request)
+        return await super().generate(request)
+
+
+def test_a_chain_of_agent_steps_is_one_turn_written_from_every_step(tmp_path) -> None:
+    from harness.procedure import turn_groups
+    from tests.conftest import shape_files
+
+    procedure_file, scenario_file = shape_files("agent_chain")
+    proc, sset = load_procedure(procedure_file), load_scenario_set(scenario_file)
+    model = _Recorder()
+    config = DatagenConfig(n=4, seeds=[1], eval_fraction=0.5)
+    asyncio.run(generate_dataset(model, proc, sset, config, tmp_path, show_progress=False))
+    for conv in load_split(tmp_path, "train") + load_split(tmp_path, "eval"):
+        assert [t.steps for t in conv.turns] == [list(g) for g in turn_groups(proc, conv.path)]
+        chain = conv.turns[2]
+        assert chain.speaker == "agent" and chain.steps == ["acknowledge", "send_code", "ask_code"]
+    chain_requests = [r for r in model.requests if r.hint.steps]
+    assert len(chain_requests) == 4 and len(model.requests) == 4 * 5   # five turns a conversation
+    prompt = chain_requests[0].messages[1].content
+    wanted = ["must verify the customer first", "six-digit code", "read the code back"]
+    assert all(w in prompt for w in wanted)
+    assert [prompt.index(w) for w in wanted] == sorted(prompt.index(w) for w in wanted)

@@ -171,3 +171,14 @@ def test_split_is_by_whole_conversation_and_seeded() -> None:
     assert not {c.id for c in train} & {c.id for c in held_out}
     assert split_by_conversation(list(reversed(conversations)), 0.25, seed=3) == (train, held_out)
     assert split_by_conversation(conversations, 0.25, seed=4)[1] != held_out
+
+
+def test_a_customer_opened_conversation_trains_on_the_agent_turns_only(tokenizer, toy_train, system_prompt) -> None:
+    # The customer writes first: the training format starts with a user message after the
+    # system prompt, and only the agent's messages (one per chain of steps) carry labels.
+    conversation = toy_train[0].model_copy(update={"turns": toy_train[0].turns[1:]})
+    assert conversation.turns[0].speaker == "user"
+    messages = chat_messages(conversation, system_prompt)
+    assert [m["role"] for m in messages[:3]] == ["system", "user", "assistant"]
+    tokenized = tokenize_conversation(tokenizer, conversation, system_prompt, 4096)
+    assert _labelled_runs(tokenizer, tokenized) == _agent_texts(conversation)

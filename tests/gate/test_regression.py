@@ -124,3 +124,20 @@ def test_without_a_version_at_the_ref_nothing_is_reused(travel_repo: Path) -> No
     git(travel_repo, "rm", "-q", "--cached", "procedures/travel.yaml")
     git(travel_repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "untrack")
     assert ProcedureRun(suite, suite.procedures[0], travel_repo, against="HEAD").previous is None
+
+
+@pytest.mark.parametrize("condition", ["orchestrated", "langgraph"])
+def test_against_reuse_sees_every_step_of_a_chain(condition: str) -> None:
+    # `--against` reuses a conversation only when no node its model read was edited; a
+    # chain's reply read every step's prompt, so editing a middle step rules it out.
+    from tests.harness.conditions.doubles import converse, shape
+
+    proc, scenarios = shape("chain_loop")
+    edited = proc.model_copy(deep=True)
+    edited.nodes["instruct"].prompt = "Say the link expires in ten minutes and ask whether it worked."
+    edit = Edit("HEAD~1", touched_nodes(proc, edited))
+    for scenario, transcript in zip(scenarios, converse("chain_loop", condition), strict=True):
+        assert "instruct" in transcript.visited
+        assert not edit.can_reuse(transcript, scenario, scenario)
+    untouched = Edit("HEAD~1", frozenset({"unrelated"}))
+    assert all(untouched.can_reuse(t, s, s) for s, t in zip(scenarios, converse("chain_loop", condition), strict=True))

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from harness.conditions import ConditionSession
+from harness.conditions import ConditionSession, build_condition
 from harness.llm import ChatModel, ChatRequest, ChatResult, Usage, get_model
 from harness.procedure import Procedure, Role, load_procedure
+from harness.runner import run_conversations
 from harness.scenarios import Scenario, load_scenario_set, sample_scenarios
-from harness.simulator import SimulatorSession, UserReply
+from harness.simulator import SimulatorSession, UserReply, UserSimulator
 from harness.transcript import Turn
+from tests.conftest import shape_files
 
 ROOT = Path(__file__).resolve().parents[3]
 DOMAINS = ("travel", "zoom", "insurance")
@@ -111,6 +113,21 @@ async def play(
         if said.ended:
             break
     return turns, replies, said_all
+
+
+@cache
+def shape(name: str) -> tuple[Procedure, tuple[Scenario, ...]]:
+    """A shape fixture (tests/conftest.py) and six of its scenarios."""
+    procedure_file, scenario_file = shape_files(name)
+    proc = load_procedure(procedure_file)
+    return proc, tuple(sample_scenarios(load_scenario_set(scenario_file), proc, 6, seed=1))
+
+
+def converse(name: str, condition: str, model: ChatModel | None = None) -> list:
+    """Every scenario of shape `name` through `condition` (offline unless `model`), offline user."""
+    proc, scenarios = shape(name)
+    return run(run_conversations(build_condition(condition, proc, model or offline()),
+                                 UserSimulator(offline(), proc), scenarios))
 
 
 def run(coro):

@@ -1,4 +1,4 @@
-"""FlowchartTracker: one customer message moves past a user node and on to an agent node."""
+"""FlowchartTracker: one customer message moves past a user node and on to the agent's steps."""
 
 from __future__ import annotations
 
@@ -33,27 +33,27 @@ def test_advance_before_start_is_an_error() -> None:
 
 def test_single_edges_need_no_choice_and_user_hubs_ask_the_chooser() -> None:
     tracker = FlowchartTracker(mini())
-    assert tracker.start() == "greet"
+    assert run(tracker.start(Chooser())) == ["greet"]
     choose = Chooser("offer", "booked")
-    assert run(tracker.advance("a trip to Rome", choose)) == ("request", "offer")
+    assert run(tracker.advance("a trip to Rome", choose)) == ("request", ["offer"])
     assert choose.calls == []  # greet -> request -> offer: no hubs
-    assert run(tracker.advance("something else", choose)) == ("decide", "offer")
+    assert run(tracker.advance("something else", choose)) == ("decide", ["offer"])
     assert choose.calls == [("decide", ["booked", "offer", "goodbye"], "something else")]
-    assert run(tracker.advance("yes", choose)) == ("decide", "booked")
+    assert run(tracker.advance("yes", choose)) == ("decide", ["booked"])
     assert tracker.agent_node == "booked"
-    with pytest.raises(RuntimeError, match="terminal"):
+    with pytest.raises(RuntimeError, match="ended"):
         run(tracker.advance("thanks", choose))
 
 
 def test_agent_hub_then_user_hub_both_ask() -> None:
     proc = procedure("travel")
     tracker = FlowchartTracker(proc)
-    tracker.start()
+    run(tracker.start(Chooser()))
     run(tracker.advance("Japan", Chooser("present_options")))
     assert tracker.agent_node == "present_options"
     choose = Chooser("reject_options")
     user, agent = run(tracker.advance("none of these", choose))
-    assert (user, agent) == ("reject_options", "ask_what_to_change")
+    assert (user, agent) == ("reject_options", ["ask_what_to_change"])
     # Only the agent hub asks: reject_options has one edge.
     assert [c[0] for c in choose.calls] == ["present_options"]
 
@@ -61,7 +61,7 @@ def test_agent_hub_then_user_hub_both_ask() -> None:
 def test_customer_terminal_returns_no_next_agent_node() -> None:
     proc = procedure("travel")
     tracker = FlowchartTracker(proc)
-    tracker.start()
+    run(tracker.start(Chooser()))
     run(tracker.advance("Japan in May", Chooser("present_options")))
     assert proc.nodes["customer_leaves"].terminal is not None
     choose = Chooser("customer_leaves")

@@ -45,3 +45,18 @@ def test_chat_lets_a_person_reach_a_terminal(capsys, monkeypatch) -> None:
     out = capsys.readouterr().out
     assert out.count("agent:") >= 2
     assert "(the procedure ended at 'resolved')" in out
+
+
+def test_chat_lets_a_person_open_a_customer_opened_chat(capsys, monkeypatch) -> None:
+    from tests.conftest import shape_files
+
+    said = iter(["Hi, where is my order 12345?", "No, that's all, thank you."] + ["/quit"] * 5)
+    prompts: list[str] = []
+    monkeypatch.setattr(builtins, "input", lambda prompt="": prompts.append(prompt) or next(said))
+    procedure_file, scenario_file = shape_files("customer_opens")
+    assert main(["chat", str(procedure_file), "--scenarios", str(scenario_file), "--condition", "langgraph",
+                 "--model", "offline"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("agent:") == 2 and "anything else" in out.split("agent:")[1]   # one message for the chain
+    assert "(the procedure ended at 'bye')" in out
+    assert len(prompts) == 2
