@@ -1,0 +1,107 @@
+"""`ModelServer` with `transformers serve` on a tiny random Llama saved as a plain HF directory."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.llm.serving import ModelServer, ServingError, engine_command, resolve_engine
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from compile.tiny_model import TinyModelConfig, build_tiny_model, train_tokenizer
+
+    tokenizer = train_tokenizer(["hello there, how can I help you today?"] * 8, vocab_size=300)
+    config = TinyModelConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_layers=1,
+                             num_heads=2, num_kv_heads=2, max_position_embeddings=256)
+    model = build_tiny_model(config, tokenizer, seed=0)
+    out = tmp_path_factory.mktemp("tiny-hf")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_serves_lists_answers_and_stops(model_dir: Path) -> None:
+    with ModelServer(model_dir, engine="transformers", threads=1) as served:
+        assert served.base_url.startswith("http://127.0.0.1:")
+        assert served.spec == f"openai-compatible:{served.base_url}:{model_dir.resolve()}"
+        listed = httpx.get(f"{served.base_url}/models", timeout=10).json()["data"]
+        assert [entry["id"] for entry in listed] == [served.model]
+        body = {"model": served.model, "messages": [{"role": "user", "content": "hello"}],
+                "max_tokens": 5, "temperature": 0}
+        answer = httpx.post(f"{served.base_url}/chat/completions", json=body, timeout=60).json()
+        assert answer["usage"]["completion_tokens"] <= 5
+        assert isinstance(answer["choices"][0]["message"]["content"], str)
+        pid = served.pid
+    assert not _alive(pid)
+
+
+def test_a_server_that_dies_is_reported_with_its_log(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
+    server = ModelServer(tmp_path, engine="transformers", startup_timeout_s=120)
+    with pytest.raises(ServingError, match=r"exited with status \d+(.|\n)*Unrecognized processing class"):
+        server.start()
+    assert server.served is None
+
+
+def test_not_a_model_directory(tmp_path: Path) -> None:
+    with pytest.raises(ServingError, match="no config.json"):
+        ModelServer(tmp_path)
+
+
+def test_asking_for_vllm_without_it_says_why() -> None:
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        with pytest.raises(ServingError, match="vllm is not installed"):
+            resolve_engine("vllm")
+        assert resolve_engine("auto") == "transformers"
+    else:  # a GPU machine with the gpu extra
+        assert resolve_engine("auto") in {"vllm", "transformers"}
+
+
+def test_vllm_command_serves_the_directory_under_its_path(tmp_path: Path) -> None:
+    command = engine_command("vllm", tmp_path, host="127.0.0.1", port=8123)
+    assert command[command.index("--model") + 1] == str(tmp_path)
+    assert command[command.index("--served-model-name") + 1] == str(tmp_path)
+    assert command[command.index("--port") + 1] == "8123"
+
+
+def test_stop_ends_a_server_that_ignores_sigterm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in engine that ignores SIGTERM and never listens: stop() must still end it.
+    import harness.llm.serving as serving
+
+    script = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(600)\n"
+    monkeypatch.setattr(serving, "resolve_engine", lambda engine: "transformers")
+    monkeypatch.setattr(serving, "engine_command",
+                        lambda *a, **k: [serving.sys.executable, "-c", script])
+    monkeypatch.setattr(serving, "_STOP_GRACE_S", 0.5)
+    started: list[int] = []
+    popen = serving.subprocess.Popen
+
+    def record(*args: object, **kwargs: object) -> object:
+        process = popen(*args, **kwargs)
+        started.append(process.pid)
+        return process
+
+    monkeypatch.setattr(serving.subprocess, "Popen", record)
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ServingError, match="no answer from .* within 1s"):
+        ModelServer(tmp_path, startup_timeout_s=1).start()
+    assert len(started) == 1 and not _alive(started[0])
