@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -32,6 +33,9 @@ class AnthropicModel(Provider):
         self.model_id = model
         self.send_temperature = send_temperature
         self.name = f"{self.provider}:{model}"
+        # The SDK reads ANTHROPIC_BASE_URL itself; we read it too, so that answers recorded from
+        # another server (a local rehearsal) are never replayed as the real API's.
+        self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
         key = api_key or require_env(API_KEY_ENV, self.provider)
         # max_retries=0: retrying is Model's job, done once for every provider.
         self._clients = PerLoop(
@@ -51,6 +55,10 @@ class AnthropicModel(Provider):
             model=getattr(response, "model", None) or self.model_id,
             latency_s=time.perf_counter() - started,
         )
+
+    @property
+    def cache_identity(self) -> str:
+        return f"{self.provider}@{self.base_url}" if self.base_url else self.provider
 
     def classify_error(self, error: BaseException) -> ErrorVerdict:
         return classify_sdk_error(error, anthropic)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any, ClassVar
 
@@ -39,7 +40,8 @@ class OpenAIModel(Provider):
     ) -> None:
         self.model_id = model
         self.name = f"{self.provider}:{model}"
-        self.base_url = base_url
+        # The SDK reads OPENAI_BASE_URL itself; the cache must know it too (see cache_identity).
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         key = self._api_key(api_key)
         # max_retries=0: retrying is Model's job, done once for every provider.
         self._clients = PerLoop(
@@ -85,6 +87,11 @@ class OpenAIModel(Provider):
         return Usage(
             input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens or 0, calls=1
         )
+
+    @property
+    def cache_identity(self) -> str:
+        """Answers recorded from another server (e.g. a local rehearsal) never replay as the API's."""
+        return f"{self.provider}@{self.base_url}" if self.base_url else self.provider
 
     def classify_error(self, error: BaseException) -> ErrorVerdict:
         return classify_sdk_error(error, openai)
