@@ -33,7 +33,7 @@ from harness.gate import (
 )
 from harness.judges.llm_judge import judge_transcript
 from harness.judges.offline import offline_scores
-from harness.llm import ChatModel, get_model, self_hosted_price
+from harness.llm import ChatModel, get_model
 from harness.procedure import Procedure, load_procedure
 from harness.regression import Edit, VersionAtRef, file_at_ref, touched_nodes
 from harness.results import ConversationResult, ResultStore
@@ -44,8 +44,6 @@ from harness.suite import GateSuite, ProcedureEntry, load_suite
 from harness.transcript import Transcript
 
 STATE_DIR = Path(".subterra")
-# The paper's self-hosting assumption (§5): an A100 at $2.50/h, ~15K prefill and ~3K decode tok/s.
-SELF_HOSTED = self_hosted_price(2.50, 15_000, 3_000)
 
 
 def _digest(*parts: Any) -> str:
@@ -194,6 +192,8 @@ class GateRun:
         """One report per suite (`<report dir>/<suite name>/index.html` + report.json), from
         the results store: whichever processes ran the conversations, the data is the same."""
         from harness.report import build_procedure_report, build_report, write_report
+        from harness.report.economics import condition_pricing, projected_economics
+        from harness.report.models import role_models
 
         report_root = Path(self.overrides.get("gate_report_dir") or self.root / "reports")
         suites: dict[str, list[ProcedureRun]] = {}
@@ -201,7 +201,7 @@ class GateRun:
             suites.setdefault(proc.suite.name, []).append(proc)
         written = []
         for name, procs in suites.items():
-            reports, compile_timings = [], {}
+            reports, compile_timings, economics = [], {}, {}
             for proc in procs:
                 results = {c: proc.results.all(proc.procedure.name, c) for c in proc.suite.conditions}
                 results = {c: rs for c, rs in results.items() if rs}
@@ -209,13 +209,18 @@ class GateRun:
                     continue
                 compiled = self.compiled(proc.key)
                 compile_timings[proc.procedure.name] = compiled.cycle_seconds()
-                reports.append(build_procedure_report(
-                    proc.procedure, results, compile_info=compiled.info(),
-                    condition_prices={c: SELF_HOSTED for c, role in MODEL_ROLE.items() if role != "frontier"}))
+                spoken = {c: {r.transcript.agent_model for r in rs} for c, rs in results.items()}
+                prices, projected, hosting = condition_pricing(list(results), proc.suite.models.frontier, spoken)
+                report = build_procedure_report(proc.procedure, results, compile_info=compiled.info(),
+                                                condition_prices=prices, projected=projected, hosting=hosting)
+                reports.append(report)
+                economics[proc.procedure.name] = projected_economics(
+                    report.costs, datagen_usage=compiled.datagen.usage, generator_spec=proc.suite.models.generator,
+                    datagen_model=compiled.datagen.model, training_seconds=compiled.cycle_seconds()["fine-tuning"])
             if reports:
-                models = procs[0].suite.models.model_dump()
-                models = {k: ", ".join(v) if isinstance(v, list) else v for k, v in models.items()}
-                data = build_report(name, reports, models=models, timings={"recompile_cycle_s": compile_timings})
+                # The break-even includes the fine-tuning time it took here: a timing, kept apart.
+                data = build_report(name, reports, models=role_models(procs[0].suite.models, reports),
+                                    timings={"recompile_cycle_s": compile_timings, "economics": economics})
                 written.append(write_report(data, report_root / name))
         return written
 

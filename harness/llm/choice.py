@@ -23,11 +23,19 @@ KEY_VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 
 
 def missing_requirement(spec: str) -> str | None:
-    """The API key variable `spec` needs and the environment lacks, or None."""
-    provider, _ = parse_spec(spec)
+    """What `spec` needs and this machine lacks, as a phrase ("ANTHROPIC_API_KEY is not set",
+    "its weights are not on disk"); None when nothing is missing."""
+    provider, rest = parse_spec(spec)
     variable = KEY_VARIABLES.get(provider)
     if variable and not os.environ.get(variable, "").strip():
-        return variable
+        return f"{variable} is not set"
+    if provider == "local":
+        from .weights import resolve_source
+
+        try:
+            resolve_source(rest)
+        except FileNotFoundError:
+            return "its weights are not on disk"
     return None
 
 
@@ -35,14 +43,14 @@ def missing_requirement(spec: str) -> str | None:
 class Choice:
     spec: str                 # the model that plays the role
     asked: str                # what the suite wrote, fallbacks included
-    passed_over: tuple[tuple[str, str], ...] = ()   # (spec, missing variable) tried before it
+    passed_over: tuple[tuple[str, str], ...] = ()   # (spec, what it lacks) tried before it
 
     @property
     def note(self) -> str:
-        """'offline (ANTHROPIC_API_KEY not set for anthropic:claude-sonnet-4-5)', or the spec."""
+        """'offline (not anthropic:claude-sonnet-4-5: ANTHROPIC_API_KEY is not set)', or the spec."""
         if not self.passed_over:
             return self.spec
-        why = "; ".join(f"{var} not set for {spec}" for spec, var in self.passed_over)
+        why = "; ".join(f"not {spec}: {need}" for spec, need in self.passed_over)
         return f"{self.spec} ({why})"
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.cost import ConditionCost, Hosting, condition_cost, condition_usage
+from harness.handling import Handling, handling
 from harness.judges.agreement import AgreementReport, agreement
 from harness.judges.rubric import CRITERIA, Scores
 from harness.llm.base import Usage
@@ -103,6 +104,9 @@ class ConditionCostView(_Frozen):
     user_input_tokens_per_conversation: float   # simulator tokens, not a cost of the agent
     user_output_tokens_per_conversation: float
     note: str = ""
+    # Set when the agent's tokens were counted offline and are priced at this model's list
+    # price instead: what the conversations would have cost had it spoken them.
+    projected_at: str | None = None
 
 
 class NodeTrace(_Frozen):
@@ -138,6 +142,7 @@ class TraceCoverage(_Frozen):
 
 class JudgeView(_Frozen):
     judge: str
+    model: str = ""              # the model that answered for it
     offline: bool
     scores: Scores | None
     failure: str | None = None
@@ -196,6 +201,8 @@ class ProcedureReport(_Frozen):
     trace: list[TraceCoverage]
     transcripts: list[TranscriptView]
     compile_info: dict[str, Any] = Field(default_factory=dict)
+    # condition -> what its models did that the run absorbed (per role and judge)
+    handling: dict[str, Handling] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     # Wall-clock figures; excluded from dumps, gathered into ReportData.timings instead.
     timings: dict[str, Any] = Field(default_factory=dict, exclude=True)
@@ -410,8 +417,8 @@ def _transcript(r: ConversationResult) -> TranscriptView:
                         on_chart=(i not in off_turns) if known else None)
                for i, (turn, node) in enumerate(zip(t.turns, decoded, strict=True))],
         scores=r.scores,
-        judges=[JudgeView(judge=j.judge, offline=is_offline_model(j.judge), scores=j.scores,
-                          failure=j.failure) for j in r.judges],
+        judges=[JudgeView(judge=j.judge, model=j.model, offline=is_offline_model(j.model or j.judge),
+                          scores=j.scores, failure=j.failure) for j in r.judges],
         offline_scores=dict(sorted(r.offline_scores.items())),
         trace_valid=v.valid, off_chart_steps=list(v.off_chart_steps), skipped_nodes=list(v.skipped_nodes),
         trace_terminal=v.terminal, expected_terminal=v.expected_terminal, terminal_fits=v.terminal_fits,
@@ -437,6 +444,7 @@ def build_procedure_report(
     condition_prices: Mapping[str, Price] | None = None,
     price_overrides: Overrides = None,
     hosting: Mapping[str, Hosting] | None = None,
+    projected: Mapping[str, str] | None = None,
     seed: int = 0,
     n_resamples: int = N_RESAMPLES,
 ) -> ProcedureReport:
@@ -446,6 +454,8 @@ def build_procedure_report(
     `self_hosted_price` for the compiled model) win; otherwise the agent model's list price
     via `price_for(model, price_overrides)`; unknown prices leave the cost undefined with a
     note. `hosting` defaults to "self_hosted" for "local:" models, "api" otherwise.
+    `projected` names, per condition, the model whose list price its `condition_prices`
+    entry is (offline tokens priced as if that model had spoken them).
     `compile_info` is shown as given; keep durations out of it (put them in timings).
     """
     res = {c: _sorted_results(rs) for c, rs in results.items() if rs}
@@ -482,7 +492,9 @@ def build_procedure_report(
         procedure=procedure, reference=reference, conditions=conditions,
         offline=bool(offline_models), offline_models=offline_models, judges=judges,
         seed=seed, n_resamples=n_resamples, summaries=summaries, comparisons=comparisons,
-        costs=_costs(conditions, res, reference, condition_prices or {}, price_overrides, hosting or {}),
+        costs=[c.model_copy(update={"projected_at": (projected or {}).get(c.condition)})
+               for c in _costs(conditions, res, reference, condition_prices or {}, price_overrides, hosting or {})],
+        handling={c: handling([r.transcript for r in res[c]], [r.judges for r in res[c]]) for c in conditions},
         agreement=_agreement(res, conditions, judges),
         trace=[_trace(procedure, c, res[c]) for c in conditions],
         transcripts=[_transcript(r) for c in conditions for r in res[c]],

@@ -14,6 +14,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from harness.cost import dollars
 from harness.judges.rubric import CRITERIA
 from harness.report.data import ProcedureReport, ReportData, is_offline_model
 from harness.report.svg import (
@@ -45,8 +46,9 @@ def _environment() -> jinja2.Environment:
         signed=lambda x, d=2: "—" if x is None else f"{x:+.{d}f}".replace("-", "−"),
         pct=lambda x, d=0: "—" if x is None else f"{100 * x:.{d}f} %",
         pvalue=lambda p: format_p(p),
-        money=lambda x: "—" if x is None else (f"${x:.4f}" if x >= 0.001 else f"${x:.2e}"),
-        ratio=lambda x: "—" if x is None else f"{x:.3g}×",
+        money=dollars,
+        # Positional always (a scientific 1.2e+03× reads as noise): 462×, 12.50×, 0.041×.
+        ratio=lambda x: "—" if x is None else (f"{x:,.0f}×" if x >= 100 else f"{x:.2f}×" if x >= 1 else f"{x:.3f}×"),
     )
     return env
 

@@ -36,8 +36,8 @@ def test_without_keys_every_role_falls_back_and_the_suite_is_offline(tmp_path: P
     suite = load_suite(suite_file(tmp_path, ROLES))
     m = suite.models
     assert (m.generator, m.user, m.frontier, m.judges) == ("offline", "offline", "offline", ["offline"])
-    assert suite.offline and "ANTHROPIC_API_KEY not set" in m.chosen["frontier"]
-    assert "OPENAI_API_KEY not set for openai:gpt-4.1" in m.chosen["judges"]
+    assert suite.offline and "ANTHROPIC_API_KEY is not set" in m.chosen["frontier"]
+    assert "not openai:gpt-4.1: OPENAI_API_KEY is not set" in m.chosen["judges"]
 
 
 def test_with_keys_the_real_models_play_and_results_are_keyed_apart(tmp_path: Path,

@@ -17,8 +17,8 @@ def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_without_keys_the_fallback_plays_and_says_why() -> None:
     choice = choose("anthropic:claude-sonnet-4-5 | openai:gpt-4.1 | offline")
     assert choice.spec == "offline"
-    assert choice.note == ("offline (ANTHROPIC_API_KEY not set for anthropic:claude-sonnet-4-5; "
-                           "OPENAI_API_KEY not set for openai:gpt-4.1)")
+    assert choice.note == ("offline (not anthropic:claude-sonnet-4-5: ANTHROPIC_API_KEY is not set; "
+                           "not openai:gpt-4.1: OPENAI_API_KEY is not set)")
 
 
 def test_with_a_key_the_real_model_plays(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,8 +34,9 @@ def test_with_a_key_the_real_model_plays(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_no_alternative_available_keeps_the_last_for_the_preflight_to_name() -> None:
     choice = choose("anthropic:claude-sonnet-4-5")
     assert choice.spec == "anthropic:claude-sonnet-4-5"
-    assert missing_requirement(choice.spec) == "ANTHROPIC_API_KEY"
+    assert missing_requirement(choice.spec) == "ANTHROPIC_API_KEY is not set"
     assert missing_requirement("local:smollm2-135m") is None and missing_requirement("offline") is None
+    assert missing_requirement("local:Qwen/Qwen2.5-3B-Instruct") == "its weights are not on disk"
 
 
 @pytest.mark.parametrize("bad", ["anthropic:x | ", "antropic:x | offline"])
