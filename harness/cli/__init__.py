@@ -35,7 +35,7 @@ def command(name: str, help: str) -> Callable:
 
 # ---- entry point ------------------------------------------------------------------------
 
-COMMAND_MODULES = ("procedures", "compile", "conversations", "gate")
+COMMAND_MODULES = ("procedures", "compile", "conversations", "gate", "cost")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
