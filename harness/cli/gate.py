@@ -45,6 +45,16 @@ def changed_procedures(ref: str, suites: list[Path], n: int | None = None) -> li
     return lines
 
 
+def gate_module(suite: Path) -> Path:
+    """The test_gate.py beside the suite or in a folder above it (suites in subfolders such
+    as test_suites/paper/ share test_suites/test_gate.py)."""
+    folder = suite.resolve().parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / "test_gate.py").is_file():
+            return candidate / "test_gate.py"
+    return folder / "test_gate.py"      # pytest then says it is missing
+
+
 def _shown(path: Path) -> Path:
     """The path as a user would type it: relative to the working directory when inside it."""
     path = path.resolve()
@@ -85,8 +95,7 @@ def _gate(p: argparse.ArgumentParser) -> Command:
                 return 2
             for line in lines:
                 console.print(line, markup=False)
-        test_dir = suites[0].parent
-        argv = [str(test_dir / "test_gate.py"), "-p", "no:cacheprovider", "-q",
+        argv = [str(gate_module(suites[0])), "-p", "no:cacheprovider", "-q",
                 "--gate-suite", ",".join(str(s) for s in suites)]
         for flag, value in (("--gate-recipe", args.recipe), ("--gate-n", args.n),
                             ("--gate-conditions", args.conditions), ("--gate-cache", args.cache),
