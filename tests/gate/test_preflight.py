@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from harness.preflight import preflight
 
+from gate.preflight import preflight
 from gate.suite import load_suite
 from tests.conftest import ROOT
 
