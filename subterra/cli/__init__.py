@@ -35,7 +35,7 @@ def command(name: str, help: str) -> Callable:
 
 # ---- entry point ------------------------------------------------------------------------
 
-COMMAND_MODULES = ("procedures", "compile", "conversations", "gate", "cost")
+COMMAND_MODULES = ("procedures", "compile", "conversations", "gate", "cost", "handling")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:

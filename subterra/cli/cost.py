@@ -5,11 +5,10 @@ model spoke the tokens, e.g. offline), the in-context/compiled ratio and the bre
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 from subterra.cli import EXIT_INPUT_ERROR, Command, command, console, err_console
+from subterra.cli.reports import add_reports_argument, read_reports
 
 
 def _rows(proc: dict[str, Any], price: Any, model: str) -> list[dict[str, Any]]:
@@ -33,8 +32,7 @@ def _rows(proc: dict[str, Any], price: Any, model: str) -> list[dict[str, Any]]:
 
 @command("cost", "cost per conversation, in-context/compiled ratio and break-even, from a gate report")
 def _cost(p: argparse.ArgumentParser) -> Command:
-    p.add_argument("reports", nargs="*", type=Path,
-                   help="report.json files or report folders (default: reports/*/report.json)")
+    add_reports_argument(p)
     p.add_argument("--model", default="claude-sonnet-4-5",
                    help="frontier model whose list price prices the frontier's tokens (default: claude-sonnet-4-5)")
 
@@ -48,17 +46,10 @@ def _cost(p: argparse.ArgumentParser) -> Command:
         except UnknownPriceError as e:
             err_console.print(f"error: {e}", markup=False)
             return EXIT_INPUT_ERROR
-        paths = [r / "report.json" if r.is_dir() else r for r in args.reports] or sorted(
-            Path("reports").glob("*/report.json"))
-        if not paths:
-            err_console.print("error: no reports: run `subterra gate` first, or pass report.json files")
+        reports = read_reports(args.reports)
+        if reports is None:
             return EXIT_INPUT_ERROR
-        for path in paths:
-            try:
-                data = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                err_console.print(f"error: {path}: not a readable report.json ({e})", markup=False)
-                return EXIT_INPUT_ERROR
+        for data in reports:
             for proc in data["procedures"]:
                 name = proc["procedure"]["name"]
                 console.print(f"[bold]{data['run_name']} / {name}[/]")

@@ -66,3 +66,20 @@ def test_break_even_includes_the_compiles_cost_and_the_command_prints_dollars(pr
     html = (tmp_path / "demo" / "index.html").read_text()
     assert "projected at claude-sonnet-4-5" in html and not re.search(r"\$\d(\.\d+)?e[-+]", html)
     assert json.loads((tmp_path / "demo" / "report.json").read_text())["timings"]["economics"]
+
+
+def test_handling_figures_per_condition_and_judge(procedure, tmp_path, capsys) -> None:
+    from harness.judges.llm_judge import JudgeResult
+
+    results = offline_results(procedure)
+    first = results["in_context"][0]
+    results["in_context"][0] = first.model_copy(update={
+        "transcript": first.transcript.model_copy(update={"end_reason": "turn_cap"}),
+        "judges": [JudgeResult(judge="offline", scores=None, failure="no JSON", invalid_replies=2)]})
+    report = build_procedure_report(procedure, results)
+    write_report(build_report("demo", [report]), tmp_path / "demo")
+    assert main(["handling", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "in_context    unparsed routes 0/0, turn-cap endings 1/10 (10 %)" in out
+    assert "judge offline: parse failures 1/10 (10 %), repaired 0/1 (0 %), unscored 1 (+0 failed calls)" in out
+    assert "subterranean  unparsed routes 0/0, turn-cap endings 0/10 (0 %)" in out
