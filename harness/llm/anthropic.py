@@ -11,7 +11,7 @@ import anthropic
 from .base import ChatRequest, ChatResult, Message, Usage
 from .errors import ProviderResponseError
 from .limits import ErrorVerdict
-from .provider import PerLoop, Provider, classify_sdk_error, require_env
+from .provider import PerLoop, Provider, call_timeout_s, classify_sdk_error, require_env
 
 __all__ = ["API_KEY_ENV", "AnthropicModel"]
 
@@ -27,7 +27,7 @@ class AnthropicModel(Provider):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout_s: float = 120.0,
+        timeout_s: float | None = None,
         send_temperature: bool = True,
     ) -> None:
         self.model_id = model
@@ -40,7 +40,7 @@ class AnthropicModel(Provider):
         # max_retries=0: retrying is Model's job, done once for every provider.
         self._clients = PerLoop(
             lambda: anthropic.AsyncAnthropic(
-                api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0
+                api_key=key, base_url=base_url, timeout=timeout_s or call_timeout_s(), max_retries=0
             )
         )
 

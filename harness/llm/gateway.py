@@ -86,7 +86,7 @@ def chat_to_message(completion: dict[str, Any], served_as: str) -> dict[str, Any
 def build_app(backend: str, model: str, served_as: str) -> FastAPI:
     """The FastAPI app: `backend` is the OpenAI base URL (…/v1), `model` the name it serves."""
     # vLLM's convention for a server without keys: "EMPTY" (`transformers serve` checks none).
-    client = httpx.AsyncClient(base_url=backend, timeout=httpx.Timeout(900.0, connect=10.0),
+    client = httpx.AsyncClient(base_url=backend, timeout=httpx.Timeout(1800.0, connect=10.0),
                                headers={"Authorization": "Bearer EMPTY"})
 
     @asynccontextmanager

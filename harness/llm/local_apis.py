@@ -21,6 +21,7 @@ from types import TracebackType
 
 import httpx
 
+from .provider import TIMEOUT_ENV
 from .serving import ModelServer, ServingError, free_port
 from .weights import checkpoint_directory
 
@@ -48,7 +49,9 @@ class LocalAPIs:
     def environment(self) -> dict[str, str]:
         """The variables that point the official SDKs (and so every API role) here."""
         return {"ANTHROPIC_BASE_URL": self.url, "ANTHROPIC_API_KEY": LOCAL_KEY,
-                "OPENAI_BASE_URL": f"{self.url}/v1", "OPENAI_API_KEY": LOCAL_KEY}
+                "OPENAI_BASE_URL": f"{self.url}/v1", "OPENAI_API_KEY": LOCAL_KEY,
+                # A CPU decodes a long reply in minutes, not seconds: no call times out meanwhile.
+                TIMEOUT_ENV: "1800"}
 
     def start(self) -> LocalAPIs:
         directory = checkpoint_directory(self.source)

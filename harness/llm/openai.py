@@ -16,7 +16,7 @@ import openai
 from .base import ChatRequest, ChatResult, Usage
 from .errors import ProviderResponseError
 from .limits import ErrorVerdict
-from .provider import PerLoop, Provider, classify_sdk_error, require_env
+from .provider import PerLoop, Provider, call_timeout_s, classify_sdk_error, require_env
 
 __all__ = ["API_KEY_ENV", "OpenAICompatibleModel", "OpenAIModel"]
 
@@ -36,7 +36,7 @@ class OpenAIModel(Provider):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout_s: float = 120.0,
+        timeout_s: float | None = None,
     ) -> None:
         self.model_id = model
         self.name = f"{self.provider}:{model}"
@@ -46,7 +46,7 @@ class OpenAIModel(Provider):
         # max_retries=0: retrying is Model's job, done once for every provider.
         self._clients = PerLoop(
             lambda: openai.AsyncOpenAI(
-                api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0
+                api_key=key, base_url=base_url, timeout=timeout_s or call_timeout_s(), max_retries=0
             )
         )
 
@@ -109,7 +109,7 @@ class OpenAICompatibleModel(OpenAIModel):
     max_tokens_param = "max_tokens"
 
     def __init__(
-        self, model: str, *, base_url: str, api_key: str | None = None, timeout_s: float = 120.0
+        self, model: str, *, base_url: str, api_key: str | None = None, timeout_s: float | None = None
     ) -> None:
         super().__init__(model, api_key=api_key, base_url=base_url, timeout_s=timeout_s)
         self.name = f"{self.provider}:{base_url}:{model}"
