@@ -122,10 +122,13 @@ def test_public_names_are_what_all_says() -> None:
         "anthropic",
         "base",
         "cache",
+        "choice",
         "errors",
+        "gateway",
         "ledger",
         "limits",
         "local",
+        "local_apis",
         "model",
         "offline",
         "openai",
@@ -133,6 +136,7 @@ def test_public_names_are_what_all_says() -> None:
         "pricing",
         "provider",
         "registry",
+        "serving",
         "weights",
     }
     assert public - modules == set(harness.llm.__all__)
