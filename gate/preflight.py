@@ -11,7 +11,7 @@ from __future__ import annotations
 from compile.devices import missing_device
 from compile.recipe import load_recipe
 from gate.suite import GateSuite
-from harness.conditions import MODEL_ROLE
+from harness.conditions import model_role
 from harness.llm.choice import missing_requirement
 
 __all__ = ["preflight"]
@@ -20,7 +20,7 @@ __all__ = ["preflight"]
 def _used_models(suite: GateSuite) -> dict[str, str]:
     m = suite.models
     roles = {"generator": m.generator, "user": m.user}
-    if any(MODEL_ROLE[c] == "frontier" for c in suite.conditions):
+    if any(model_role(c) == "frontier" for c in suite.conditions):
         roles["frontier"] = m.frontier
     if "orchestrated" in suite.conditions:
         roles["base"] = m.base

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.conditions import MODEL_ROLE
+from harness.conditions import model_role
 from harness.cost import (
     GPU_DOLLARS_PER_HOUR,
     PROJECTION_MODEL,
@@ -50,7 +50,7 @@ def condition_pricing(conditions: Sequence[str], frontier_spec: str, agent_model
     projected: dict[str, str] = {}
     hosting: dict[str, Hosting] = {}
     for condition in conditions:
-        if MODEL_ROLE[condition] != "frontier":
+        if model_role(condition) != "frontier":
             prices[condition], hosting[condition] = SELF_HOSTED, "self_hosted"
             continue
         model, price = list_price(frontier_spec)

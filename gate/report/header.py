@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from gate.report.data import ProcedureReport
 from gate.suite import Models
-from harness.conditions import MODEL_ROLE
+from harness.conditions import model_role
 
 __all__ = ["header_models"]
 
@@ -22,7 +22,7 @@ def _answered(reports: Sequence[ProcedureReport]) -> dict[str, set[str]]:
         answered.setdefault("generator", set()).add(str(report.compile_info.get("datagen_model") or ""))
         for t in report.transcripts:
             answered.setdefault("user", set()).add(t.user_model)
-            role = MODEL_ROLE[t.condition]
+            role = model_role(t.condition)
             if role in ("frontier", "base"):
                 answered.setdefault(role, set()).add(t.agent_model)
             for i, judge in enumerate(t.judges, 1):

@@ -71,10 +71,3 @@ async def judge_transcript(model: ChatModel, turns: Sequence[Turn], *, challenge
     return JudgeResult(judge=name, model=result.model, scores=None, failure=str(error), usage=usage,
                        invalid_replies=2)
 
-
-def mean_scores(results: Sequence[JudgeResult]) -> dict[str, float] | None:
-    """Per-criterion mean over judges that succeeded (None if none did)."""
-    ok = [r.scores for r in results if r.scores is not None]
-    if not ok:
-        return None
-    return {c: sum(s.get(c) for s in ok) / len(ok) for c in Scores.model_fields}
