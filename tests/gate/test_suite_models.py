@@ -61,5 +61,5 @@ def test_the_shipped_gate_suite_follows_the_keys(monkeypatch: pytest.MonkeyPatch
 
 
 def test_an_unknown_provider_in_a_fallback_is_the_suites_error(tmp_path: Path) -> None:
-    with pytest.raises(SpecErrors, match=r"s.gate.yaml:\d+: models: .*unknown model provider 'antropic'"):
+    with pytest.raises(SpecErrors, match=r"s.gate.yaml:\d+: models(\.frontier)?: .*unknown model provider 'antropic'"):
         load_suite(suite_file(tmp_path, "models:\n  frontier: antropic:x | offline\n"))
