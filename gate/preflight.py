@@ -30,7 +30,7 @@ def _used_models(suite: GateSuite) -> dict[str, str]:
 
 def preflight(suite: GateSuite) -> list[str]:
     """One 'suite file: what is missing' line per problem; empty when the suite can run here."""
-    where = str(suite._file) if suite._file else suite.name
+    where = str(suite.source.origin) if suite.source and suite.source.origin else suite.name
     lacking: dict[tuple[str, str], list[str]] = {}      # (spec, what it lacks) -> roles
     for role, spec in _used_models(suite).items():
         missing = missing_requirement(spec)
