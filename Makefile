@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: gate test venv lint bench clean
+.PHONY: gate test venv lint bench clean rehearse rehearse-replay
 
 # Torch's OpenMP threads spin while waiting; on a shared 2-core machine that makes decoding
 # 10x slower whenever another process holds a core. Passive waiting must be set before import.
@@ -24,6 +24,28 @@ venv: $(STAMP)
 
 gate: $(STAMP)
 	$(BIN)/subterra gate
+
+# The rehearsal: the travel suite with every API role a real model (SmolLM2-135M-Instruct behind
+# local servers speaking the Anthropic and OpenAI wire formats, see harness/llm/local_apis.py).
+# The gateway's port is fixed because the recorded calls are keyed by it (rehearse-replay).
+REHEARSAL_PORT ?= 8765
+REHEARSAL_SUITE := test_suites/rehearsal/travel.gate.yaml
+rehearse: $(STAMP)
+	$(BIN)/python -m harness.llm.local_apis --port $(REHEARSAL_PORT) --logs .subterra/rehearsal/logs -- \
+		$(BIN)/subterra gate $(REHEARSAL_SUITE)
+	$(BIN)/subterra handling reports/rehearsal
+	$(BIN)/subterra cost reports/rehearsal
+
+# The rehearsal again from its recorded calls, servers stopped, in a fresh results folder; its
+# report.json must equal the rehearsal's, timings aside.
+rehearse-replay: $(STAMP)
+	rm -rf .subterra/rehearsal/replay && mkdir -p .subterra/rehearsal/replay
+	ANTHROPIC_BASE_URL=http://127.0.0.1:$(REHEARSAL_PORT) OPENAI_BASE_URL=http://127.0.0.1:$(REHEARSAL_PORT)/v1 \
+	ANTHROPIC_API_KEY=local-rehearsal OPENAI_API_KEY=local-rehearsal SUBTERRA_STORE=$(CURDIR)/.subterra/store \
+	SUBTERRA_CACHE_DIR=$(CURDIR)/.subterra/cache \
+		$(BIN)/subterra gate $(REHEARSAL_SUITE) --cache replay \
+		--pytest-args "--rootdir .subterra/rehearsal/replay --gate-report-dir .subterra/rehearsal/replay/reports"
+	$(BIN)/python -m gate.report.compare reports/rehearsal/report.json .subterra/rehearsal/replay/reports/rehearsal/report.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2

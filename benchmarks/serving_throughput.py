@@ -25,8 +25,8 @@ import asyncio  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from harness.files import cache_dir  # noqa: E402
 from harness.llm import ChatRequest, ChatResult, Message, get_model  # noqa: E402
-from harness.llm.paths import cache_dir  # noqa: E402
 from harness.llm.serving import ModelServer  # noqa: E402
 
 SYSTEM = "You are a helpful Zoom technical support assistant."

@@ -70,6 +70,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(["compiled_model", argname], params, indirect=["compiled_model"], scope="session")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Stop before anything runs when a collected suite cannot run here (a missing API key,
+    GPU or local weights), naming what is missing."""
+    if not any(item.get_closest_marker("gate") for item in items):
+        return
+    from gate.preflight import preflight
+
+    run: GateRun = config.stash[_RUN_KEY]
+    suites = {id(p.suite): p.suite for p in run.procedures}.values()
+    problems = [line for suite in suites for line in preflight(suite)]
+    if problems:
+        pytest.exit("cannot run the gate here:\n" + "\n".join(problems), returncode=2)
+
+
 def _uncaptured(item: pytest.Item) -> contextlib.AbstractContextManager:
     """Gate tests compile (setup) and converse (call) for minutes: their progress lines reach
     the terminal instead of pytest's capture."""

@@ -23,6 +23,8 @@ from compile.settings import CompileSettings
 from harness.conditions import CONDITIONS, ConditionName
 from harness.errors import SpecError, SpecErrors
 from harness.judges.rubric import Criterion
+from harness.llm.choice import choose
+from harness.llm.errors import ConfigurationError
 from harness.spec_file import Sourced, load_spec
 
 MAX_EVAL_N = 10_000          # evaluation scenarios per condition (the paper uses 200)
@@ -91,12 +93,48 @@ class ProcedureEntry(_Strict):
 
 
 class Models(_Strict):
+    """Which model plays each role. A role may list fallbacks, `"anthropic:claude-sonnet-4-5 |
+    offline"`: the first whose API key is set plays it (`harness.llm.choice`), decided when
+    the suite loads; `chosen` then says, per role, what was passed over and why."""
+
     generator: ModelSpec = "offline"          # writes the synthetic training conversations
     user: ModelSpec = "offline"               # the simulated customer
     frontier: ModelSpec = "offline"           # langgraph and in_context conditions
     base: ModelSpec = "local:smollm2-135m"    # the orchestrated condition (the model before compiling)
     judges: Annotated[list[ModelSpec], AfterValidator(_unique)] = Field(default_factory=lambda: ["offline"],
                                                                         min_length=1)
+    # Filled on load, never written by hand: role -> how its model was chosen (fallbacks only).
+    chosen: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _choose(self) -> Models:
+        try:
+            return self._chosen()
+        except ConfigurationError as e:      # an unknown provider: the suite's error, with its line
+            raise ValueError(str(e)) from None
+
+    def _chosen(self) -> Models:
+        for role in ("generator", "user", "frontier", "base"):
+            value = getattr(self, role)
+            if "|" in value:
+                choice = choose(value)
+                setattr(self, role, choice.spec)
+                self.chosen[role] = choice.note
+        judges, notes = [], []
+        for value in self.judges:
+            choice = choose(value)
+            notes += [choice.note] if "|" in value else []
+            if choice.spec not in judges:       # two judges falling back to one stand-in: judge once
+                judges.append(choice.spec)
+        self.judges = judges
+        if notes:
+            self.chosen["judges"] = "; ".join(notes)
+        return self
+
+    def specs(self) -> dict[str, str]:
+        """Each role's model spec ("judge 1", "judge 2", ... for the judges)."""
+        roles = {r: getattr(self, r) for r in ("generator", "user", "frontier", "base")}
+        return roles | {f"judge {i}": j for i, j in enumerate(self.judges, 1)}
 
 
 class _OneCondition(_Strict):

@@ -20,10 +20,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from harness.llm.base import Usage
-from harness.llm.pricing import Price, cost
+from harness.llm.pricing import Price, cost, self_hosted_price
 from harness.transcript import Transcript
 
 __all__ = [
+    "GPU_DOLLARS_PER_HOUR",
+    "PROJECTION_MODEL",
+    "SELF_HOSTED",
     "CompileCost",
     "CompileEconomics",
     "ConditionCost",
@@ -36,6 +39,7 @@ __all__ = [
     "condition_cost",
     "condition_usage",
     "cost_table",
+    "dollars",
 ]
 
 Hosting = Literal["api", "self_hosted"]
@@ -216,3 +220,24 @@ def compile_economics(compile: CompileCost, compiled: ConditionCost, baseline: C
         conversations=conversations,
         amortised_per_conversation=amortised_per_conversation(total, conversations),
     )
+
+
+# ---- what a report shows: dollars, and the projection of offline runs ------------------------
+
+# The paper prices the frontier at Claude Sonnet 4.5's list price (Table 6); offline runs count
+# the same tokens, so they are priced as if that model had spoken them, and labelled projected.
+PROJECTION_MODEL = "claude-sonnet-4-5"
+# The paper's self-hosting assumption (§5): an A100 at $2.50/h, ~15K prefill and ~3K decode tok/s.
+GPU_DOLLARS_PER_HOUR = 2.50
+SELF_HOSTED = self_hosted_price(GPU_DOLLARS_PER_HOUR, 15_000, 3_000)
+
+
+def dollars(amount: float | None) -> str:
+    """'$1,234.50', '$0.0123', '$0.000052': always positional, never scientific notation,
+    with three significant digits below a cent."""
+    if amount is None:
+        return "—"
+    if amount == 0 or abs(amount) >= 0.01:
+        return f"${amount:,.2f}" if abs(amount) >= 1 or amount == 0 else f"${amount:.4f}"
+    places = min(12, 2 - math.floor(math.log10(abs(amount))))
+    return f"${amount:.{places}f}"

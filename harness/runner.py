@@ -19,7 +19,7 @@ from harness.llm.errors import LLMError
 from harness.procedure import Role
 from harness.scenarios import Scenario
 from harness.simulator import SimulatorError, UserSimulator
-from harness.transcript import EndReason, Transcript, Turn
+from harness.transcript import EndReason, Incidents, Transcript, Turn
 
 DEFAULT_MAX_TURNS = 60     # the longest shipped path has 39 turns
 
@@ -34,6 +34,7 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
     terminal: str | None = None
     error: str | None = None
     visited: list[str] = []
+    incidents = Incidents()
     reason: EndReason = "turn_cap"
     started = time.perf_counter()
     procedure = condition.procedure
@@ -48,18 +49,25 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
             agent_usage, routing_usage = agent_usage + reply.generation, routing_usage + reply.routing
             agent_model = reply.model or agent_model
             visited += reply.chain + ([reply.node] if reply.node is not None else [])
+            incidents += Incidents(unparsed_routes=reply.unparsed_routes)
             if reply.text or not reply.terminal:     # a customer terminal ends with no agent words
                 turns.append(Turn(speaker="agent", text=reply.text))
+                incidents += Incidents(empty_agent_replies=int(not reply.text))
             if reply.terminal:
                 reason, terminal = "terminal", reply.terminal
                 break
         else:
             try:
                 said = await user.reply(turns)
-            except (LLMError, SimulatorError) as e:
+            except SimulatorError as e:
+                reason, error = "simulator_error", str(e)
+                incidents += Incidents(empty_user_replies=e.empty_replies)
+                break
+            except LLMError as e:
                 reason, error = "simulator_error", str(e)
                 break
             user_usage = user_usage + said.usage
+            incidents += Incidents(empty_user_replies=said.empty_replies)
             user_model = said.model or user_model
             if said.text:
                 turns.append(Turn(speaker="user", text=said.text))
@@ -72,7 +80,7 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
         turns=turns, end_reason=reason, terminal=terminal, agent_usage=agent_usage,
         routing_usage=routing_usage, user_usage=user_usage,
         wall_clock_s=round(time.perf_counter() - started, 3), agent_model=agent_model,
-        user_model=user_model, error=error, visited=visited)
+        user_model=user_model, error=error, visited=visited, incidents=incidents)
 
 
 async def run_conversations(condition: Condition, simulator: UserSimulator, scenarios: Sequence[Scenario], *,

@@ -40,6 +40,10 @@ SIMULATOR_SYSTEM = (
 class SimulatorError(Exception):
     """The simulated customer failed (not the agent): recorded as its own end reason."""
 
+    def __init__(self, message: str, *, empty_replies: int = 0) -> None:
+        super().__init__(message)
+        self.empty_replies = empty_replies
+
 
 class UserReply(BaseModel):
     text: str = ""
@@ -47,6 +51,7 @@ class UserReply(BaseModel):
     node: str | None = None          # the planned step this message was meant to play
     usage: Usage = Field(default_factory=Usage)
     model: str = ""
+    empty_replies: int = 0           # empty answers before this one (each asked again)
 
 
 class SimulatorSession:
@@ -82,15 +87,22 @@ class SimulatorSession:
             hint=Hint(task="turn", speaker="user", node=node_id, variables=self.scenario.context,
                       examples=tuple(self.procedure.examples_toward(node_id, next_id)),
                       toward=chain_toward(self.procedure, path, position)))
-        result = await self.model.generate(request)
-        ended = END_MARKER in result.text
-        text = result.text.replace(END_MARKER, "").strip()   # "Thanks, bye! [END]" keeps its words
-        if not text and not ended:
-            raise SimulatorError(f"the user model {result.model} returned an empty message "
-                                 f"(scenario {self.scenario.index}, step {step + 1})")
+        usage, empty = Usage(), 0
+        for trial in range(2):      # an empty message is asked for once more before giving up
+            result = await self.model.generate(request.model_copy(update={"trial": trial}))
+            usage = usage + result.usage
+            ended = END_MARKER in result.text
+            text = result.text.replace(END_MARKER, "").strip()   # "Thanks, bye! [END]" keeps its words
+            if text or ended:
+                break
+            empty += 1
+        else:
+            raise SimulatorError(f"the user model {result.model} returned an empty message twice "
+                                 f"(scenario {self.scenario.index}, step {step + 1})", empty_replies=empty)
         # A planned step that is a terminal (the customer leaves) ends the conversation.
         ended = ended or node.terminal is not None
-        return UserReply(text=text, ended=ended, node=node_id, usage=result.usage, model=result.model)
+        return UserReply(text=text, ended=ended, node=node_id, usage=usage, model=result.model,
+                         empty_replies=empty)
 
 
 class UserSimulator:

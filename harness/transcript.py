@@ -45,6 +45,21 @@ class Conversation(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
 
+class Incidents(BaseModel):
+    """What a talking model did that the conversation absorbed: counted, never fatal.
+
+    The end reasons count the rest (`turn_cap`: nobody ended it; `simulator_error`: the
+    customer stayed silent after a retry; `agent_error`: the agent's calls failed).
+    """
+
+    unparsed_routes: int = 0         # router replies naming no option (the first edge was taken)
+    empty_agent_replies: int = 0     # agent turns with no words (kept in the transcript as they were)
+    empty_user_replies: int = 0      # customer replies with no words and no end marker (each retried once)
+
+    def __add__(self, other: Incidents) -> Incidents:
+        return Incidents(**{k: getattr(self, k) + getattr(other, k) for k in Incidents.model_fields})
+
+
 class Transcript(BaseModel):
     """One evaluated conversation between a condition and the simulated user."""
 
@@ -65,6 +80,7 @@ class Transcript(BaseModel):
     # conditions without explicit state). Bookkeeping only: judges never see it.
     visited: list[str] = Field(default_factory=list)
     reused_from: str | None = None       # git ref of the run this transcript was reused from
+    incidents: Incidents = Field(default_factory=Incidents)
 
 
 def write_jsonl(path: Path, records: list[BaseModel]) -> None:

@@ -32,6 +32,7 @@ from gate.report.views import (
 from gate.results import ConversationResult
 from harness.conditions import reference_condition
 from harness.cost import ConditionCost, Hosting, condition_cost, condition_usage
+from harness.handling import handling
 from harness.judges.agreement import agreement
 from harness.judges.rubric import CRITERIA, Scores
 from harness.llm.pricing import Overrides, Price, UnknownPriceError, price_for
@@ -206,6 +207,7 @@ def build_procedure_report(
     condition_prices: Mapping[str, Price] | None = None,
     price_overrides: Overrides = None,
     hosting: Mapping[str, Hosting] | None = None,
+    projected: Mapping[str, str] | None = None,
     seed: int = 0,
     n_resamples: int = N_RESAMPLES,
 ) -> ProcedureReport:
@@ -215,6 +217,8 @@ def build_procedure_report(
     `self_hosted_price` for the compiled model) win; otherwise the agent model's list price
     via `price_for(model, price_overrides)`; unknown prices leave the cost undefined with a
     note. `hosting` defaults to "self_hosted" for "local:" models, "api" otherwise.
+    `projected` names, per condition, the model whose list price its `condition_prices`
+    entry is (offline tokens priced as if that model had spoken them).
     `compile_info` is shown as given; keep durations out of it (put them in timings).
     """
     reference = reference or reference_condition()
@@ -252,7 +256,9 @@ def build_procedure_report(
         procedure=procedure, reference=reference, conditions=conditions,
         offline=bool(offline_models), offline_models=offline_models, judges=judges,
         seed=seed, n_resamples=n_resamples, summaries=summaries, comparisons=comparisons,
-        costs=_costs(conditions, res, reference, condition_prices or {}, price_overrides, hosting or {}),
+        costs=[c.model_copy(update={"projected_at": (projected or {}).get(c.condition)})
+               for c in _costs(conditions, res, reference, condition_prices or {}, price_overrides, hosting or {})],
+        handling={c: handling([r.transcript for r in res[c]], [r.judges for r in res[c]]) for c in conditions},
         agreement=_agreement(res, conditions, judges),
         trace=[trace_coverage(procedure, c, res[c]) for c in conditions],
         transcripts=[transcript_view(r) for c in conditions for r in res[c]],

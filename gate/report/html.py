@@ -23,6 +23,7 @@ from gate.report.svg import (
 )
 from gate.report.views import ProcedureReport, ReportData, is_offline_model
 from gate.results import dump_json
+from harness.cost import dollars
 from harness.files import write_atomic
 from harness.judges.rubric import CRITERIA
 from harness.stats import format_p
@@ -46,8 +47,9 @@ def _environment() -> jinja2.Environment:
         signed=lambda x, d=2: "—" if x is None else f"{x:+.{d}f}".replace("-", "−"),
         pct=lambda x, d=0: "—" if x is None else f"{100 * x:.{d}f} %",
         pvalue=lambda p: format_p(p),
-        money=lambda x: "—" if x is None else (f"${x:.4f}" if x >= 0.001 else f"${x:.2e}"),
-        ratio=lambda x: "—" if x is None else f"{x:.3g}×",
+        money=dollars,
+        # Positional always (a scientific 1.2e+03× reads as noise): 462×, 12.50×, 0.041×.
+        ratio=lambda x: "—" if x is None else (f"{x:,.0f}×" if x >= 100 else f"{x:.2f}×" if x >= 1 else f"{x:.3f}×"),
     )
     return env
 

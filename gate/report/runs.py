@@ -8,15 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gate.report.data import build_procedure_report, build_report
+from gate.report.economics import condition_pricing, projected_economics
+from gate.report.header import header_models
 from gate.report.html import write_report
-from harness.conditions import CONDITIONS, model_role
-from harness.llm import self_hosted_price
 
 if TYPE_CHECKING:
     from gate.run import GateRun, ProcedureRun
-
-# The paper's self-hosting assumption (§5): an A100 at $2.50/h, ~15K prefill and ~3K decode tok/s.
-SELF_HOSTED = self_hosted_price(2.50, 15_000, 3_000)
 
 
 def write_reports(run: GateRun) -> list[Path]:
@@ -26,7 +23,7 @@ def write_reports(run: GateRun) -> list[Path]:
         suites.setdefault(proc.suite.name, []).append(proc)
     written = []
     for name, procs in suites.items():
-        reports, compile_timings = [], {}
+        reports, compile_timings, economics = [], {}, {}
         for proc in procs:
             results = {c: proc.results.all(proc.procedure.name, c) for c in proc.suite.conditions}
             results = {c: rs for c, rs in results.items() if rs}
@@ -34,12 +31,17 @@ def write_reports(run: GateRun) -> list[Path]:
                 continue
             compiled = run.compiled(proc.key)
             compile_timings[proc.procedure.name] = compiled.cycle_seconds()
-            reports.append(build_procedure_report(
-                proc.procedure, results, compile_info=compiled.info(),
-                condition_prices={c: SELF_HOSTED for c in CONDITIONS if model_role(c) != "frontier"}))
+            spoken = {c: {r.transcript.agent_model for r in rs} for c, rs in results.items()}
+            prices, projected, hosting = condition_pricing(list(results), proc.suite.models.frontier, spoken)
+            report = build_procedure_report(proc.procedure, results, compile_info=compiled.info(),
+                                            condition_prices=prices, projected=projected, hosting=hosting)
+            reports.append(report)
+            economics[proc.procedure.name] = projected_economics(
+                report.costs, datagen_usage=compiled.datagen.usage, generator_spec=proc.suite.models.generator,
+                datagen_model=compiled.datagen.model, training_seconds=compiled.cycle_seconds()["fine-tuning"])
         if reports:
-            models = procs[0].suite.models.model_dump()
-            models = {k: ", ".join(v) if isinstance(v, list) else v for k, v in models.items()}
-            data = build_report(name, reports, models=models, timings={"recompile_cycle_s": compile_timings})
+            # The break-even includes the fine-tuning time it took here: a timing, kept apart.
+            data = build_report(name, reports, models=header_models(procs[0].suite.models, reports),
+                                timings={"recompile_cycle_s": compile_timings, "economics": economics})
             written.append(write_report(data, report_root / name))
     return written

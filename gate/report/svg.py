@@ -19,6 +19,7 @@ from html import escape
 import networkx as nx
 
 from gate.report.views import ConditionCostView, ConditionSummary, TraceCoverage
+from harness.cost import dollars
 from harness.judges.rubric import CRITERIA
 from harness.procedure import Procedure, to_digraph
 from harness.procedure.render import COLOURS
@@ -110,10 +111,6 @@ def scores_chart(summaries: Sequence[ConditionSummary], *, title: str = "Mean sc
 
 # ---- (b) cost per conversation, log scale -----------------------------------------------------
 
-def _money(x: float) -> str:
-    return f"${x:.4g}" if x >= 0.01 else f"${x:.2e}"
-
-
 def cost_chart(costs: Sequence[ConditionCostView], *, title: str = "Cost per conversation (USD, log scale)") -> str:
     """Horizontal bars on a log10 axis; free ($0) or unpriced conditions are listed, not drawn."""
     rows = len(costs)
@@ -133,17 +130,17 @@ def cost_chart(costs: Sequence[ConditionCostView], *, title: str = "Cost per con
         px = x(10.0 ** p)
         out.append(f'<line class="grid" x1="{_f(px)}" x2="{_f(px)}" y1="{top}" y2="{axis_y}" stroke="#e4e4e4"/>'
                    f'<text class="tick" x="{_f(px)}" y="{axis_y + 16}" font-size="11" '
-                   f'text-anchor="middle">{_e(_money(10.0 ** p))}</text>')
+                   f'text-anchor="middle">{_e(dollars(10.0 ** p))}</text>')
     for k, c in enumerate(costs):
         yy = top + k * row_h
         total = c.cost.total_per_conversation if c.cost else None
         out.append(f'<g class="bar" data-condition="{_e(c.condition)}" data-cost="{"" if total is None else f"{total:.8g}"}">'
                    f'<text x="{left - 8}" y="{_f(yy + row_h / 2 + 4)}" font-size="12" text-anchor="end">{_e(c.condition)}</text>')
         if total is not None and total > 0:
-            out.append(f'<title>{_e(f"{c.condition}: {_money(total)} per conversation")}</title>'
+            out.append(f'<title>{_e(f"{c.condition}: {dollars(total)} per conversation")}</title>'
                        f'<rect x="{left}" y="{_f(yy + 4)}" width="{_f(max(x(total) - left, 1))}" height="{row_h - 8}" '
                        f'fill="{condition_colour(k)}"/>'
-                       f'<text x="{_f(x(total) + 6)}" y="{_f(yy + row_h / 2 + 4)}" font-size="11">{_e(_money(total))}</text>')
+                       f'<text x="{_f(x(total) + 6)}" y="{_f(yy + row_h / 2 + 4)}" font-size="11">{_e(dollars(total))}</text>')
         else:
             label = "$0 (free)" if total == 0 else "no price"
             out.append(f'<text x="{left + 6}" y="{_f(yy + row_h / 2 + 4)}" font-size="11" fill="#777">{label}</text>')

@@ -58,8 +58,8 @@ def transcript_view(r: ConversationResult) -> TranscriptView:
                         on_chart=(i not in off_turns) if known else None)
                for i, (turn, node) in enumerate(zip(t.turns, decoded, strict=True))],
         scores=r.scores,
-        judges=[JudgeView(judge=j.judge, offline=is_offline_model(j.judge), scores=j.scores,
-                          failure=j.failure) for j in r.judges],
+        judges=[JudgeView(judge=j.judge, model=j.model, offline=is_offline_model(j.model or j.judge),
+                          scores=j.scores, failure=j.failure) for j in r.judges],
         offline_scores=dict(sorted(r.offline_scores.items())),
         trace_valid=v.valid, off_chart_steps=list(v.off_chart_steps), skipped_nodes=list(v.skipped_nodes),
         trace_terminal=v.terminal, expected_terminal=v.expected_terminal, terminal_fits=v.terminal_fits,

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.cost import ConditionCost, Hosting
+from harness.handling import Handling
 from harness.judges.agreement import AgreementReport
 from harness.judges.rubric import Scores
 from harness.llm.base import Usage
@@ -77,6 +78,9 @@ class ConditionCostView(_Frozen):
     user_input_tokens_per_conversation: float   # simulator tokens, not a cost of the agent
     user_output_tokens_per_conversation: float
     note: str = ""
+    # Set when the agent's tokens were counted offline and are priced at this model's list
+    # price instead: what the conversations would have cost had it spoken them.
+    projected_at: str | None = None
 
 
 class NodeTrace(_Frozen):
@@ -112,6 +116,7 @@ class TraceCoverage(_Frozen):
 
 class JudgeView(_Frozen):
     judge: str
+    model: str = ""              # the model that answered for it
     offline: bool
     scores: Scores | None
     failure: str | None = None
@@ -170,6 +175,8 @@ class ProcedureReport(_Frozen):
     trace: list[TraceCoverage]
     transcripts: list[TranscriptView]
     compile_info: dict[str, Any] = Field(default_factory=dict)
+    # condition -> what its models did that the run absorbed (per role and judge)
+    handling: dict[str, Handling] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     # Wall-clock figures; excluded from dumps, gathered into ReportData.timings instead.
     timings: dict[str, Any] = Field(default_factory=dict, exclude=True)

@@ -31,6 +31,7 @@ class AgentReply(BaseModel):
     generation: Usage = Field(default_factory=Usage)
     routing: Usage = Field(default_factory=Usage)
     model: str = ""
+    unparsed_routes: int = 0                 # router replies this turn that named no option
 
 
 class ConditionSession(abc.ABC):

@@ -70,17 +70,16 @@ class OrchestratedSession(ConditionSession):
     def __init__(self, procedure: Procedure, model: ChatModel, scenario: Scenario) -> None:
         self.procedure, self.model, self.scenario = procedure, model, scenario
         self.tracker = FlowchartTracker(procedure)
-        self.unparsed_routes = 0
 
     async def reply(self, turns: Sequence[Turn]) -> AgentReply:
-        routing = Usage()
+        routing, unparsed = Usage(), 0
 
         async def choose(hub: str, edges: list[Edge], _text: str) -> str:
-            nonlocal routing
+            nonlocal routing, unparsed
             decision = await route(self.model, self.procedure, edges, turns,
                                    seed=stable_int("route", self.scenario.index, len(turns), hub))
             routing = routing + decision.usage
-            self.unparsed_routes += not decision.parsed
+            unparsed += not decision.parsed
             return decision.target
 
         if not turns:
@@ -88,13 +87,15 @@ class OrchestratedSession(ConditionSession):
         else:
             user_node, chain = await self.tracker.advance(turns[-1].text, choose)
             if chain is None:       # the customer's step ended the conversation
-                return AgentReply(text="", node=user_node, terminal=user_node, routing=routing)
+                return AgentReply(text="", node=user_node, terminal=user_node, routing=routing,
+                                  unparsed_routes=unparsed)
             steps = chain
         node = steps[-1]
         result = await self.model.generate(node_turn_request(self.procedure, steps, self.scenario, turns))
         return AgentReply(text=reply_text(result), node=node, chain=steps[:-1],
                           terminal=node if self.procedure.nodes[node].terminal else None,
-                          generation=result.usage, routing=routing, model=result.model)
+                          generation=result.usage, routing=routing, model=result.model,
+                          unparsed_routes=unparsed)
 
 
 class OrchestratedCondition(Condition):

@@ -4,7 +4,9 @@ The reply must be the rubric's JSON object. An invalid reply gets one repair req
 (the model sees its reply and what was wrong with it); a second invalid reply is recorded
 as a judge failure — never replaced by a default score. The offline model can judge too:
 the caller passes the trace-derived scores as the hint, and they travel the same path
-(request, JSON, validation) as a real judge's.
+(request, JSON, validation) as a real judge's. A call that fails after the LLM layer's
+retries (a server error, a context overflow) is a judge failure too, recorded with its error:
+one judge's bad day must not stop the gate's other conversations.
 """
 
 from __future__ import annotations
@@ -21,16 +23,20 @@ from harness.judges.rubric import (
     render_judge_prompt,
 )
 from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
+from harness.llm.errors import LLMError
 from harness.transcript import Turn
 
 
 class JudgeResult(BaseModel):
-    judge: str                      # the model id that judged
+    judge: str                      # the judge as the suite names it (the same whether it failed or not)
+    model: str = ""                 # the concrete model id that answered, when one did
     scores: Scores | None           # None when the judge failed
     failure: str | None = None      # what was wrong with its last reply
     rationale: str | None = None
     usage: Usage = Usage()
-    repaired: bool = False
+    repaired: bool = False          # the first reply was invalid, the repair request's was valid
+    invalid_replies: int = 0        # replies that were not the rubric's JSON (0, 1 or 2)
+    call_failed: bool = False       # the failure is a failed call, not an unparseable reply
 
 
 async def judge_transcript(model: ChatModel, turns: Sequence[Turn], *, challenge_posed: bool,
@@ -42,10 +48,15 @@ async def judge_transcript(model: ChatModel, turns: Sequence[Turn], *, challenge
     messages = list(prompt.messages())
     usage = Usage()
     error: JudgeOutputError | None = None
+    name = getattr(model, "name", "unknown")
     for attempt in range(2):
         request = ChatRequest(messages=tuple(messages), max_tokens=800, temperature=0.0, seed=seed,
                               trial=attempt, hint=hint, purpose="judge")
-        result = await model.generate(request)
+        try:
+            result = await model.generate(request)
+        except LLMError as e:
+            return JudgeResult(judge=name, scores=None, failure=f"the judge's call failed: {e}", usage=usage,
+                               invalid_replies=attempt, call_failed=True)
         usage = usage + result.usage
         try:
             scores = parse_judge_output(result.text)
@@ -55,7 +66,8 @@ async def judge_transcript(model: ChatModel, turns: Sequence[Turn], *, challenge
                          Message(role="user", content=f"That reply is not valid: {e}. Reply again with "
                                                       "only the JSON object the rubric asks for.")]
             continue
-        return JudgeResult(judge=result.model, scores=apply_challenge_cap(scores, challenge_posed=challenge_posed),
-                           usage=usage, repaired=attempt > 0)
-    return JudgeResult(judge=getattr(model, "name", "unknown"), scores=None, failure=str(error), usage=usage)
+        return JudgeResult(judge=name, model=result.model, usage=usage, repaired=attempt > 0, invalid_replies=attempt,
+                           scores=apply_challenge_cap(scores, challenge_posed=challenge_posed))
+    return JudgeResult(judge=name, model=result.model, scores=None, failure=str(error), usage=usage,
+                       invalid_replies=2)
 

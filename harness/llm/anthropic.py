@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import anthropic
 from .base import ChatRequest, ChatResult, Message, Usage
 from .errors import ProviderResponseError
 from .limits import ErrorVerdict
-from .provider import PerLoop, Provider, classify_sdk_error, require_env
+from .provider import PerLoop, Provider, call_timeout_s, classify_sdk_error, require_env
 
 __all__ = ["API_KEY_ENV", "AnthropicModel"]
 
@@ -26,17 +27,20 @@ class AnthropicModel(Provider):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout_s: float = 120.0,
+        timeout_s: float | None = None,
         send_temperature: bool = True,
     ) -> None:
         self.model_id = model
         self.send_temperature = send_temperature
         self.name = f"{self.provider}:{model}"
+        # The SDK reads ANTHROPIC_BASE_URL itself; we read it too, so that answers recorded from
+        # another server (a local rehearsal) are never replayed as the real API's.
+        self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
         key = api_key or require_env(API_KEY_ENV, self.provider)
         # max_retries=0: retrying is Model's job, done once for every provider.
         self._clients = PerLoop(
             lambda: anthropic.AsyncAnthropic(
-                api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0
+                api_key=key, base_url=base_url, timeout=timeout_s or call_timeout_s(), max_retries=0
             )
         )
 
@@ -51,6 +55,10 @@ class AnthropicModel(Provider):
             model=getattr(response, "model", None) or self.model_id,
             latency_s=time.perf_counter() - started,
         )
+
+    @property
+    def cache_identity(self) -> str:
+        return f"{self.provider}@{self.base_url}" if self.base_url else self.provider
 
     def classify_error(self, error: BaseException) -> ErrorVerdict:
         return classify_sdk_error(error, anthropic)

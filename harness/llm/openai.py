@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any, ClassVar
 
@@ -15,7 +16,7 @@ import openai
 from .base import ChatRequest, ChatResult, Usage
 from .errors import ProviderResponseError
 from .limits import ErrorVerdict
-from .provider import PerLoop, Provider, classify_sdk_error, require_env
+from .provider import PerLoop, Provider, call_timeout_s, classify_sdk_error, require_env
 from .redact import redact_url
 
 __all__ = ["API_KEY_ENV", "OpenAICompatibleModel", "OpenAIModel"]
@@ -36,16 +37,17 @@ class OpenAIModel(Provider):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout_s: float = 120.0,
+        timeout_s: float | None = None,
     ) -> None:
         self.model_id = model
         self.name = f"{self.provider}:{model}"
-        self.base_url = base_url
+        # The SDK reads OPENAI_BASE_URL itself; the cache must know it too (see cache_identity).
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         key = self._api_key(api_key)
         # max_retries=0: retrying is Model's job, done once for every provider.
         self._clients = PerLoop(
             lambda: openai.AsyncOpenAI(
-                api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0
+                api_key=key, base_url=base_url, timeout=timeout_s or call_timeout_s(), max_retries=0
             )
         )
 
@@ -87,6 +89,11 @@ class OpenAIModel(Provider):
             input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens or 0, calls=1
         )
 
+    @property
+    def cache_identity(self) -> str:
+        """Answers recorded from another server (e.g. a local rehearsal) never replay as the API's."""
+        return f"{self.provider}@{self.base_url}" if self.base_url else self.provider
+
     def classify_error(self, error: BaseException) -> ErrorVerdict:
         return classify_sdk_error(error, openai)
 
@@ -103,7 +110,7 @@ class OpenAICompatibleModel(OpenAIModel):
     max_tokens_param = "max_tokens"
 
     def __init__(
-        self, model: str, *, base_url: str, api_key: str | None = None, timeout_s: float = 120.0
+        self, model: str, *, base_url: str, api_key: str | None = None, timeout_s: float | None = None
     ) -> None:
         super().__init__(model, api_key=api_key, base_url=base_url, timeout_s=timeout_s)
         self.name = f"{self.provider}:{redact_url(base_url)}:{model}"

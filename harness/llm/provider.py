@@ -18,7 +18,10 @@ from .base import ChatModel, ChatRequest
 from .errors import ConfigurationError
 from .limits import ErrorVerdict, classify_common, classify_status
 
-__all__ = ["PerLoop", "Provider", "classify_sdk_error", "estimate_tokens", "require_env"]
+__all__ = ["TIMEOUT_ENV", "PerLoop", "Provider", "call_timeout_s", "classify_sdk_error", "estimate_tokens",
+           "require_env"]
+
+TIMEOUT_ENV = "SUBTERRA_API_TIMEOUT_S"
 
 T = TypeVar("T")
 
@@ -52,6 +55,16 @@ def require_env(variable: str, provider: str) -> str:
             "(or pass api_key=...), or use the 'offline' model, which needs none"
         )
     return value
+
+
+def call_timeout_s() -> float:
+    """Seconds one API call may take: `$SUBTERRA_API_TIMEOUT_S`, else 120. A local server on a
+    busy CPU (the rehearsal) needs far longer than an API does."""
+    value = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        return float(value) if value else 120.0
+    except ValueError:
+        raise ConfigurationError(f"${TIMEOUT_ENV} must be a number of seconds, got {value!r}") from None
 
 
 def estimate_tokens(request: ChatRequest) -> int:

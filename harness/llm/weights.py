@@ -33,6 +33,7 @@ __all__ = [
     "CHATML_TEMPLATE",
     "SMOLLM2_ALIAS",
     "WeightsSource",
+    "checkpoint_directory",
     "load_causal_lm",
     "load_tokenizer",
     "resolve_source",
@@ -151,6 +152,33 @@ def load_tokenizer(source: str | Path, *, use_disk_cache: bool = True) -> Any:
         if saved is not None:
             _save_atomically(tokenizer, saved)
     return _complete(tokenizer, resolved)
+
+
+def checkpoint_directory(source: str | Path) -> Path:
+    """A transformers checkpoint directory for `source`, for engines that serve only those
+    (`transformers serve`, vLLM). A checkpoint is returned as it is; a GGUF file is converted
+    once (de-quantized to float32 with its tokenizer and chat template) into
+    `cache_dir()/checkpoints/`, keyed like the converted tokenizers, and read from there after."""
+    resolved = resolve_source(source)
+    if resolved.gguf_file is None:
+        return resolved.directory
+    target = cache_dir() / "checkpoints" / _converted_tokenizer_dir(resolved).name
+    if not (target / "config.json").is_file():
+        model, tokenizer = load_causal_lm(source)
+        # The weights are de-quantized on load; only the GGUF marker stops them being saved.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        tmp.chmod(0o755)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process converted it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def _complete(tokenizer: Any, resolved: WeightsSource) -> Any:

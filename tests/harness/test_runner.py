@@ -139,6 +139,19 @@ def test_simulator_error(user: ChatModel, message: str) -> None:
     assert transcript.end_reason == "simulator_error" and message in transcript.error
     assert [t.speaker for t in transcript.turns] == ["agent"]
     assert transcript.user_usage == Usage()
+    assert transcript.incidents.empty_user_replies == (2 if "empty" in message else 0)
+
+
+def test_a_talking_models_slips_are_counted_on_the_transcript() -> None:
+    """Empty agent turns and router replies that name no option are kept and counted."""
+    def agent(request: ChatRequest) -> str:
+        return "Hmm, hard to say." if request.purpose == "routing" else ""
+
+    transcript = converse("orchestrated", "travel", 0, agent=RecordingModel(agent), max_turns=6)
+    agent_turns = [t for t in transcript.turns if t.speaker == "agent"]
+    assert transcript.incidents.empty_agent_replies == len(agent_turns) > 0
+    assert all(t.text == "" for t in agent_turns)
+    assert transcript.incidents.unparsed_routes == transcript.routing_usage.calls > 0
 
 
 def test_end_marker_only_ends_without_an_empty_turn() -> None:

@@ -126,6 +126,16 @@ def test_an_empty_reply_is_a_simulator_error(answer: str) -> None:
         )
 
 
+def test_an_empty_reply_is_asked_for_again_once_and_counted() -> None:
+    proc = procedure("zoom")
+    scenario = scenarios("zoom")[0]
+    model = RecordingModel(lambda r: "" if r.trial == 0 else "My meeting has no audio.")
+    said = run(UserSimulator(model, proc).session(scenario).reply([Turn(speaker="agent", text="Hello!")]))
+    assert said.text == "My meeting has no audio." and said.empty_replies == 1
+    assert [r.trial for r in model.requests] == [0, 1]
+    assert model.requests[0].messages == model.requests[1].messages
+
+
 def test_request_shows_the_conversation_from_the_customers_side() -> None:
     proc = procedure("zoom")
     scenario = scenarios("zoom")[0]

@@ -61,3 +61,25 @@ def test_prompt_is_blind() -> None:
     asyncio.run(judge_transcript(model, turns, challenge_posed=True))
     text = " ".join(m.content for m in model.requests[0].messages)
     assert "secret_node_id" not in text and "subterranean" not in text
+
+
+def test_a_reply_missing_criteria_is_repaired_and_counted() -> None:
+    partial = json.dumps({k: v for k, v in GOOD.items() if k != "consistency"})
+    result = asyncio.run(judge_transcript(Scripted(partial, json.dumps(GOOD)), TURNS, challenge_posed=True))
+    assert result.repaired and result.invalid_replies == 1 and not result.call_failed
+    assert result.scores.model_dump() == GOOD
+    assert result.judge == "scripted" and result.model == "scripted"
+
+
+def test_a_failed_judge_call_is_a_recorded_failure_not_a_crash() -> None:
+    from harness.llm.errors import LLMCallError
+
+    class Failing(Scripted):
+        async def generate(self, request: ChatRequest) -> ChatResult:
+            if request.trial == 1:
+                raise LLMCallError("scripted", 1, RuntimeError("context length exceeded"), retryable=False)
+            return await super().generate(request)
+
+    result = asyncio.run(judge_transcript(Failing("not json"), TURNS, challenge_posed=True))
+    assert result.scores is None and result.call_failed and result.invalid_replies == 1
+    assert "context length exceeded" in result.failure and result.usage.calls == 1

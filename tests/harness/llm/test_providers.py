@@ -209,3 +209,29 @@ def test_generate_sync_reuses_one_loop_and_connections(anthropic_server: FakeLLM
         texts = [model.generate_sync(ask(f"n{i}")).text for i in range(3)]
     assert texts == ["You said: n0", "You said: n1", "You said: n2"]
     assert model.usage.calls == 3
+
+
+@pytest.mark.parametrize(("spec", "variable"), [("anthropic:claude-sonnet-4-5", "ANTHROPIC_BASE_URL"),
+                                                ("openai:gpt-4.1", "OPENAI_BASE_URL")])
+def test_answers_from_another_server_are_cached_apart(spec: str, variable: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rehearsal's recorded calls (the SDK pointed elsewhere by its base-URL variable) can
+    never replay as the real API's."""
+    from harness.llm import get_provider
+
+    real = get_provider(spec, api_key="k").cache_identity
+    monkeypatch.setenv(variable, "http://127.0.0.1:8765")
+    local = get_provider(spec, api_key="k").cache_identity
+    assert real == spec.split(":")[0] and local == f"{real}@http://127.0.0.1:8765"
+
+
+def test_the_call_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.llm.errors import ConfigurationError
+    from harness.llm.provider import call_timeout_s
+
+    assert call_timeout_s() == 120.0
+    monkeypatch.setenv("SUBTERRA_API_TIMEOUT_S", "1800")
+    assert call_timeout_s() == 1800.0
+    monkeypatch.setenv("SUBTERRA_API_TIMEOUT_S", "soon")
+    with pytest.raises(ConfigurationError, match="SUBTERRA_API_TIMEOUT_S"):
+        call_timeout_s()

@@ -11,6 +11,7 @@ import pytest
 from harness.llm.weights import (
     CHATML_TEMPLATE,
     WeightsSource,
+    checkpoint_directory,
     load_causal_lm,
     load_tokenizer,
     resolve_source,
@@ -101,3 +102,19 @@ def test_checkpoint_folder_loads_in_eval_mode(tmp_path: Path) -> None:
 def test_checkpoint_without_chat_template_gets_chatml(tmp_path: Path) -> None:
     tokenizer = load_tokenizer(_tiny_checkpoint(tmp_path, with_template=False))
     assert tokenizer.chat_template == CHATML_TEMPLATE
+
+
+@pytest.mark.slow
+def test_a_gguf_becomes_a_servable_checkpoint_once(llm_cache_dir: Path) -> None:
+    """`transformers serve` and vLLM need a checkpoint folder: the GGUF is converted once."""
+    from transformers import AutoConfig
+
+    folder = checkpoint_directory("smollm2-135m")
+    assert folder.parent == llm_cache_dir / "checkpoints" and (folder / "model.safetensors").is_file()
+    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    assert getattr(config, "quantization_config", None) is None       # plain weights, not "gguf"
+    assert "<|im_start|>" in load_tokenizer(folder).chat_template
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    assert checkpoint_directory("smollm2-135m") == folder
+    assert (folder / "model.safetensors").stat().st_mtime_ns == stamp    # not converted again
+    assert checkpoint_directory(folder) == folder                          # a checkpoint is itself

@@ -1,0 +1,20 @@
+"""What a recipe needs of the machine, checked before a run starts rather than deep inside it."""
+
+from __future__ import annotations
+
+from compile.recipe import Recipe
+
+__all__ = ["missing_device"]
+
+
+def missing_device(recipe: Recipe) -> str | None:
+    """'8 CUDA GPUs (…); this machine has 0', or None when the machine can train `recipe`."""
+    if recipe.device != "cuda":
+        return None
+    import torch
+
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if have >= recipe.gpus:
+        return None
+    plural = "s" if recipe.gpus > 1 else ""
+    return f"{recipe.gpus} CUDA GPU{plural} (recipe device: cuda, gpus: {recipe.gpus}); this machine has {have}"

@@ -1,0 +1,153 @@
+"""Local stand-ins for the Anthropic and OpenAI APIs, answered by a real local model.
+
+    with LocalAPIs("smollm2-135m") as apis:
+        os.environ.update(apis.environment())     # the SDKs' own base-URL and key variables
+        get_model("anthropic:claude-sonnet-4-5")   # ... now talks to SmolLM2 on 127.0.0.1
+
+Two processes: `transformers serve` with the model (`harness.llm.serving.ModelServer`; a
+GGUF is converted to a checkpoint once, see `checkpoint_directory`) and the gateway in front
+of it (`harness.llm.gateway`), which speaks both wire formats. Only the official SDKs are
+clients: they are pointed here by `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from .provider import TIMEOUT_ENV
+from .serving import ModelServer, ServingError, free_port
+from .weights import checkpoint_directory
+
+__all__ = ["LocalAPIs"]
+
+# What the SDKs need beside the URL: a key is required by both clients, and checked by nobody.
+LOCAL_KEY = "local-rehearsal"
+
+
+class LocalAPIs:
+    """Start the model server and the gateway; a context manager that stops both."""
+
+    def __init__(self, source: str | Path = "smollm2-135m", *, port: int | None = None,
+                 threads: int | None = None, log_dir: Path | None = None, startup_timeout_s: float = 600.0) -> None:
+        self.source, self.port, self.threads = source, port, threads
+        self.log_dir, self.startup_timeout_s = log_dir, startup_timeout_s
+        self.served_as = f"local:{source}"
+        self._server: ModelServer | None = None
+        self._gateway: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point the official SDKs (and so every API role) here."""
+        return {"ANTHROPIC_BASE_URL": self.url, "ANTHROPIC_API_KEY": LOCAL_KEY,
+                "OPENAI_BASE_URL": f"{self.url}/v1", "OPENAI_API_KEY": LOCAL_KEY,
+                # A CPU decodes a long reply in minutes, not seconds: no call times out meanwhile.
+                TIMEOUT_ENV: "1800"}
+
+    def start(self) -> LocalAPIs:
+        directory = checkpoint_directory(self.source)
+        logs = self.log_dir
+        # Continuous batching: the conversations that wait on the model at the same time are
+        # decoded together, several times the throughput of one request at a time on a CPU.
+        self._server = ModelServer(directory, engine="transformers", threads=self.threads,
+                                   extra_args=("--continuous-batching",),
+                                   startup_timeout_s=self.startup_timeout_s,
+                                   log_path=logs / "model-server.log" if logs else None)
+        served = self._server.start()
+        self.port = self.port or free_port()
+        log = (logs / "gateway.log").open("wb") if logs else subprocess.DEVNULL
+        self._gateway = subprocess.Popen(
+            [sys.executable, "-m", "harness.llm.gateway", "--backend", served.base_url, "--model", served.model,
+             "--served-as", self.served_as, "--port", str(self.port)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._wait()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait(self) -> None:
+        assert self._gateway is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._gateway.poll() is not None:
+                raise ServingError(f"the gateway exited with status {self._gateway.returncode} "
+                                   f"(port {self.port} taken?)")
+            try:
+                if httpx.get(f"{self.url}/v1/models", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        raise ServingError(f"the gateway did not answer on {self.url} within 60s")
+
+    def stop(self) -> None:
+        gateway, self._gateway = self._gateway, None
+        if gateway is not None and gateway.poll() is None:
+            gateway.terminate()
+            try:
+                gateway.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
+                gateway.wait()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> LocalAPIs:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m harness.llm.local_apis [--port P] [--logs DIR] -- COMMAND...`: run COMMAND
+    with every API role pointed at the local model; the servers stop when it ends."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(prog="python -m harness.llm.local_apis", description=main.__doc__)
+    parser.add_argument("--model", default="smollm2-135m", help="local weights: alias, GGUF or checkpoint dir")
+    parser.add_argument("--port", type=int, default=None,
+                        help="the gateway's port (fix it to replay recorded calls later: the cache keys name it)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of the model server")
+    parser.add_argument("--logs", type=Path, default=None, help="folder for the servers' logs")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the command to run after --")
+    if args.logs:
+        args.logs.mkdir(parents=True, exist_ok=True)
+    print(f"local APIs: starting {args.model} behind the Anthropic and OpenAI wire formats…", file=sys.stderr)
+    # A terminated run stops its servers too: SIGTERM unwinds like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with LocalAPIs(args.model, port=args.port, threads=args.threads, log_dir=args.logs) as apis:
+        print(f"local APIs: {apis.url} (ANTHROPIC_BASE_URL, OPENAI_BASE_URL/v1)", file=sys.stderr, flush=True)
+        child = subprocess.Popen(command, env={**os.environ, **apis.environment()})
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            child.terminate()
+            child.wait()
+            return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

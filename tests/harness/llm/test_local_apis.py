@@ -1,0 +1,83 @@
+"""Every real prompt path driven by a model that talks: SmolLM2-135M-Instruct behind the
+local Anthropic and OpenAI servers, reached through the official SDKs. What it says is not
+scripted, so these tests assert the handling (counted, recorded, never a crash), not words.
+
+Slow: the model server starts once for the module (a minute), each call decodes on the CPU.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.conditions import build_condition
+from harness.conditions.langgraph_flow import LangGraphCondition
+from harness.conditions.routing import route
+from harness.judges.llm_judge import judge_transcript
+from harness.llm import get_model
+from harness.llm.local_apis import LOCAL_KEY, LocalAPIs
+from harness.runner import run_conversation
+from harness.simulator import UserSimulator
+from harness.transcript import Turn
+from tests.harness.conditions.doubles import offline, procedure, run, scenarios
+
+pytestmark = pytest.mark.slow
+
+TURNS = [Turn(speaker="agent", text="Hello! Where would you like to travel, and when?"),
+         Turn(speaker="user", text="Japan in May, for seven days, two of us, about $2000 each."),
+         Turn(speaker="agent", text="Lovely. I can offer Tokyo and Kyoto for 7 days at $1900 each. Book it?"),
+         Turn(speaker="user", text="Yes please, book it.")]
+
+
+@pytest.fixture(scope="module")
+def apis():
+    with LocalAPIs("smollm2-135m", threads=2) as started:
+        yield started
+
+
+def anthropic_model(apis: LocalAPIs):
+    return get_model("anthropic:claude-sonnet-4-5", api_key=LOCAL_KEY, base_url=apis.url, cache="off")
+
+
+def openai_model(apis: LocalAPIs):
+    return get_model("openai:gpt-4.1", api_key=LOCAL_KEY, base_url=f"{apis.url}/v1", cache="off")
+
+
+def test_the_judge_is_scored_or_recorded_as_failed(apis: LocalAPIs) -> None:
+    for model in (anthropic_model(apis), openai_model(apis)):
+        result = run(judge_transcript(model, TURNS, challenge_posed=False))
+        assert result.judge == model.name and result.model == "local:smollm2-135m"
+        assert result.usage.calls == result.invalid_replies + (result.scores is not None) >= 1
+        if result.scores is None:       # a 135M model rarely writes the rubric's JSON
+            assert result.failure and (result.invalid_replies == 2 or result.call_failed)
+        else:
+            assert result.repaired == (result.invalid_replies == 1)
+
+
+def test_the_simulated_user_talks_until_its_plan_ends_or_the_cap(apis: LocalAPIs) -> None:
+    proc = procedure("travel")
+    scenario = scenarios("travel")[0]
+    agent = build_condition("orchestrated", proc, offline())
+    transcript = run(run_conversation(agent, UserSimulator(anthropic_model(apis), proc), scenario, max_turns=6))
+    assert transcript.end_reason in {"user_ended", "turn_cap", "terminal", "simulator_error"}
+    assert transcript.user_model == "local:smollm2-135m" or transcript.end_reason == "simulator_error"
+    users = [t for t in transcript.turns if t.speaker == "user"]
+    assert all(t.text.strip() for t in users)                  # empty replies are retried, never kept
+    # every customer turn is a call, and so is every empty reply asked for again
+    assert transcript.user_usage.calls >= len(users) + (transcript.end_reason != "simulator_error") * \
+        transcript.incidents.empty_user_replies
+    if transcript.end_reason == "turn_cap":
+        assert len(transcript.turns) == 6
+
+
+def test_the_langgraph_classifier_routes_or_falls_back_and_counts(apis: LocalAPIs) -> None:
+    proc = procedure("travel")
+    hub = next(n for n in proc.nodes.values() if len(n.edges) > 1)
+    decision = run(route(openai_model(apis), proc, hub.edges, TURNS, seed=0))
+    assert decision.target in {e.to for e in hub.edges} and decision.usage.calls == 1
+    # Through the graph: every unparsable classification is counted on the reply.
+    condition = LangGraphCondition(proc, anthropic_model(apis))
+    session = condition.session(scenarios("travel")[0])
+    first = run(session.reply([]))
+    second = run(session.reply([Turn(speaker="agent", text=first.text), TURNS[1]]))
+    assert second.routing.calls >= 1 and 0 <= second.unparsed_routes <= second.routing.calls
+    assert second.node in proc.nodes and second.model == "local:smollm2-135m"
