@@ -21,7 +21,7 @@ CASES = {
     "unknown recipe": ("recipe: smollm2-135m", "recipe: smollm3", "unknown recipe 'smollm3'"),
     "bad override": ("recipe: smollm2-135m", "recipe: smollm2-135m\n  overrides:\n    lr: -1",
                      "override of recipe 'smollm2-135m': lr: Input should be greater than 0"),
-    "bogus model": ("user: offline", "user: gpt5", "models.user: unknown model provider 'gpt5'"),
+    "bogus model": ("user: anthropic:claude-sonnet-4-5 | offline", "user: gpt5", "models.user: unknown model provider 'gpt5'"),
     "no seeds": ("seeds: [42]", "seeds: []", "compile.seeds: List should have at least 1 item"),
     "duplicate condition": ("conditions: [subterranean,", "conditions: [subterranean, subterranean,",
                             "conditions: listed more than once: subterranean"),
