@@ -101,3 +101,25 @@ def test_checkpoint_folder_loads_in_eval_mode(tmp_path: Path) -> None:
 def test_checkpoint_without_chat_template_gets_chatml(tmp_path: Path) -> None:
     tokenizer = load_tokenizer(_tiny_checkpoint(tmp_path, with_template=False))
     assert tokenizer.chat_template == CHATML_TEMPLATE
+
+
+@pytest.mark.slow
+def test_gguf_weights_are_converted_once_and_read_back_identical(
+    llm_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    first, tokenizer = load_causal_lm("smollm2-135m")
+    saved = list((llm_cache_dir / "models").iterdir())
+    assert len(saved) == 1 and (saved[0] / "config.json").is_file()
+
+    def no_gguf(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the GGUF file was parsed again")
+
+    monkeypatch.setattr(gguf_utils, "load_gguf_checkpoint", no_gguf)
+    again, _ = load_causal_lm("smollm2-135m")
+    ids = torch.tensor([tokenizer("Can I change my flight to Friday?")["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids).logits, first(ids).logits, atol=0, rtol=0)
+    assert getattr(again, "hf_quantizer", None) is None        # plain weights: they save and train
