@@ -26,25 +26,24 @@ measured at the start of the same run; attention FLOPs are left out, as usual.
 Wall-clock numbers on a shared machine move with the other load; the ratios come from one
 run, and the three trainers run one after another, so rerun when the machine is busy.
 
-Recompile time on GPUs, on paper (FLOPs / (peak x MFU), optimizer steps only):
+Recompile time on GPUs, on paper: FLOPs = 6 x parameters x tokens trained, time = FLOPs /
+(GPUs x bf16 dense peak x MFU), at an assumed 40 % MFU (what a well-fed dense bf16 fine-tune
+reaches on these GPUs; attention FLOPs, eval and checkpoint saves left out). Tokens: the
+paper's conversations run ~1,300 words (§5), ~1,700 tokens; our offline travel ones ~400.
 
-    qwen2.5-3b (paper Exp. 1, 3.09e9 params, one A100: 312 TFLOP/s bf16 dense)
-        data: travel, ~1,000 conversations of ~400 tokens (SmolLM2 tokenizer on the offline
-        data; Qwen's is similar) = 0.4M tokens per epoch; 20 epochs = 8M tokens
-        FLOPs = 6 x 3.09e9 x 8e6 = 1.5e17; at 40 % MFU: 1.5e17 / (312e12 x 0.4) = 1,200 s
-        = 20 min for all 20 epochs (the best checkpoint, epoch ~4, after ~4 min); eval and
-        checkpoint saving (6 GB per save) add minutes. Paper: 3-4 h (on an RTX 5090 with
-        8-bit AdamW, ~105 TFLOP/s bf16: 1.5e17 / (105e12 x 0.4) = 60 min at 40 % MFU, so
-        3-4 h means ~7-13 % MFU there).
-    qwen3-8b (paper Exp. 2/3, 8.19e9 params, 8 x H200: 989 TFLOP/s bf16 dense each)
-        data: insurance, ~1,000 conversations of ~1,500 tokens (9-39 turns) = 1.5M tokens
-        per epoch; 10 epochs = 15M tokens (20 for insurance: 30M)
-        FLOPs = 6 x 8.19e9 x 15e6 = 7.4e17; at 40 % MFU: 7.4e17 / (8 x 989e12 x 0.4) = 234 s
-        ~ 4 min (8 min for 20 epochs); ZeRO-3's gathers at this small per-GPU batch
-        (1 x 4 accumulation) rarely keep 40 %: at 15 % MFU, 10-21 min. Paper: 30-50 min,
-        i.e. ~5-13 % MFU or most of the time outside the optimizer steps (load, eval, saves).
-    The MFU assumed, 40 %, is what a well-fed dense bf16 fine-tune reaches on these GPUs;
-    this benchmark measures what ours reaches on the CPU (its last line).
+    qwen2.5-3b recipe, 1 x A100 (312 TFLOP/s): Exp. 1 trains on 1,912 conversations
+        = 3.3M tokens per epoch; 20 epochs = 65M tokens; 6 x 3.09e9 x 6.5e7 = 1.2e18 FLOPs
+        -> 1.2e18 / (312e12 x 0.4) = 9,600 s = 2.7 h (the best checkpoint, epoch ~4, after
+        32 min). Paper: 3-4 h for a single-A100 recompile, about what this gives with eval
+        and a 6 GB save per epoch (and 3.5 h for these 20 epochs on an RTX 5090). Its §6
+        figure is the 8B on one A100, 12 epochs: 6 x 8.19e9 x 2.9e7 = 1.4e18 -> 3.1 h at 40 %,
+        matching its "~3 hours".
+    qwen3-8b recipe, 8 x H200 (989 TFLOP/s each): the §6 recompile trains on ~1,440
+        conversations (90 % of ~1,600) = 2.4M tokens per epoch; the recipe's 10 epochs = 24M
+        tokens; 6 x 8.19e9 x 2.4e7 = 1.2e18 FLOPs -> 1.2e18 / (8 x 989e12 x 0.4) = 370 s
+        = 6 min (7.5 min for the paper's 12 epochs). Paper: fine-tuning 10-15 min (so
+        ~20-30 % MFU: ZeRO-3 gathers at a micro-batch of 1), inside a 30-50 min cycle that
+        data generation (15-30 min, API-bound) and evaluation (5-15 min) dominate.
 """
 
 from __future__ import annotations

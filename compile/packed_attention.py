@@ -34,8 +34,8 @@ def packed_sdpa_forward(module: Any, query: torch.Tensor, key: torch.Tensor, val
                         cu_seq_lens_q: torch.Tensor | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
     """(batch=1, heads, L, d) query, keys and values of one packed row -> (1, L, heads, d)."""
     packed = (attention_mask is None and cu_seq_lens_q is not None and query.shape[0] == 1
-              and key.shape[2] == query.shape[2])
-    if not packed:
+              and key.shape[2] == query.shape[2] and cu_seq_lens_q.numel() > 2)
+    if not packed:          # one conversation (causal, no mask) or not a packed row: plain sdpa
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
                                       **kwargs)
     gqa = query.shape[1] != key.shape[1]
