@@ -128,22 +128,20 @@ def load_causal_lm(source: str | Path, *, dtype: torch.dtype = torch.float32) ->
 
     resolved = resolve_source(source)
     converted = _converted_dir(resolved, "models") if resolved.gguf_file else None
-    if converted is not None and not (converted / "config.json").is_file():
-        # Dequantised at full precision once; `dtype` applies when reading the copy.
-        gguf = AutoModelForCausalLM.from_pretrained(
-            str(resolved.directory), dtype=torch.float32, **resolved.pretrained_kwargs()
-        )
-        _save_atomically(plain_weights(gguf), converted)
     if converted is not None and (converted / "config.json").is_file():
         model = AutoModelForCausalLM.from_pretrained(
             str(converted), dtype=dtype, local_files_only=True
         )
-    else:  # the cache could not be written (read-only disk): straight from the GGUF file
-        model = plain_weights(
-            AutoModelForCausalLM.from_pretrained(
-                str(resolved.directory), dtype=dtype, **resolved.pretrained_kwargs()
-            )
+    else:
+        # A GGUF file is dequantised at full precision and kept; `dtype` applies after.
+        model = AutoModelForCausalLM.from_pretrained(
+            str(resolved.directory),
+            dtype=torch.float32 if converted is not None else dtype,
+            **resolved.pretrained_kwargs(),
         )
+        if converted is not None:
+            _save_atomically(plain_weights(model), converted)
+            model = model.to(dtype)
     model.eval()
     tokenizer = load_tokenizer(resolved.path)
     if model.generation_config.pad_token_id is None:
