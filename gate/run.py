@@ -8,30 +8,25 @@ the compiled model of each (from the compile store, built once if missing).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gate.regression import Edit, VersionAtRef, file_at_ref, touched_nodes
 from gate.results import ResultStore
 from gate.settings import GateSettings
 from gate.suite import GateSuite, ProcedureEntry, load_suite
 from harness.errors import SpecErrors
+from harness.files import digest, runs_root
 from harness.procedure import Procedure, load_procedure
 from harness.scenarios import Scenario, ScenarioSet, load_scenario_set, sample_scenarios
+from harness.yaml_source import read_text
 
 if TYPE_CHECKING:
     from compile.pipeline import CompiledModel
     from gate.role_models import RoleModels
 
-STATE_DIR = Path(".subterra")
-
-
-def _digest(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -52,7 +47,7 @@ class ProcedureRun:
     def _text(self, path: Path) -> str:
         if self.at_ref is not None:
             return self.at_ref.procedure if path == self.entry.procedure else self.at_ref.scenarios
-        return self.suite.resolve(path).read_bytes().decode()
+        return read_text(self.suite.resolve(path))     # bounded, regular files only
 
     def _label(self, path: Path) -> str:
         resolved = self.suite.resolve(path)
@@ -79,8 +74,8 @@ class ProcedureRun:
         files = [self._text(p) for p in (self.entry.procedure, self.entry.scenarios)]
         # The recipe's content, not only its name: editing a recipe file retrains the model.
         recipe = load_recipe(self.suite.compile.recipe, self.suite.compile.overrides).model_dump(mode="json")
-        return _digest(files, self.entry.model_dump(mode="json"), self.suite.compile.model_dump(mode="json"),
-                       recipe, self.suite.models.model_dump(mode="json"), __version__)
+        return digest([files, self.entry.model_dump(mode="json"), self.suite.compile.model_dump(mode="json"),
+                       recipe, self.suite.models.model_dump(mode="json"), __version__])
 
     @cached_property
     def models(self) -> RoleModels:
@@ -91,7 +86,7 @@ class ProcedureRun:
 
     @cached_property
     def results(self) -> ResultStore:
-        return ResultStore(self.root / STATE_DIR / "runs" / self.fingerprint[:16])
+        return ResultStore(runs_root(self.root) / self.fingerprint[:16])
 
     @cached_property
     def previous(self) -> tuple[ProcedureRun, Edit] | None:

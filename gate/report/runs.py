@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from gate.report.data import build_procedure_report, build_report
 from gate.report.html import write_report
-from harness.conditions import MODEL_ROLE
+from harness.conditions import CONDITIONS, model_role
 from harness.llm import self_hosted_price
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def write_reports(run: GateRun) -> list[Path]:
             compile_timings[proc.procedure.name] = compiled.cycle_seconds()
             reports.append(build_procedure_report(
                 proc.procedure, results, compile_info=compiled.info(),
-                condition_prices={c: SELF_HOSTED for c, role in MODEL_ROLE.items() if role != "frontier"}))
+                condition_prices={c: SELF_HOSTED for c in CONDITIONS if model_role(c) != "frontier"}))
         if reports:
             models = procs[0].suite.models.model_dump()
             models = {k: ", ".join(v) if isinstance(v, list) else v for k, v in models.items()}
