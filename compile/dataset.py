@@ -13,10 +13,12 @@ template that rewrites content is caught, not mislabelled). Tokens are then labe
 character offsets.
 
 Packing: a micro-batch's conversations are laid end to end in one row with `position_ids`
-restarting at 0 for each. With no attention mask, transformers builds a block-diagonal
-causal mask from those position ids (sdpa/eager: `masking_utils.find_packed_sequence_indices`;
-flash-attention: varlen kernels), so no token attends across conversations and no compute is
-spent on padding. Tests check that a packed batch gives the per-token loss of the
+restarting at 0 for each, and their bounds as `cu_seq_lens_q/k` (the keywords the varlen
+kernels read; TRL's padding-free collator passes the same). With no attention mask,
+transformers builds a block-diagonal causal mask from the position ids (sdpa/eager:
+`masking_utils.find_packed_sequence_indices`; flash-attention: varlen kernels; on the CPU the
+trainer uses `compile.packed_attention`, which attends within each conversation's slice), so
+no token attends across conversations and no compute is spent on padding. Tests check that a packed batch gives the per-token loss of the
 conversations run one by one.
 """
 
@@ -182,21 +184,27 @@ class MicroBatch:
     keep: torch.Tensor                    # (rows, length) bool: positions whose next token is labelled
     targets: torch.Tensor                 # (keep.sum(),) the labelled next tokens, row-major
     n_input_tokens: int                   # non-padding tokens fed to the model
+    cu_seq_lens: torch.Tensor | None = None   # packed: (conversations + 1,) int32 bounds in the row
 
     @property
     def n_targets(self) -> int:
         return int(self.targets.numel())
 
-    def model_inputs(self) -> dict[str, torch.Tensor]:
-        inputs = {"input_ids": self.input_ids, "position_ids": self.position_ids, "logits_to_keep": self.keep}
+    def model_inputs(self) -> dict[str, Any]:
+        inputs: dict[str, Any] = {"input_ids": self.input_ids, "position_ids": self.position_ids,
+                                  "logits_to_keep": self.keep}
         if self.attention_mask is not None:
             inputs["attention_mask"] = self.attention_mask
+        if self.cu_seq_lens is not None:
+            longest = int((self.cu_seq_lens[1:] - self.cu_seq_lens[:-1]).max())
+            inputs.update(cu_seq_lens_q=self.cu_seq_lens, cu_seq_lens_k=self.cu_seq_lens,
+                          max_length_q=longest, max_length_k=longest)
         return inputs
 
     def to(self, device: torch.device | str) -> MicroBatch:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return MicroBatch(move(self.input_ids), move(self.position_ids), move(self.attention_mask),
-                          move(self.keep), move(self.targets), self.n_input_tokens)
+                          move(self.keep), move(self.targets), self.n_input_tokens, move(self.cu_seq_lens))
 
 
 def _shifted(example: TokenizedConversation) -> tuple[list[bool], list[int]]:
@@ -218,8 +226,9 @@ def collate(examples: Sequence[TokenizedConversation], *, packing: bool, pad_tok
         ids = [t for e in examples for t in e.input_ids]
         positions = [p for e in examples for p in range(len(e.input_ids))]
         keep = [k for ks, _ in shifted for k in ks]
+        bounds = torch.tensor([0] + [len(e.input_ids) for e in examples]).cumsum(0).to(torch.int32)
         return MicroBatch(torch.tensor([ids]), torch.tensor([positions]), None,
-                          torch.tensor([keep], dtype=torch.bool), targets, n_input)
+                          torch.tensor([keep], dtype=torch.bool), targets, n_input, bounds)
     width = max(len(e.input_ids) for e in examples)
     ids = torch.full((len(examples), width), pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(examples), width), dtype=torch.long)

@@ -53,6 +53,7 @@ from compile.dataset import (
     epoch_batches,
     tokenize_conversations,
 )
+from compile.packed_attention import PACKED_SDPA
 from compile.recipe import Recipe, load_recipe, parse_overrides
 from compile.store import fingerprint
 from harness.transcript import Conversation, read_jsonl
@@ -156,6 +157,10 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
     # --- data: the chat template with only the system prompt, labels on agent turns ----------
     corpus = [system_prompt] + [turn.text for conv in train_conversations for turn in conv.turns]
     model, tokenizer = load_base(recipe.model, corpus=corpus, seed=recipe.seed)
+    if recipe.packing and not on_cuda and model.config._attn_implementation == "sdpa":
+        # sdpa on a packed row computes every masked score across conversations; this attends
+        # within each one (checkpoints never record the switch: it is not serialised)
+        model.set_attn_implementation(PACKED_SDPA)
     train_set = tokenize_conversations(tokenizer, train_conversations, system_prompt, recipe.max_seq_len)
     eval_set = tokenize_conversations(tokenizer, eval_conversations, system_prompt, recipe.max_seq_len)
     if not train_set or not eval_set:

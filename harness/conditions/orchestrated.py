@@ -22,7 +22,12 @@ from .base import AgentReply, Condition, ConditionSession, history_messages, rep
 from .routing import route
 from .tracker import FlowchartTracker
 
-AGENT_MAX_TOKENS = 200
+# Every condition's reply cap (subterranean, in-context and LangGraph import it): one agent
+# turn, not an essay. The longest agent turn in the travel training data is 83 tokens
+# (SmolLM2 tokenizer; zoom and insurance are shorter), so the compiled model never needs
+# more; the untrained base model in this condition otherwise rambles to the cap, and on the
+# CPU its decoding and the re-reading of its long replies were most of the gate's time.
+AGENT_MAX_TOKENS = 96
 
 NODE_SYSTEM = (
     "{system_prompt}\n\nYou are at this step of the procedure: {title}.\n{instruction}\n"

@@ -4,6 +4,13 @@ Requests that arrive while the model is busy (or within `batch_wait_s` of each o
 decoded together: one background thread drains a queue and hands the batch to the
 provider's `_generate_batch` (the idea of Inspect AI's `_providers/hf.py`). Callers await
 their own request; an error in a batch reaches every caller of that batch.
+
+A batch decodes until its longest allowance (`max_tokens`) or until every row has ended, so
+requests with different allowances are not decoded together: the shortest group goes first
+(an orchestrator's 8-token routing question) and the rest wait, up to `regroup_wait_s`, for
+the requests that group's callers send next (the reply the routing unblocks). Without this,
+routed conversations fall one generate call behind the others at every hub and the calls
+per turn double.
 """
 
 from __future__ import annotations
@@ -41,11 +48,12 @@ class BatchingProvider(Provider):
     Subclasses implement `_generate_batch` (and may override `_on_worker_start`).
     """
 
-    def __init__(self, *, max_batch_size: int, batch_wait_s: float) -> None:
+    def __init__(self, *, max_batch_size: int, batch_wait_s: float, regroup_wait_s: float = 0.0) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_s
+        self.regroup_wait_s = regroup_wait_s
         self._queue: queue.Queue[Any] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
@@ -83,15 +91,23 @@ class BatchingProvider(Provider):
     def _serve(self) -> None:
         self._on_worker_start()
         stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch = [first]
+        held: list[_Pending] = []          # longer requests set aside for the next batch
+        expected = 0                       # follow-ups the last short batch's callers will send
+        while not stopping or held:
+            batch, held = held, []
+            if not batch:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch = [first]
             # Gather what is queued already, and what arrives a moment later (gather() of many
-            # coroutines enqueues them one by one).
-            deadline = time.monotonic() + self.batch_wait_s
-            while len(batch) < self.max_batch_size:
+            # coroutines enqueues them one by one; held requests wait for the follow-ups).
+            arrived, wait = 0, self.regroup_wait_s if expected else self.batch_wait_s
+            deadline = time.monotonic() + wait
+            while not stopping and len(batch) < self.max_batch_size:
+                if expected and arrived >= expected:
+                    wait, expected = self.batch_wait_s, 0
+                    deadline = min(deadline, time.monotonic() + wait)
                 try:
                     item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
@@ -100,7 +116,12 @@ class BatchingProvider(Provider):
                     stopping = True
                     break
                 batch.append(item)
-            self._run_batch(batch)
+                arrived += 1
+            shortest = min(p.request.max_tokens for p in batch)
+            now = [p for p in batch if p.request.max_tokens == shortest]
+            held = [p for p in batch if p.request.max_tokens != shortest]
+            expected = len(now) if held else 0
+            self._run_batch(now)
 
     def _run_batch(self, batch: list[_Pending]) -> None:
         self.batch_sizes.append(len(batch))

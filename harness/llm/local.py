@@ -4,6 +4,8 @@ Requests that arrive while the model is busy (or within `batch_wait_s` of each o
 decoded together (`batching.BatchingProvider`): the prompts are left-padded and one
 `generate` call decodes the whole batch.
 
+Requests with different allowances (`max_tokens`) are regrouped: see `batching`.
+
 `threads` sets torch's intra-op threads for the decoding thread (default: torch's choice).
 
 Decoding is greedy when `temperature == 0`. Otherwise each request samples with its own
@@ -40,6 +42,7 @@ class LocalModel(BatchingProvider):
         tokenizer: Any = None,
         max_batch_size: int = 16,
         batch_wait_s: float = 0.02,
+        regroup_wait_s: float = 0.5,
         dtype: torch.dtype = torch.float32,
         threads: int | None = None,
     ) -> None:
@@ -49,7 +52,8 @@ class LocalModel(BatchingProvider):
             raise ValueError(
                 "LocalModel needs a source (path or alias) or a loaded model and tokenizer"
             )
-        super().__init__(max_batch_size=max_batch_size, batch_wait_s=batch_wait_s)
+        super().__init__(max_batch_size=max_batch_size, batch_wait_s=batch_wait_s,
+                         regroup_wait_s=regroup_wait_s)
         self.source = (
             str(source) if source is not None else str(model.config.name_or_path or "custom")
         )

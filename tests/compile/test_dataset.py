@@ -14,6 +14,7 @@ from compile.dataset import (
     tokenize_conversation,
     tokenize_conversations,
 )
+from compile.packed_attention import PACKED_SDPA
 from compile.tiny_model import TinyModelConfig, build_tiny_model, train_tokenizer
 
 from .conftest import toy_conversation
@@ -123,17 +124,20 @@ def _token_losses(model, batch) -> torch.Tensor:
     return F.cross_entropy(logits.float(), batch.targets, reduction="none")
 
 
-@pytest.mark.parametrize("packing", [True, False])
+@pytest.mark.parametrize(("packing", "attention"), [(True, "sdpa"), (True, PACKED_SDPA), (False, "sdpa"),
+                                                    (False, PACKED_SDPA)])
 def test_a_batch_gives_the_per_token_loss_of_its_conversations_run_one_by_one(
-        tokenizer, toy_train, system_prompt, packing) -> None:
+        tokenizer, toy_train, system_prompt, packing, attention) -> None:
     model = build_tiny_model(TinyModelConfig(vocab_size=384, hidden_size=64, intermediate_size=128, num_layers=2,
                                              num_heads=4, num_kv_heads=2), tokenizer, seed=0).eval()
+    model.set_attn_implementation(attention)      # the packed kernel falls back to sdpa on padded rows
     examples = tokenize_conversations(tokenizer, toy_train[:4], system_prompt, 4096)
     assert len({len(e.input_ids) for e in examples}) > 1               # different lengths: padding / packing matter
     batch = collate(examples, packing=packing, pad_token_id=tokenizer.pad_token_id)
     if packing:
         assert batch.input_ids.shape == (1, sum(len(e.input_ids) for e in examples))
         assert batch.attention_mask is None and int((batch.position_ids == 0).sum()) == 4
+        assert batch.cu_seq_lens.tolist() == [0, *torch.tensor([len(e.input_ids) for e in examples]).cumsum(0)]
     else:
         assert batch.input_ids.shape[0] == 4 and batch.attention_mask is not None
     assert batch.n_targets == sum(e.n_labels for e in examples)
@@ -142,6 +146,7 @@ def test_a_batch_gives_the_per_token_loss_of_its_conversations_run_one_by_one(
         apart = torch.cat([_token_losses(model, collate([e], packing=packing, pad_token_id=0)) for e in examples])
         # Without position ids the packed row is one long causal sequence: the loss differs,
         # which shows the equality above comes from the block-diagonal mask.
+        model.set_attn_implementation("sdpa")
         leaky = model(input_ids=batch.input_ids, use_cache=False, logits_to_keep=batch.keep).logits
     assert together.shape == apart.shape
     torch.testing.assert_close(together, apart, atol=1e-5, rtol=1e-5)

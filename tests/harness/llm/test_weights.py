@@ -110,7 +110,7 @@ def test_a_gguf_becomes_a_servable_checkpoint_once(llm_cache_dir: Path) -> None:
     from transformers import AutoConfig
 
     folder = checkpoint_directory("smollm2-135m")
-    assert folder.parent == llm_cache_dir / "checkpoints" and (folder / "model.safetensors").is_file()
+    assert folder.parent == llm_cache_dir / "models" and (folder / "model.safetensors").is_file()
     config = AutoConfig.from_pretrained(folder, local_files_only=True)
     assert getattr(config, "quantization_config", None) is None       # plain weights, not "gguf"
     assert "<|im_start|>" in load_tokenizer(folder).chat_template
@@ -118,3 +118,25 @@ def test_a_gguf_becomes_a_servable_checkpoint_once(llm_cache_dir: Path) -> None:
     assert checkpoint_directory("smollm2-135m") == folder
     assert (folder / "model.safetensors").stat().st_mtime_ns == stamp    # not converted again
     assert checkpoint_directory(folder) == folder                          # a checkpoint is itself
+
+
+@pytest.mark.slow
+def test_gguf_weights_are_converted_once_and_read_back_identical(
+    llm_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    first, tokenizer = load_causal_lm("smollm2-135m")
+    saved = list((llm_cache_dir / "models").iterdir())
+    assert len(saved) == 1 and (saved[0] / "config.json").is_file()
+
+    def no_gguf(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the GGUF file was parsed again")
+
+    monkeypatch.setattr(gguf_utils, "load_gguf_checkpoint", no_gguf)
+    again, _ = load_causal_lm("smollm2-135m")
+    ids = torch.tensor([tokenizer("Can I change my flight to Friday?")["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids).logits, first(ids).logits, atol=0, rtol=0)
+    assert getattr(again, "hf_quantizer", None) is None        # plain weights: they save and train
