@@ -63,3 +63,18 @@ def test_scenario_for_other_procedure_is_rejected(tmp_path, mini_path) -> None:
     path.write_text(SET.replace("procedure: mini_booking", "procedure: other"))
     with pytest.raises(SpecErrors, match="not 'mini_booking'"):
         check_against(load_scenario_set(path), load_procedure(mini_path))
+
+
+def test_a_scenario_the_edit_leaves_alone_keeps_its_index_variables_and_path() -> None:
+    from harness.regression import touched_nodes
+    from tests.conftest import ROOT
+    from tests.harness.procedure.test_paths import _with_new_branch
+
+    old = load_procedure(ROOT / "procedures/travel.yaml")
+    new = _with_new_branch(old, "summarize_booking")
+    scenario_set = load_scenario_set(ROOT / "scenarios/travel.yaml")
+    before, after = (sample_scenarios(scenario_set, p, 80, seed=3) for p in (old, new))
+    touched = touched_nodes(old, new)
+    clear = [b for b in before[20:] if not set(b.path) & touched]
+    assert clear and all(after[b.index] == b for b in clear)
+    assert all(a.variables == b.variables and a.persona == b.persona for a, b in zip(after, before, strict=True))
