@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from compile.datagen import DatagenConfig, DatagenSummary, generate_dataset, load_split
+from compile.reuse import ConversationPool
 from compile.store import STORE_ENV, Store, fingerprint
 from harness import __version__
 from harness.judges.trace import TraceJudge
@@ -107,8 +108,9 @@ def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, options: 
     def build_dataset(out: Path) -> None:
         built.append(True)
         model = get_model(options.generator)
+        # Conversations an earlier compile generated from the same inputs come from the pool.
         summary = asyncio.run(generate_dataset(model, procedure, scenario_set, datagen_config, out,
-                                               show_progress=show_progress))
+                                               show_progress=show_progress, pool=ConversationPool(store.root)))
         (out / "summary.json").write_text(summary.model_dump_json(indent=2))
 
     dataset_dir = store.get_or_create("dataset", data_fp, build_dataset)
@@ -153,6 +155,9 @@ def compile_for_gate(proc_run) -> CompiledModel:
     with _training_log_on_stderr():
         compiled = compile_procedure(proc_run.procedure, proc_run.scenario_set, options, Store(root))
     stages = ", ".join(f"{t.stage} {'reused' if t.reused else f'{t.seconds:.0f}s'}" for t in compiled.timings)
+    d = compiled.datagen
+    if not compiled.timings[0].reused:
+        stages += f"; conversations: {d.reused} reused, {d.generated_now} generated"
     print(f"subterra: {proc_run.key}: compiled ({stages})", file=sys.stderr, flush=True)
     return compiled
 
