@@ -32,6 +32,12 @@ class ProcedureDiff(BaseModel):
         return not (self.nodes_added or self.nodes_removed or self.nodes_changed or self.edges_added
                     or self.edges_removed or self.conditions_changed or self.header_changed)
 
+    def edited(self) -> list[str | tuple[str, str]]:
+        """What a regression check must exercise: nodes added or changed, edges added or
+        whose condition changed."""
+        return [*self.nodes_added, *(c.node for c in self.nodes_changed), *self.edges_added,
+                *self.conditions_changed]
+
     def summary(self) -> str:
         if self.empty:
             return "no changes"
