@@ -21,7 +21,7 @@ from compile.datagen import DatagenConfig, generate_dataset
 from compile.reuse import ConversationPool
 from harness.llm import get_model
 from harness.procedure import load_procedure
-from harness.regression import touched_nodes
+from harness.procedure.diff import touched_nodes
 from harness.scenarios import load_scenario_set, sample_scenarios
 
 ROOT = Path(__file__).resolve().parents[1]

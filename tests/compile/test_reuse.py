@@ -11,7 +11,7 @@ from compile.datagen import DatagenConfig, generate_dataset
 from compile.reuse import ConversationPool
 from harness.llm import get_model
 from harness.procedure import load_procedure
-from harness.regression import touched_nodes
+from harness.procedure.diff import touched_nodes
 from harness.scenarios import load_scenario_set, sample_scenarios
 from tests.conftest import ROOT
 

@@ -66,7 +66,7 @@ def test_scenario_for_other_procedure_is_rejected(tmp_path, mini_path) -> None:
 
 
 def test_a_scenario_the_edit_leaves_alone_keeps_its_index_variables_and_path() -> None:
-    from harness.regression import touched_nodes
+    from harness.procedure.diff import touched_nodes
     from tests.conftest import ROOT
     from tests.harness.procedure.test_paths import _with_new_branch
 

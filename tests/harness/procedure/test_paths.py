@@ -121,7 +121,7 @@ def _with_new_branch(proc: Procedure, hub: str) -> Procedure:
 
 @pytest.mark.parametrize("domain, hub", [("travel", "summarize_booking"), ("insurance", "confirm_summary")])
 def test_a_walk_that_passes_no_edited_node_keeps_its_path(domain, hub) -> None:
-    from harness.regression import touched_nodes
+    from harness.procedure.diff import touched_nodes
     from tests.conftest import ROOT
 
     old = load_procedure(ROOT / f"procedures/{domain}.yaml")
