@@ -104,6 +104,9 @@ class EditComparison(_Frozen):
     nodes: list[NodeChange]
     path_changed: list[int]             # scenarios (by index) whose path differs between versions
 
+    def row(self, condition: str, criterion: str) -> CriterionChange:
+        return next(c for c in self.criteria if (c.condition, c.criterion) == (condition, criterion))
+
     @property
     def regressions(self) -> list[CriterionChange]:
         return [c for c in self.criteria if c.verdict == "regressed"]

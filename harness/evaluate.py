@@ -14,7 +14,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness.compare import EditComparison, Version, compare_versions
 from harness.conditions import MODEL_ROLE, build_condition
 from harness.errors import SpecErrors
 from harness.gate import (
@@ -35,12 +36,21 @@ from harness.judges.llm_judge import judge_transcript
 from harness.judges.offline import offline_scores
 from harness.llm import ChatModel, get_model, self_hosted_price
 from harness.procedure import Procedure, load_procedure
+from harness.procedure.diff import diff_procedures
+from harness.procedure.paths import is_walk
 from harness.regression import Edit, VersionAtRef, file_at_ref, touched_nodes
 from harness.results import ConversationResult, ResultStore
 from harness.runner import run_conversations
-from harness.scenarios import Scenario, ScenarioSet, load_scenario_set, sample_scenarios
+from harness.scenarios import (
+    Scenario,
+    ScenarioSet,
+    draw_scenario,
+    exercising_scenarios,
+    load_scenario_set,
+    sample_scenarios,
+)
 from harness.simulator import UserSimulator
-from harness.suite import GateSuite, ProcedureEntry, load_suite
+from harness.suite import GateSuite, ProcedureEntry, load_suite, suite_at_ref
 from harness.transcript import Transcript
 
 STATE_DIR = Path(".subterra")
@@ -60,8 +70,11 @@ class ProcedureRun:
     entry: ProcedureEntry
     root: Path
     cache_mode: str | None = None       # LLM record/replay mode for network models
-    against: str | None = None          # git ref whose unaffected conversations may be reused
+    against: str | None = None          # git ref to compare with (and reuse conversations from)
     at_ref: VersionAtRef | None = None  # set when this run is that earlier version
+    ref_suite: GateSuite | None = None  # the suite as it was at `against`, when it loads there
+    paired: tuple[Scenario, ...] = ()   # an earlier version's share of the edit's scenarios
+    comparison: EditComparison | None = field(default=None, repr=False)   # set by edit_comparison
 
     @property
     def key(self) -> str:
@@ -85,8 +98,38 @@ class ProcedureRun:
         return load_scenario_set(self._label(self.entry.scenarios), text=self._text(self.entry.scenarios))
 
     @cached_property
-    def scenarios(self) -> list[Scenario]:
+    def base_scenarios(self) -> list[Scenario]:
         return sample_scenarios(self.scenario_set, self.procedure, self.entry.n, self.entry.seed)
+
+    @cached_property
+    def edit_scenarios(self) -> list[Scenario]:
+        """With `against`: scenarios through what the edit added or changed, beyond the base set."""
+        if self.at_ref is not None:
+            return list(self.paired)
+        if self.previous is None:
+            return []
+        diff = diff_procedures(self.previous[0].procedure, self.procedure)
+        return exercising_scenarios(self.scenario_set, self.procedure, self.base_scenarios, diff.edited(),
+                                    self.suite.regression.k, self.entry.seed)
+
+    @cached_property
+    def scenarios(self) -> list[Scenario]:
+        return self.base_scenarios + self.edit_scenarios
+
+    def result_groups(self) -> list[tuple[ResultStore, list[Scenario]]]:
+        """Where each scenario's results live: the base set under the run's fingerprint (so a
+        later `--against` finds them), the edit's own scenarios in a folder of their own."""
+        groups = [(self.results, self.base_scenarios)]
+        if self.edit_scenarios:
+            digest = _digest([s.key() for s in self.edit_scenarios])[:12]
+            groups.append((ResultStore(self.results.root / f"edit-{digest}"), self.edit_scenarios))
+        return groups
+
+    def stored_results(self, condition: str) -> list[ConversationResult]:
+        """This run's results of `condition` found in the results store, in scenario order."""
+        found = (store.get(self.procedure.name, condition, s.index) for store, group in self.result_groups()
+                 for s in group)
+        return [r for r in found if r is not None]
 
     @cached_property
     def fingerprint(self) -> str:
@@ -118,13 +161,25 @@ class ProcedureRun:
                  for p in (self.entry.procedure, self.entry.scenarios)]
         if None in texts:
             return None
-        old = ProcedureRun(self.suite, self.entry, self.root, self.cache_mode,
+        old = ProcedureRun(self.ref_suite or self.suite, self.entry, self.root, self.cache_mode,
                            at_ref=VersionAtRef(self.against, *texts))  # type: ignore[arg-type]
         try:
             touched = touched_nodes(old.procedure, self.procedure)
         except SpecErrors:
             return None
         return old, Edit(self.against, touched)
+
+    @cached_property
+    def before(self) -> ProcedureRun | None:
+        """The version at `against` as the regression check runs it: its own procedure,
+        scenarios and suite (recipe, models), on the same scenario indices as this run,
+        including the edit's scenarios whose path exists in it."""
+        if self.previous is None:
+            return None
+        old = self.previous[0]
+        paired = tuple(draw_scenario(old.scenario_set, old.procedure, s.index, s.path, s.seed)
+                       for s in self.edit_scenarios if is_walk(old.procedure, s.path))
+        return replace(old, paired=paired)
 
 
 @dataclass
@@ -149,7 +204,7 @@ class GateCheck:
     """A test case: one aggregate threshold over a condition's conversations."""
 
     run: ProcedureRun
-    kind: str          # "mean", "failure_rate", "non_inferiority"
+    kind: str          # "mean", "failure_rate", "non_inferiority", "regression"
     spec: Any
     conditions: tuple[str, ...]
 
@@ -159,8 +214,8 @@ class GateCheck:
 
     @property
     def test_id(self) -> str:
-        return f"{self.run.key}/{self.kind}/{'-vs-'.join(self.conditions)}" + (
-            f"/{self.spec.criterion}" if hasattr(self.spec, "criterion") else "")
+        criterion = self.spec if isinstance(self.spec, str) else getattr(self.spec, "criterion", None)
+        return f"{self.run.key}/{self.kind}/{'-vs-'.join(self.conditions)}" + (f"/{criterion}" if criterion else "")
 
 
 @dataclass
@@ -180,11 +235,13 @@ class GateRun:
     @cached_property
     def procedures(self) -> list[ProcedureRun]:
         runs = []
+        against = self.overrides.get("gate_against")
         for path in self.suite_paths:
             suite = apply_overrides(load_suite(path), self.overrides)
-            runs.extend(ProcedureRun(suite, entry, self.root, self.overrides.get("gate_cache"),
-                                     against=self.overrides.get("gate_against"))
-                        for entry in suite.procedures)
+            at_ref = suite_at_ref(path, against) if against else None
+            ref_suite = apply_overrides(at_ref, self.overrides) if at_ref else None
+            runs.extend(ProcedureRun(suite, entry, self.root, self.overrides.get("gate_cache"), against=against,
+                                     ref_suite=ref_suite) for entry in suite.procedures)
         return runs
 
     def procedure(self, key: str) -> ProcedureRun:
@@ -203,14 +260,14 @@ class GateRun:
         for name, procs in suites.items():
             reports, compile_timings = [], {}
             for proc in procs:
-                results = {c: proc.results.all(proc.procedure.name, c) for c in proc.suite.conditions}
+                results = {c: proc.stored_results(c) for c in proc.suite.conditions}
                 results = {c: rs for c, rs in results.items() if rs}
                 if not results:
                     continue
                 compiled = self.compiled(proc.key)
                 compile_timings[proc.procedure.name] = compiled.cycle_seconds()
                 reports.append(build_procedure_report(
-                    proc.procedure, results, compile_info=compiled.info(),
+                    proc.procedure, results, compile_info=compiled.info(), changes=proc.comparison,
                     condition_prices={c: SELF_HOSTED for c, role in MODEL_ROLE.items() if role != "frontier"}))
             if reports:
                 models = procs[0].suite.models.model_dump()
@@ -239,6 +296,8 @@ def apply_overrides(suite: GateSuite, o: dict[str, str | None]) -> GateSuite:
         th["failure_rates"] = [t for t in th["failure_rates"] if t["condition"] in keep]
         th["non_inferiority"] = [t for t in th["non_inferiority"] if {t["a"], t["b"]} <= keep]
         th["per_conversation"]["conditions"] = [c for c in th["per_conversation"]["conditions"] if c in keep]
+        regression = data["regression"]
+        regression["conditions"] = [c for c in regression["conditions"] or [] if c in keep] or None
     if o.get("gate_n"):
         for entry in data["procedures"]:
             entry["n"] = int(o["gate_n"])
@@ -265,6 +324,10 @@ def collect_cases(run: GateRun) -> list[GateConversation | GateCheck]:
         cases.extend(GateCheck(proc, "mean", t, (t.condition,)) for t in th.means)
         cases.extend(GateCheck(proc, "failure_rate", t, (t.condition,)) for t in th.failure_rates)
         cases.extend(GateCheck(proc, "non_inferiority", t, (t.a, t.b)) for t in th.non_inferiority)
+        if proc.previous is not None:
+            cases.extend(GateCheck(proc, "regression", criterion, (condition,))
+                         for condition in proc.suite.regression_conditions
+                         for criterion in proc.suite.regression.criteria)
     return cases
 
 
@@ -363,27 +426,68 @@ def reusable_transcripts(proc: ProcedureRun, condition: str, indices: list[int])
 
 def evaluate_condition(proc: ProcedureRun, compiled: Any, condition: str) -> list[ConversationResult]:
     """Every scenario of one condition: from the results store, or run now (once)."""
-    by_index = {s.index: s for s in proc.scenarios}
+    return [r for store, scenarios in proc.result_groups()
+            for r in _evaluate_group(proc, compiled, condition, store, scenarios)]
+
+
+def _evaluate_group(proc: ProcedureRun, compiled: Any, condition: str, store: ResultStore,
+                    scenarios: list[Scenario]) -> list[ConversationResult]:
+    by_index = {s.index: s for s in scenarios}
 
     async def run(indices: list[int]) -> list[ConversationResult]:
-        transcripts = proc.results.staged(proc.procedure.name, condition, indices)
+        transcripts = store.staged(proc.procedure.name, condition, indices)
         resumed = len(transcripts)
         reused = reusable_transcripts(proc, condition, [i for i in indices if i not in transcripts])
         transcripts.update(reused)
         fresh = [by_index[i] for i in indices if i not in transcripts]
         started = time.perf_counter()
         _say(f"{proc.key} {condition}: running {len(fresh)} conversations"
+             + (f" of the version at {proc.at_ref.ref}" if proc.at_ref else "")
              + (f", {resumed} finished before an interruption" if resumed else "")
              + (f", {len(reused)} reused from {proc.against}" if reused else ""))
         if fresh:
             transcripts.update((t.scenario_index, t) for t in await run_transcripts(
-                proc, compiled, condition, fresh, show_progress=sys.stderr.isatty(), on_done=proc.results.stage))
+                proc, compiled, condition, fresh, show_progress=sys.stderr.isatty(), on_done=store.stage))
         _say(f"{proc.key} {condition}: done in {time.perf_counter() - started:.0f}s")
         # Every transcript is judged now, reused ones too: the trace judge learnt the new version.
         return await judge_conversations(proc, compiled, [transcripts[i] for i in indices],
                                          [by_index[i] for i in indices])
 
-    return proc.results.ensure_group(proc.procedure.name, condition, sorted(by_index), run)
+    return store.ensure_group(proc.procedure.name, condition, sorted(by_index), run)
+
+
+class _CompiledOnDemand:
+    """An earlier version's compiled model, compiled (or read from the store) only when one of
+    its conversations has to run: results already in the results store need no model."""
+
+    def __init__(self, proc: ProcedureRun) -> None:
+        self._proc = proc
+        self._model: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._model is None:
+            from compile.pipeline import compile_for_gate
+
+            self._model = compile_for_gate(self._proc)
+        return getattr(self._model, name)
+
+
+def edit_comparison(proc: ProcedureRun, compiled: Any) -> EditComparison:
+    """Before vs after the edit since `--gate-against`, on the same scenario indices: the
+    version at the ref's results from the results store, or run now (once per process)."""
+    if proc.comparison is None:
+        old = proc.before
+        assert old is not None, "edit_comparison needs a version at the --gate-against ref"
+        spec = proc.suite.regression
+        conditions = proc.suite.regression_conditions
+        after = {c: evaluate_condition(proc, compiled, c) for c in conditions}
+        old_compiled = _CompiledOnDemand(old)
+        before = {c: evaluate_condition(old, old_compiled, c) for c in conditions}
+        proc.comparison = compare_versions(
+            old.at_ref.ref, Version(procedure=old.procedure, scenarios=old.scenarios, results=before),
+            Version(procedure=proc.procedure, scenarios=proc.scenarios, results=after),
+            criteria=spec.criteria, conditions=conditions, margin=spec.margin)
+    return proc.comparison
 
 
 def run_conversation_case(case: GateConversation, compiled: Any) -> list[str]:
@@ -395,6 +499,10 @@ def run_conversation_case(case: GateConversation, compiled: Any) -> list[str]:
 
 
 def run_check_case(case: GateCheck, compiled: Any) -> CheckResult:
+    if case.kind == "regression":
+        row = edit_comparison(case.run, compiled).row(case.conditions[0], case.spec)
+        return CheckResult(name=f"{case.conditions[0]} {case.spec} after the edit", value=row.low,
+                           bound=row.margin, passed=row.passed, message=row.message)
     groups = [evaluate_condition(case.run, compiled, c) for c in case.conditions]
     if case.kind == "mean":
         return check_mean(groups[0], case.spec)

@@ -130,10 +130,10 @@ def sample_scenarios(scenario_set: ScenarioSet, procedure: Procedure, n: int, se
     """`n` scenarios, each a seeded draw bound to a path from the coverage sampler."""
     check_against(scenario_set, procedure)
     paths = sample_paths(procedure, n, seed, max_loops)
-    return [_scenario(scenario_set, procedure, i, path, seed) for i, path in enumerate(paths)]
+    return [draw_scenario(scenario_set, procedure, i, path, seed) for i, path in enumerate(paths)]
 
 
-def _scenario(scenario_set: ScenarioSet, procedure: Procedure, index: int, path: tuple[str, ...], seed: int) -> Scenario:
+def draw_scenario(scenario_set: ScenarioSet, procedure: Procedure, index: int, path: tuple[str, ...], seed: int) -> Scenario:
     # One RNG per scenario index, never fed by the path: scenario i keeps its variables and
     # persona when n grows and when an edit moves its path.
     rng = random.Random(f"{seed}:{scenario_set.procedure}:{index}")
@@ -158,7 +158,7 @@ def exercising_scenarios(scenario_set: ScenarioSet, procedure: Procedure, base: 
         if have >= k:
             continue
         for path in paths_through(procedure, target, k - have, seed, max_loops):
-            extra.append(_scenario(scenario_set, procedure, len(base) + len(extra), path, seed))
+            extra.append(draw_scenario(scenario_set, procedure, len(base) + len(extra), path, seed))
     return extra
 
 

@@ -83,6 +83,18 @@ class Thresholds(_Strict):
     non_inferiority: list[NonInferiority] = Field(default_factory=list)
 
 
+class Regression(_Strict):
+    """How `--against REF` compares the edited procedure with its version at REF (see
+    harness/compare.py): one check per condition × criterion, failing when the paired
+    bootstrap CI of Δ = after − before reaches the margin."""
+
+    margin: float = Field(default=-0.25, le=0, description="how far a mean may drop and still pass")
+    criteria: list[Criterion] = Field(default_factory=lambda: ["task_success", "information_accuracy"],
+                                      min_length=1)
+    conditions: list[Condition] | None = Field(default=None, description="default: the suite's conditions")
+    k: int = Field(default=2, ge=0, description="scenarios through every node and edge the edit added or changed")
+
+
 class GateSuite(_Strict):
     name: str
     procedures: list[ProcedureEntry] = Field(min_length=1)
@@ -90,16 +102,22 @@ class GateSuite(_Strict):
     compile: CompileSpec = Field(default_factory=CompileSpec)
     models: Models = Field(default_factory=Models)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    regression: Regression = Field(default_factory=Regression)
     _file: Path | None = None
 
     @model_validator(mode="after")
     def _conditions_exist(self) -> GateSuite:
         used = {t.condition for t in self.thresholds.means + self.thresholds.failure_rates}
         used |= {c for t in self.thresholds.non_inferiority for c in (t.a, t.b)}
+        used |= set(self.regression.conditions or ())
         missing = used - set(self.conditions)
         if missing:
             raise ValueError(f"thresholds name conditions the suite does not run: {', '.join(sorted(missing))}")
         return self
+
+    @property
+    def regression_conditions(self) -> list[str]:
+        return list(self.regression.conditions or self.conditions)
 
     @property
     def offline(self) -> bool:
@@ -113,9 +131,9 @@ class GateSuite(_Strict):
         return path if path.is_absolute() else (base / path)
 
 
-def load_suite(path: str | Path) -> GateSuite:
+def load_suite(path: str | Path, text: str | None = None) -> GateSuite:
     try:
-        data, source = load_yaml(path)
+        data, source = load_yaml(path, text)
     except SpecError as e:
         raise SpecErrors([e]) from None
     if not isinstance(data, dict):
@@ -125,4 +143,20 @@ def load_suite(path: str | Path) -> GateSuite:
     except ValidationError as e:
         raise SpecErrors(pydantic_errors(e, source, "gate suite")) from None
     suite._file = Path(path).resolve()
+    return suite
+
+
+def suite_at_ref(path: Path, ref: str) -> GateSuite | None:
+    """The suite file as it was at git `ref` (its recipe and models), or None when it was
+    not there or does not load there."""
+    from harness.regression import file_at_ref
+
+    text = file_at_ref(Path(path), ref)
+    if text is None:
+        return None
+    try:
+        suite = load_suite(f"{ref}:{path}", text)
+    except SpecErrors:
+        return None
+    suite._file = Path(path).resolve()      # its paths resolve as the current file's do
     return suite

@@ -291,3 +291,10 @@ def keyed_walk(space: PathSpace, key: tuple, through: Target | None = None) -> P
             ahead = None
         path.append(nxt)
     return tuple(path)
+
+
+def is_walk(procedure: Procedure, path: Path) -> bool:
+    """Whether `path` starts at `start` and follows the procedure's edges (e.g. a path of
+    another version of it)."""
+    return (bool(path) and path[0] == procedure.start and all(n in procedure.nodes for n in path)
+            and all(b in procedure.successors(a) for a, b in zip(path, path[1:], strict=False)))

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.compare import EditComparison
 from harness.cost import ConditionCost, Hosting, condition_cost, condition_usage
 from harness.judges.agreement import AgreementReport, agreement
 from harness.judges.rubric import CRITERIA, Scores
@@ -197,6 +198,7 @@ class ProcedureReport(_Frozen):
     transcripts: list[TranscriptView]
     compile_info: dict[str, Any] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    changes: EditComparison | None = None    # before vs after, with `--against REF`
     # Wall-clock figures; excluded from dumps, gathered into ReportData.timings instead.
     timings: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
@@ -439,6 +441,7 @@ def build_procedure_report(
     hosting: Mapping[str, Hosting] | None = None,
     seed: int = 0,
     n_resamples: int = N_RESAMPLES,
+    changes: EditComparison | None = None,
 ) -> ProcedureReport:
     """Every figure of one procedure's report section from its evaluated conversations.
 
@@ -486,7 +489,7 @@ def build_procedure_report(
         agreement=_agreement(res, conditions, judges),
         trace=[_trace(procedure, c, res[c]) for c in conditions],
         transcripts=[_transcript(r) for c in conditions for r in res[c]],
-        compile_info=dict(sorted((compile_info or {}).items())), notes=notes, timings=timings,
+        compile_info=dict(sorted((compile_info or {}).items())), notes=notes, timings=timings, changes=changes,
     )
 
 
