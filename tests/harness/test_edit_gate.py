@@ -25,7 +25,7 @@ SUITE = """
 name: edit
 procedures:
   - {procedure: ../procedures/travel.yaml, scenarios: ../scenarios/travel.yaml, n: 6, seed: 3}
-conditions: [subterranean, in_context]
+conditions: [subterranean, orchestrated]
 compile:
   recipe: tiny-cpu
   n: 24
@@ -37,7 +37,8 @@ thresholds:
 regression: {margin: -0.25, criteria: [task_success, information_accuracy], k: 2}
 """
 
-SUMMARY = re.compile(r"  summarize_booking:\n.*?(?=    next:)", re.S)
+SUMMARY = re.compile(r"  summarize_booking:\n.*?(?=    next:)", re.S)           # the node up to its edges
+SUMMARY_PROMPT = re.compile(r"  summarize_booking:\n.*?(?=    examples:)", re.S)  # ... up to its examples
 REWORDED = """  summarize_booking:
     role: agent
     title: Summarize and ask to confirm
@@ -82,12 +83,12 @@ def _gate(pytester: pytest.Pytester, *args: str):
                                              timeout=900)
 
 
-def _edit(repo: Path, replacement: str) -> None:
+def _edit(repo: Path, pattern: re.Pattern, replacement: str) -> None:
     path = repo / "procedures/travel.yaml"
     text = subprocess.run(["git", "-C", str(repo), "show", "HEAD:procedures/travel.yaml"], check=True,
                           capture_output=True, text=True).stdout
-    assert SUMMARY.search(text)
-    path.write_text(SUMMARY.sub(replacement, text, count=1))
+    assert pattern.search(text)
+    path.write_text(pattern.sub(replacement, text, count=1))
 
 
 def _changes(repo: Path) -> dict:
@@ -102,7 +103,7 @@ def test_a_harmless_rewording_passes_and_a_harmful_edit_fails_against_head(pytes
     assert baseline.ret == 0, baseline.stdout.str()[-3000:]
     assert _changes(repo) is None
 
-    _edit(repo, REWORDED)
+    _edit(repo, SUMMARY_PROMPT, REWORDED)
     harmless = _gate(pytester, "--gate-against", "HEAD")
     out = harmless.stdout.str()
     assert harmless.ret == 0, out[-3000:]
@@ -114,7 +115,7 @@ def test_a_harmless_rewording_passes_and_a_harmful_edit_fails_against_head(pytes
     assert all(n["status"] == "changed" and n["visits_after"] >= 2 for n in through)   # k = 2 through it
     assert "Changes since HEAD" in (repo / "reports/edit/index.html").read_text()
 
-    _edit(repo, NO_RECAP)
+    _edit(repo, SUMMARY, NO_RECAP)
     harmful = _gate(pytester, "--gate-against", "HEAD")
     out = harmful.stdout.str()
     assert harmful.ret == 1
