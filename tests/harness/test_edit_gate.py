@@ -114,6 +114,10 @@ def test_a_harmless_rewording_passes_and_a_harmful_edit_fails_against_head(pytes
     through = [n for n in changes["nodes"] if n["node"] == "summarize_booking"]
     assert all(n["status"] == "changed" and n["visits_after"] >= 2 for n in through)   # k = 2 through it
     assert "Changes since HEAD" in (repo / "reports/edit/index.html").read_text()
+    assert "of the version at HEAD" not in harmless.stderr.str()     # HEAD's results came from the store
+    assert "| orchestrated | task_success |" in (repo / "reports/edit/changes.md").read_text()
+
+    shutil.rmtree(repo / ".subterra/runs")          # no results of HEAD now: its version runs again
 
     _edit(repo, SUMMARY, NO_RECAP)
     harmful = _gate(pytester, "--gate-against", "HEAD")
@@ -124,5 +128,6 @@ def test_a_harmless_rewording_passes_and_a_harmful_edit_fails_against_head(pytes
                         r"margin −0\.25", out)
     assert message, out[-3000:]
     assert float(message[3]) < float(message[2]) and int(message[4]) >= 6
+    assert "running 6 conversations of the version at HEAD" in harmful.stderr.str()
     regressed = [c for c in _changes(repo)["criteria"] if c["verdict"] == "regressed"]
     assert regressed and all(c["low"] <= -0.25 for c in regressed)

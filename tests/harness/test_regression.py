@@ -97,7 +97,7 @@ def test_an_edited_prompt_reuses_exactly_the_conversations_that_never_reached_it
     _record_old_run(run, "orchestrated")
     _record_old_run(run, "in_context")
 
-    indices = [s.index for s in run.scenarios]
+    indices = [s.index for s in run.base_scenarios]
     reused = reusable_transcripts(run, "orchestrated", indices)
     old_results = {r.transcript.scenario_index: r.transcript for r in old.results.all(old.procedure.name, "orchestrated")}
     expected = {i for i in indices
