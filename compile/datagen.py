@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from compile.reuse import ConversationPool, conversation_key
+from compile.settings import DataSize
 from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
 from harness.procedure import Procedure, Role
 from harness.scenarios import Scenario, ScenarioSet, sample_scenarios
@@ -39,10 +40,9 @@ GENERATOR_SYSTEM = (
 )
 
 
-class DatagenConfig(BaseModel):
-    n: int                              # scenarios per seed
-    seeds: list[int] = [42]
-    eval_fraction: float = 0.1
+class DatagenConfig(DataSize):
+    """How many conversations (the compile settings' data size) and how they are written."""
+
     concurrency: int = 8
     max_tokens: int = 300
     temperature: float = 0.7

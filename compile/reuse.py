@@ -6,7 +6,7 @@ nodes right after them (a turn's instruction names the edge it goes on by, and a
 turn is steered toward its target), the scenario (index, seed, path, variables,
 persona), the generator and its sampling settings. An edit changes the key of precisely
 the conversations whose path passes a changed node or a node right before one (the
-`touched_nodes` of `harness.regression`); every other conversation of the earlier
+`touched_nodes` of `harness.procedure.diff`); every other conversation of the earlier
 version is taken from the pool instead of being generated again. Scenario sampling is
 stable under an edit (`harness.procedure.paths.keyed_walk`), so those scenarios recur.
 

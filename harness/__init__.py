@@ -1,4 +1,4 @@
-"""subterra's evaluation harness: procedures, models, conditions, judges, reports."""
+"""subterra's evaluation harness: the core: procedures, scenarios, models, conditions, the simulated user, judges, statistics, cost."""
 
 from importlib.metadata import PackageNotFoundError, version
 

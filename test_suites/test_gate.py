@@ -4,7 +4,7 @@ scenario, one `test_threshold` per aggregate threshold of a suite."""
 
 import pytest
 
-from harness.evaluate import run_check_case, run_conversation_case
+from gate.cases import run_check_case, run_conversation_case
 
 
 def test_conversation(compiled_model, gate_conversation):

@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
 from pydantic import BaseModel
-from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from scipy.sparse import hstack
+
+if TYPE_CHECKING:   # scikit-learn loads when a judge is fitted: reading verdicts needs none of it
+    from scipy.sparse import csr_matrix
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
 
 from harness.procedure import Procedure, Role, loop_edges, to_digraph
 from harness.transcript import Conversation, Turn
@@ -86,6 +90,9 @@ class TraceJudge:
                 labels.append(turn.node)
         if len(set(labels)) < 2:
             raise ValueError("the trace judge needs labelled turns of at least two nodes to learn from")
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
         current = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
         previous = TfidfVectorizer(ngram_range=(1, 1), sublinear_tf=True, min_df=1)
         features = hstack([current.fit_transform(texts), 0.5 * previous.fit_transform(prev)]).tocsr()

@@ -8,9 +8,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.cli import main
 from harness.errors import SpecErrors
 from harness.procedure import Role, TerminalKind, load_procedure
+from subterra.cli import main
 
 BROKEN = sorted((Path(__file__).parent / "broken").glob("*.yaml"))
 

@@ -1,0 +1,75 @@
+"""A gate run's test cases: one per conversation (procedure × condition × scenario) and
+one per aggregate threshold, and what each test does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gate.before_after import RegressionCheck, regression_checks
+from gate.checks import Check, CheckResult, checks_of, conversation_problems
+from gate.conversations import evaluate_condition
+from gate.run import GateRun, ProcedureRun
+from harness.scenarios import Scenario
+
+if TYPE_CHECKING:
+    from compile.pipeline import CompiledModel
+
+
+@dataclass
+class GateConversation:
+    """A test case: one condition talks to the simulated user of one scenario."""
+
+    run: ProcedureRun
+    condition: str
+    scenario: Scenario
+
+    @property
+    def procedure_key(self) -> str:
+        return self.run.key
+
+    @property
+    def test_id(self) -> str:
+        return f"{self.run.key}/{self.condition}/scenario-{self.scenario.index:03d}"
+
+
+@dataclass
+class GateCheck:
+    """A test case: one aggregate threshold over its conditions' conversations, or one
+    regression check of the edit since `--gate-against`."""
+
+    run: ProcedureRun
+    check: Check | RegressionCheck
+
+    @property
+    def procedure_key(self) -> str:
+        return self.run.key
+
+    @property
+    def test_id(self) -> str:
+        return f"{self.run.key}/{self.check.label}"
+
+
+def collect_cases(run: GateRun) -> list[GateConversation | GateCheck]:
+    cases: list[GateConversation | GateCheck] = []
+    for proc in run.procedures:
+        for condition in proc.suite.conditions:
+            cases.extend(GateConversation(proc, condition, s) for s in proc.scenarios)
+        cases.extend(GateCheck(proc, check) for check in checks_of(proc.suite.thresholds))
+        cases.extend(GateCheck(proc, check) for check in regression_checks(proc))
+    return cases
+
+
+def run_conversation_case(case: GateConversation, compiled: CompiledModel) -> list[str]:
+    """Run (or read) the case's conversation; return its per-conversation problems."""
+    results = evaluate_condition(case.run, compiled, case.condition)
+    result = next(r for r in results if r.transcript.scenario_index == case.scenario.index)
+    spec = case.run.suite.thresholds.per_conversation
+    return conversation_problems(result, spec) if case.condition in spec.conditions else []
+
+
+def run_check_case(case: GateCheck, compiled: CompiledModel) -> CheckResult:
+    """Run (or read) the conversations of the check's conditions; judge them."""
+    if isinstance(case.check, RegressionCheck):
+        return case.check.run_against(case.run, compiled)
+    return case.check.run([evaluate_condition(case.run, compiled, c) for c in case.check.conditions])

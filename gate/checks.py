@@ -1,0 +1,171 @@
+"""The gate's checks: per conversation and per (procedure, condition), each with a verdict
+that says what was measured, against which bound, and where it failed.
+
+A suite's aggregate thresholds become `Check`s (`checks_of`): one class per kind of
+threshold, each saying which conditions' results it reads and how it judges them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from gate.results import ConversationResult, criterion_values, scores_by_scenario
+from gate.suite import FailureThreshold, MeanThreshold, NonInferiority, PerConversation, Thresholds
+from harness.stats import align_by_scenario, bootstrap_mean_difference_ci
+
+FAILURE_AT_OR_BELOW = 3   # the paper: a conversation fails when task success <= 3
+
+
+class CheckResult(BaseModel):
+    name: str
+    value: float | None
+    bound: float
+    passed: bool
+    message: str
+
+
+def _quote(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def conversation_problems(result: ConversationResult, spec: PerConversation) -> list[str]:
+    """Why one conversation fails the per-conversation checks (empty = passes)."""
+    t, v = result.transcript, result.verdict
+    where = f"{t.procedure}/{t.condition} scenario {t.scenario_index}"
+    problems = []
+    if spec.terminal_reached and v.terminal is None:
+        last = v.nodes[-1] if v.nodes else "nothing"
+        problems.append(f"{where}: no terminal reached (trace ends at '{last}', end reason {t.end_reason})")
+    if spec.valid_trace and v.off_chart_steps:
+        steps = ", ".join(f"turn {i}: {a}->{b}" for i, a, b in v.off_chart_steps[:3])
+        problems.append(f"{where}: trace leaves the flowchart ({steps})")
+    if spec.valid_trace and v.unrecognised_turns:
+        shown = ", ".join(f"turn {i}: {_quote(t.turns[i].text)}" for i in v.unrecognised_turns[:3])
+        problems.append(f"{where}: {len(v.unrecognised_turns)} agent turns match nothing the procedure says ({shown})")
+    failed_judges = [j for j in result.judges if j.scores is None]
+    for j in failed_judges:
+        problems.append(f"{where}: judge {j.judge} failed: {j.failure}")
+    return problems
+
+
+def check_mean(results: list[ConversationResult], t: MeanThreshold) -> CheckResult:
+    values = criterion_values(results, t.criterion)
+    mean = sum(values) / len(values) if values else None
+    passed = mean is not None and mean >= t.min_mean
+    return CheckResult(
+        name=f"mean {t.criterion} of {t.condition} >= {t.min_mean}", value=mean, bound=t.min_mean,
+        passed=passed,
+        message=(f"{t.condition}: mean {t.criterion} = {mean:.2f} over {len(values)} scenarios, "
+                 f"bound >= {t.min_mean}" if mean is not None else f"{t.condition}: no scored conversations"))
+
+
+def check_failure_rate(results: list[ConversationResult], t: FailureThreshold) -> CheckResult:
+    values = criterion_values(results, "task_success")
+    failing = [i for i, s in sorted(scores_by_scenario(results).items()) if s.task_success <= FAILURE_AT_OR_BELOW]
+    rate = len(failing) / len(values) if values else None
+    passed = rate is not None and rate <= t.max_failure_rate
+    shown = ", ".join(map(str, failing[:10]))
+    return CheckResult(
+        name=f"failure rate of {t.condition} <= {t.max_failure_rate:.0%}", value=rate, bound=t.max_failure_rate,
+        passed=passed,
+        message=(f"{t.condition}: {len(failing)}/{len(values)} conversations with task success <= "
+                 f"{FAILURE_AT_OR_BELOW} ({rate:.0%}), bound <= {t.max_failure_rate:.0%}"
+                 + (f"; failing scenarios: {shown}" if failing else "")
+                 if rate is not None else f"{t.condition}: no scored conversations"))
+
+
+def check_non_inferiority(a: list[ConversationResult], b: list[ConversationResult], t: NonInferiority,
+                          seed: int = 0) -> CheckResult:
+    """Lower bound of the paired bootstrap 95% CI of mean(a) − mean(b) must exceed the margin."""
+    sa, sb = scores_by_scenario(a), scores_by_scenario(b)
+    index, xa, xb = align_by_scenario(sa, sb)
+    name = f"{t.a} − {t.b} on {t.criterion}: CI lower bound > {t.margin}"
+    if len(index) < 2:
+        return CheckResult(name=name, value=None, bound=t.margin, passed=False,
+                           message=f"{t.a} vs {t.b}: only {len(index)} paired scenarios; need at least 2")
+    ci = bootstrap_mean_difference_ci([s.get(t.criterion) for s in xa], [s.get(t.criterion) for s in xb],
+                                      paired=True, seed=seed)
+    passed = ci.low > t.margin
+    return CheckResult(
+        name=name, value=ci.low, bound=t.margin, passed=passed,
+        message=(f"{t.a} − {t.b} on {t.criterion}: Δ = {ci.estimate:+.2f}, 95% CI "
+                 f"[{ci.low:+.2f}, {ci.high:+.2f}] over {len(index)} paired scenarios; "
+                 f"lower bound must exceed {t.margin}"))
+
+
+class Check(ABC):
+    """One aggregate threshold of a suite, over the results of `conditions`."""
+
+    kind: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def conditions(self) -> tuple[str, ...]: ...
+
+    @abstractmethod
+    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
+        """Judge the results of `conditions`, in that order."""
+
+    @property
+    def label(self) -> str:
+        """What the check's test id says after the procedure."""
+        return f"{self.kind}/{'-vs-'.join(self.conditions)}"
+
+
+@dataclass(frozen=True)
+class MeanCheck(Check):
+    threshold: MeanThreshold
+    kind: ClassVar[str] = "mean"
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        return (self.threshold.condition,)
+
+    @property
+    def label(self) -> str:
+        return f"{super().label}/{self.threshold.criterion}"
+
+    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
+        return check_mean(groups[0], self.threshold)
+
+
+@dataclass(frozen=True)
+class FailureRateCheck(Check):
+    threshold: FailureThreshold
+    kind: ClassVar[str] = "failure_rate"
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        return (self.threshold.condition,)
+
+    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
+        return check_failure_rate(groups[0], self.threshold)
+
+
+@dataclass(frozen=True)
+class NonInferiorityCheck(Check):
+    threshold: NonInferiority
+    kind: ClassVar[str] = "non_inferiority"
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        return (self.threshold.a, self.threshold.b)
+
+    @property
+    def label(self) -> str:
+        return f"{super().label}/{self.threshold.criterion}"
+
+    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
+        return check_non_inferiority(groups[0], groups[1], self.threshold)
+
+
+def checks_of(thresholds: Thresholds) -> list[Check]:
+    """A suite's aggregate thresholds as checks, in the suite's order (means, failure
+    rates, non-inferiority)."""
+    return ([MeanCheck(t) for t in thresholds.means] + [FailureRateCheck(t) for t in thresholds.failure_rates]
+            + [NonInferiorityCheck(t) for t in thresholds.non_inferiority])

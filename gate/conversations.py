@@ -1,0 +1,82 @@
+"""A condition's conversations in a gate run: from the results store when another test
+(or xdist worker) already has them; otherwise resumed from the transcripts a killed run
+staged, reused from `--gate-against` where the edit cannot have changed them, and the rest
+run now against the simulated user, then judged."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from gate.judging import judge_conversations
+from gate.progress import conversation_bar, say
+from gate.regression import reusable_transcripts
+from gate.results import ConversationResult, ResultStore
+from harness.conditions import MODEL_ROLE, build_condition
+from harness.runner import run_conversations
+from harness.scenarios import Scenario
+from harness.simulator import UserSimulator
+from harness.transcript import Transcript
+
+if TYPE_CHECKING:
+    from compile.pipeline import CompiledModel
+    from gate.run import ProcedureRun
+
+
+async def run_transcripts(proc: ProcedureRun, compiled: CompiledModel, condition: str, scenarios: list[Scenario],
+                          *, show_progress: bool = False,
+                          on_done: Callable[[Transcript], None] | None = None) -> list[Transcript]:
+    """One condition's conversations with the simulated user, all scenarios concurrently."""
+    model = proc.models.for_condition(condition, compiled.model_spec)
+    agent = build_condition(condition, proc.procedure, model)
+    simulator = UserSimulator(proc.models.user, proc.procedure)
+    # The checkpoint's store path differs between checkouts; its fingerprint does not.
+    label = (f"local:compiled-{compiled.model_fingerprint[:12]}" if MODEL_ROLE[condition] == "compiled"
+             else None)
+
+    def finished(t: Transcript) -> Transcript:
+        return t.model_copy(update={"agent_model": label}) if label else t
+
+    with conversation_bar(f"[bold]{condition}[/] {proc.procedure.name}", len(scenarios),
+                          show=show_progress) as advance:
+        def done(t: Transcript) -> None:
+            advance()
+            if on_done is not None:
+                on_done(finished(t))
+
+        transcripts = await run_conversations(agent, simulator, scenarios, on_done=done)
+    return [finished(t) for t in transcripts]
+
+
+def evaluate_condition(proc: ProcedureRun, compiled: CompiledModel, condition: str) -> list[ConversationResult]:
+    """Every scenario of one condition: from the results store, or run now (once)."""
+    return [r for store, scenarios in proc.result_groups()
+            for r in _evaluate_group(proc, compiled, condition, store, scenarios)]
+
+
+def _evaluate_group(proc: ProcedureRun, compiled: CompiledModel, condition: str, store: ResultStore,
+                    scenarios: list[Scenario]) -> list[ConversationResult]:
+    by_index = {s.index: s for s in scenarios}
+
+    async def run(indices: list[int]) -> list[ConversationResult]:
+        transcripts = store.staged(proc.procedure.name, condition, indices)
+        resumed = len(transcripts)
+        reused = reusable_transcripts(proc, condition, [i for i in indices if i not in transcripts])
+        transcripts.update(reused)
+        fresh = [by_index[i] for i in indices if i not in transcripts]
+        started = time.perf_counter()
+        say(f"{proc.key} {condition}: running {len(fresh)} conversations"
+            + (f" of the version at {proc.at_ref.ref}" if proc.at_ref else "")
+            + (f", {resumed} finished before an interruption" if resumed else "")
+            + (f", {len(reused)} reused from {proc.against}" if reused else ""))
+        if fresh:
+            transcripts.update((t.scenario_index, t) for t in await run_transcripts(
+                proc, compiled, condition, fresh, show_progress=sys.stderr.isatty(), on_done=store.stage))
+        say(f"{proc.key} {condition}: done in {time.perf_counter() - started:.0f}s")
+        # Every transcript is judged now, reused ones too: the trace judge learnt the new version.
+        return await judge_conversations(proc, compiled, [transcripts[i] for i in indices],
+                                         [by_index[i] for i in indices])
+
+    return store.ensure_group(proc.procedure.name, condition, sorted(by_index), run)

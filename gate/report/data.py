@@ -1,0 +1,506 @@
+"""What the report shows, as plain pydantic models, and the pure builder that computes it.
+
+`build_procedure_report` turns one procedure's evaluated conversations into every number
+the HTML shows (the paper's Tables 1–3, Appendix B comparisons, failure rates, Table 4
+conversation statistics, Table 6 cost, judge agreement, trace-judge coverage), and
+`build_report` bundles procedures into a `ReportData`.
+
+Determinism: the builder depends only on its inputs (fixed bootstrap seeds, conditions and
+scenarios in sorted order). Everything measured in seconds is kept out of the serialised
+body: each `ProcedureReport.timings` is excluded from dumps and gathered under the single
+top-level `ReportData.timings` key, so ``report.json`` minus ``timings`` is byte-identical
+for the same inputs, however the run was scheduled (serial or xdist).
+
+Comparisons follow the paper's Appendix B orientation: the reference condition (normally
+the compiled "subterranean" model) is A and each other condition is B, so Δ and Cohen's d
+are reference − other (positive = the reference scores higher).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from gate.compare import EditComparison
+from gate.results import ConversationResult
+from harness.cost import ConditionCost, Hosting, condition_cost, condition_usage
+from harness.judges.agreement import AgreementReport, agreement
+from harness.judges.rubric import CRITERIA, Scores
+from harness.llm.base import Usage
+from harness.llm.pricing import Overrides, Price, UnknownPriceError, price_for
+from harness.procedure import Procedure
+from harness.stats import (
+    CI,
+    N_RESAMPLES,
+    Comparison,
+    FailureRate,
+    align_by_scenario,
+    bootstrap_mean_ci,
+    compare,
+    conversation_stats,
+    failure_rate,
+)
+
+__all__ = [
+    "ConditionCostView",
+    "ConditionSummary",
+    "EdgeTrace",
+    "JudgeAgreementView",
+    "JudgeView",
+    "NodeTrace",
+    "ProcedureReport",
+    "ReportData",
+    "TraceCoverage",
+    "TranscriptView",
+    "TurnView",
+    "build_procedure_report",
+    "build_report",
+    "is_offline_model",
+    "json_ready",
+]
+
+FLOAT_DIGITS = 6   # floats in report.json are rounded so tiny platform noise cannot leak in
+
+
+def is_offline_model(model_id: str) -> bool:
+    """The offline backend's ids all contain "offline" (e.g. "offline", "offline:judge")."""
+    return "offline" in model_id.lower()
+
+
+# ---- models -------------------------------------------------------------------------------
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ConditionSummary(_Frozen):
+    """One condition's column: quality means with CIs and descriptive statistics."""
+
+    condition: str
+    n: int                                   # conversations
+    n_scored: int                            # conversations the primary judge scored
+    judge_failures: int                      # conversations no judge could score
+    means: dict[str, CI]                     # criterion -> mean [95 % bootstrap CI]
+    percent_of_reference: dict[str, float]   # criterion -> 100 · mean / reference mean
+    offline_means: dict[str, float]          # trace-derived (offline) scores, always present
+    failure: FailureRate | None              # task success <= 3; None when nothing was scored
+    mean_turns: float
+    mean_agent_turns: float
+    mean_words: float
+    one_question_share: float
+    end_reasons: dict[str, int]
+    valid_trace_share: float                 # conversations whose decoded walk is on-chart
+
+
+class ConditionCostView(_Frozen):
+    condition: str
+    agent_model: str
+    hosting: Hosting
+    cost: ConditionCost | None               # None when no price is known for the model
+    ratio_to_reference: float | None         # this cost / the reference's (None: undefined)
+    user_input_tokens_per_conversation: float   # simulator tokens, not a cost of the agent
+    user_output_tokens_per_conversation: float
+    note: str = ""
+
+
+class NodeTrace(_Frozen):
+    node: str
+    visits: int                  # turns decoded to this node
+    passes: int                  # of those, turns entered by an on-chart step
+    pass_rate: float | None      # passes / visits; None when never visited
+    coverage: float              # share of conversations that visited the node
+
+
+class EdgeTrace(_Frozen):
+    source: str
+    target: str
+    traversals: int              # on-chart steps along this edge
+    conversations: int           # conversations that took it at least once
+    pass_rate: float | None      # of those, share whose whole trace was valid
+    coverage: float              # share of all conversations that took it
+
+
+class TraceCoverage(_Frozen):
+    """Trace-judge view of one condition on the flowchart.
+
+    Node pass = the turn was reached by a flowchart edge (or is the opening turn at the
+    start node); edge pass = the conversation that took the edge stayed on-chart throughout.
+    """
+
+    condition: str
+    conversations: int
+    nodes: list[NodeTrace]       # every node of the procedure, in file order
+    edges: list[EdgeTrace]       # every edge of the procedure, in file order
+    off_chart: dict[str, int]    # "from->to" steps with no flowchart edge, with counts
+
+
+class JudgeView(_Frozen):
+    judge: str
+    offline: bool
+    scores: Scores | None
+    failure: str | None = None
+
+
+class TurnView(_Frozen):
+    speaker: str
+    text: str
+    node: str | None             # the trace judge's decoded node (the label, if decoding is missing)
+    on_chart: bool | None        # reached by a flowchart edge; None when unknown
+
+
+class TranscriptView(_Frozen):
+    condition: str
+    scenario_index: int
+    end_reason: str
+    terminal: str | None
+    error: str | None
+    agent_model: str
+    user_model: str
+    turns: list[TurnView]
+    scores: Scores | None        # the primary judge's
+    judges: list[JudgeView]
+    offline_scores: dict[str, int]
+    trace_valid: bool
+    off_chart_steps: list[tuple[int, str, str]]
+    skipped_nodes: list[str]
+    trace_terminal: str | None
+    expected_terminal: str | None
+    terminal_fits: bool | None
+    repeated_questions: list[int]
+    agent_usage: Usage
+    routing_usage: Usage
+    user_usage: Usage
+
+
+class JudgeAgreementView(_Frozen):
+    report: AgreementReport
+    # position in the agreement's disagreement list -> (condition, scenario index)
+    conversations: list[tuple[str, int]]
+
+
+class ProcedureReport(_Frozen):
+    procedure: Procedure
+    reference: str
+    conditions: list[str]                    # reference first, then the others sorted
+    offline: bool
+    offline_models: list[str]
+    judges: list[str]                        # in order of precedence, primary first
+    seed: int
+    n_resamples: int
+    summaries: list[ConditionSummary]
+    comparisons: list[Comparison]            # reference (A) vs each other condition (B)
+    costs: list[ConditionCostView]
+    agreement: list[JudgeAgreementView]      # primary judge vs each other scoring judge
+    trace: list[TraceCoverage]
+    transcripts: list[TranscriptView]
+    compile_info: dict[str, Any] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    changes: EditComparison | None = None    # before vs after, with `--against REF`
+    # Wall-clock figures; excluded from dumps, gathered into ReportData.timings instead.
+    timings: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    @property
+    def name(self) -> str:
+        return self.procedure.name
+
+    def summary(self, condition: str) -> ConditionSummary:
+        return next(s for s in self.summaries if s.condition == condition)
+
+    def comparison(self, condition: str) -> Comparison:
+        return next(c for c in self.comparisons if c.label_b == condition)
+
+
+class ReportData(_Frozen):
+    run_name: str
+    offline: bool
+    procedures: list[ProcedureReport]
+    models: dict[str, str]                   # role -> model id
+    timings: dict[str, Any] = Field(default_factory=dict)
+
+    def json_data(self) -> dict[str, Any]:
+        """The body of report.json: plain JSON types, floats rounded."""
+        return json_ready(self.model_dump(mode="json"))
+
+
+def json_ready(value: Any) -> Any:
+    """Round floats recursively (JSON has no tuples; pydantic's json mode already made lists)."""
+    if isinstance(value, float):
+        return round(value, FLOAT_DIGITS) + 0.0   # + 0.0 turns -0.0 into 0.0
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value
+
+
+# ---- builder --------------------------------------------------------------------------------
+
+def _ordered_conditions(results: Mapping[str, Sequence[ConversationResult]], reference: str) -> list[str]:
+    others = sorted(c for c in results if c != reference)
+    return ([reference] if reference in results else []) + others
+
+
+def _sorted_results(rs: Sequence[ConversationResult]) -> list[ConversationResult]:
+    return sorted(rs, key=lambda r: r.transcript.scenario_index)
+
+
+def _criterion_cis(scores: Sequence[Scores], seed: int, n_resamples: int) -> dict[str, CI]:
+    # Same generator per criterion as `stats.compare`, so the columns of Tables 1–3 show the
+    # very intervals the pairwise comparisons print for the same sample.
+    if not scores:
+        return {}
+    return {c: bootstrap_mean_ci([s.get(c) for s in scores], n_resamples=n_resamples,
+                                 seed=np.random.default_rng([seed, i]))
+            for i, c in enumerate(CRITERIA)}
+
+
+def _summary(condition: str, rs: list[ConversationResult], ref_means: dict[str, CI] | None,
+             seed: int, n_resamples: int) -> ConditionSummary:
+    scores = [r.scores for r in rs if r.scores is not None]
+    means = _criterion_cis(scores, seed, n_resamples)
+    pct = {}
+    if ref_means:
+        pct = {c: 100.0 * means[c].estimate / ref_means[c].estimate
+               for c in means if ref_means.get(c) and ref_means[c].estimate}
+    stats = conversation_stats([r.transcript for r in rs])
+    offline_keys = sorted({k for r in rs for k in r.offline_scores})
+    offline_means = {k: float(np.mean([r.offline_scores[k] for r in rs if k in r.offline_scores]))
+                     for k in offline_keys}
+    ends: dict[str, int] = {}
+    for r in rs:
+        ends[r.transcript.end_reason] = ends.get(r.transcript.end_reason, 0) + 1
+    return ConditionSummary(
+        condition=condition, n=len(rs), n_scored=len(scores),
+        judge_failures=sum(all(j.scores is None for j in r.judges) for r in rs),
+        means=means, percent_of_reference=pct, offline_means=offline_means,
+        failure=failure_rate(scores) if scores else None,
+        mean_turns=stats.mean_turns, mean_agent_turns=stats.mean_agent_turns,
+        mean_words=stats.mean_words, one_question_share=stats.one_question_share,
+        end_reasons=dict(sorted(ends.items())),
+        valid_trace_share=sum(r.verdict.valid for r in rs) / len(rs),
+    )
+
+
+def _comparison(reference: str, ref: list[ConversationResult], condition: str,
+                other: list[ConversationResult], seed: int, n_resamples: int) -> tuple[Comparison | None, str]:
+    a = {r.transcript.scenario_index: r.scores for r in ref if r.scores is not None}
+    b = {r.transcript.scenario_index: r.scores for r in other if r.scores is not None}
+    if not a or not b:
+        return None, f"{reference} vs {condition}: no scored conversations to compare"
+    try:
+        # Conditions of one run share scenario indices: pair them (Wilcoxon signed-rank).
+        _, sa, sb = align_by_scenario(a, b)
+        paired = True
+    except ValueError:
+        sa, sb, paired = [a[i] for i in sorted(a)], [b[i] for i in sorted(b)], False
+    cmp = compare(sa, sb, paired=paired, label_a=reference, label_b=condition, seed=seed,
+                  n_resamples=n_resamples)
+    note = "" if paired else f"{reference} vs {condition}: no shared scenarios, compared unpaired (Mann–Whitney U)"
+    return cmp, note
+
+
+def _price(condition: str, model: str, hosting: Hosting, condition_prices: Mapping[str, Price],
+           overrides: Overrides) -> tuple[Price | None, str]:
+    if condition in condition_prices:
+        return condition_prices[condition], ""
+    try:
+        return price_for(model, overrides), ""
+    except UnknownPriceError:
+        return None, f"no price known for {model!r} ({hosting}); pass condition_prices to price it"
+
+
+def _costs(conditions: list[str], results: Mapping[str, list[ConversationResult]], reference: str,
+           condition_prices: Mapping[str, Price], overrides: Overrides,
+           hosting: Mapping[str, Hosting]) -> list[ConditionCostView]:
+    rows: list[tuple[str, str, Hosting, ConditionCost | None, str, float, float]] = []
+    for cond in conditions:
+        ts = [r.transcript for r in results[cond]]
+        models = sorted({t.agent_model for t in ts})
+        model = ", ".join(models)
+        host: Hosting = hosting.get(cond) or ("self_hosted" if model.startswith("local:") else "api")
+        cost, note = None, ""
+        if len(models) > 1 and cond not in condition_prices:
+            note = f"mixed agent models {models}; pass condition_prices to price them"
+        else:
+            price, note = _price(cond, models[0], host, condition_prices, overrides)
+            if price is not None:
+                cost = condition_cost(condition_usage(cond, ts, hosting=host, generation_price=price))
+        n = len(ts)
+        rows.append((cond, model, host, cost, note,
+                     sum(t.user_usage.input_tokens for t in ts) / n,
+                     sum(t.user_usage.output_tokens for t in ts) / n))
+    ref_cost = next((c for name, _, _, c, *_ in rows if name == reference), None)
+    denominator = ref_cost.total_per_conversation if ref_cost is not None else 0.0
+    return [ConditionCostView(
+        condition=cond, agent_model=model, hosting=host, cost=cost,
+        # A free reference (offline, $0) has no meaningful ratio: leave it undefined.
+        ratio_to_reference=(cost.total_per_conversation / denominator
+                            if cost is not None and denominator > 0 else None),
+        user_input_tokens_per_conversation=uin, user_output_tokens_per_conversation=uout, note=note)
+        for cond, model, host, cost, note, uin, uout in rows]
+
+
+def _judge_order(results: Mapping[str, list[ConversationResult]], conditions: list[str]) -> list[str]:
+    order: list[str] = []
+    for cond in conditions:
+        for r in results[cond]:
+            for j in r.judges:
+                if j.judge not in order:
+                    order.append(j.judge)
+    return order
+
+
+def _agreement(results: Mapping[str, list[ConversationResult]], conditions: list[str],
+               judges: list[str]) -> list[JudgeAgreementView]:
+    """Primary judge against each other judge, pooled over conditions where both scored."""
+    scoring = [j for j in judges if any(jr.judge == j and jr.scores is not None
+                                        for c in conditions for r in results[c] for jr in r.judges)]
+    views = []
+    for other in scoring[1:]:
+        a, b, where = [], [], []
+        for cond in conditions:
+            for r in results[cond]:
+                by = {jr.judge: jr.scores for jr in r.judges if jr.scores is not None}
+                if scoring[0] in by and other in by:
+                    a.append(by[scoring[0]])
+                    b.append(by[other])
+                    where.append((cond, r.transcript.scenario_index))
+        if a:
+            views.append(JudgeAgreementView(
+                report=agreement(a, b, judge_a=scoring[0], judge_b=other), conversations=where))
+    return views
+
+
+def _trace(procedure: Procedure, condition: str, rs: list[ConversationResult]) -> TraceCoverage:
+    n = len(rs)
+    nodes = []
+    for node in procedure.nodes:
+        visits = sum(r.verdict.node_visits.get(node, 0) for r in rs)
+        passes = sum(r.verdict.node_passes.get(node, 0) for r in rs)
+        seen = sum(node in r.verdict.node_visits for r in rs)
+        nodes.append(NodeTrace(node=node, visits=visits, passes=passes,
+                               pass_rate=passes / visits if visits else None, coverage=seen / n))
+    edges = []
+    for src, dst, _ in procedure.edges():
+        key = f"{src}->{dst}"
+        took = [r for r in rs if r.verdict.edge_visits.get(key, 0)]
+        edges.append(EdgeTrace(
+            source=src, target=dst, traversals=sum(r.verdict.edge_visits.get(key, 0) for r in rs),
+            conversations=len(took),
+            pass_rate=sum(r.verdict.valid for r in took) / len(took) if took else None,
+            coverage=len(took) / n))
+    off: dict[str, int] = {}
+    for r in rs:
+        for _, frm, to in r.verdict.off_chart_steps:
+            off[f"{frm}->{to}"] = off.get(f"{frm}->{to}", 0) + 1
+    return TraceCoverage(condition=condition, conversations=n, nodes=nodes, edges=edges,
+                         off_chart=dict(sorted(off.items())))
+
+
+def _transcript(r: ConversationResult) -> TranscriptView:
+    t, v = r.transcript, r.verdict
+    decoded = v.nodes if len(v.nodes) == len(t.turns) else [turn.node for turn in t.turns]
+    off_turns = {i for i, _, _ in v.off_chart_steps}
+    known = len(v.nodes) == len(t.turns)
+    return TranscriptView(
+        condition=t.condition, scenario_index=t.scenario_index, end_reason=t.end_reason,
+        terminal=t.terminal, error=t.error, agent_model=t.agent_model, user_model=t.user_model,
+        turns=[TurnView(speaker=turn.speaker, text=turn.text, node=node,
+                        on_chart=(i not in off_turns) if known else None)
+               for i, (turn, node) in enumerate(zip(t.turns, decoded, strict=True))],
+        scores=r.scores,
+        judges=[JudgeView(judge=j.judge, offline=is_offline_model(j.judge), scores=j.scores,
+                          failure=j.failure) for j in r.judges],
+        offline_scores=dict(sorted(r.offline_scores.items())),
+        trace_valid=v.valid, off_chart_steps=list(v.off_chart_steps), skipped_nodes=list(v.skipped_nodes),
+        trace_terminal=v.terminal, expected_terminal=v.expected_terminal, terminal_fits=v.terminal_fits,
+        repeated_questions=list(v.repeated_questions),
+        agent_usage=t.agent_usage, routing_usage=t.routing_usage, user_usage=t.user_usage)
+
+
+def _offline_models(results: Mapping[str, list[ConversationResult]]) -> list[str]:
+    ids = set()
+    for rs in results.values():
+        for r in rs:
+            ids.update({r.transcript.agent_model, r.transcript.user_model})
+            ids.update(j.judge for j in r.judges)
+    return sorted(m for m in ids if m and is_offline_model(m))
+
+
+def build_procedure_report(
+    procedure: Procedure,
+    results: Mapping[str, Sequence[ConversationResult]],
+    *,
+    reference: str = "subterranean",
+    compile_info: Mapping[str, Any] | None = None,
+    condition_prices: Mapping[str, Price] | None = None,
+    price_overrides: Overrides = None,
+    hosting: Mapping[str, Hosting] | None = None,
+    seed: int = 0,
+    n_resamples: int = N_RESAMPLES,
+    changes: EditComparison | None = None,
+) -> ProcedureReport:
+    """Every figure of one procedure's report section from its evaluated conversations.
+
+    `results` maps condition -> its ConversationResults. Prices: `condition_prices` (e.g. a
+    `self_hosted_price` for the compiled model) win; otherwise the agent model's list price
+    via `price_for(model, price_overrides)`; unknown prices leave the cost undefined with a
+    note. `hosting` defaults to "self_hosted" for "local:" models, "api" otherwise.
+    `compile_info` is shown as given; keep durations out of it (put them in timings).
+    """
+    res = {c: _sorted_results(rs) for c, rs in results.items() if rs}
+    if not res:
+        raise ValueError(f"procedure {procedure.name!r}: expected results for at least one condition, found none")
+    conditions = _ordered_conditions(res, reference)
+    notes = []
+    if reference not in res:
+        notes.append(f"reference condition {reference!r} has no results; comparisons, ratios "
+                     "and % of reference are left out")
+    ref_summary = _summary(reference, res[reference], None, seed, n_resamples) if reference in res else None
+    summaries = [ref_summary if c == reference and ref_summary is not None
+                 else _summary(c, res[c], ref_summary.means if ref_summary else None, seed, n_resamples)
+                 for c in conditions]
+    if ref_summary is not None and ref_summary.means:
+        # the reference's own % column is 100 by definition
+        summaries[0] = ref_summary.model_copy(update={"percent_of_reference": {c: 100.0 for c in ref_summary.means}})
+    comparisons = []
+    if reference in res:
+        for c in conditions[1:]:
+            cmp, note = _comparison(reference, res[reference], c, res[c], seed, n_resamples)
+            if cmp is not None:
+                comparisons.append(cmp)
+            if note:
+                notes.append(note)
+    judges = _judge_order(res, conditions)
+    offline_models = _offline_models(res)
+    timings = {"conditions": {c: {
+        "mean_wall_clock_s": conversation_stats([r.transcript for r in res[c]]).mean_wall_clock_s,
+        "total_wall_clock_s": sum(r.transcript.wall_clock_s for r in res[c]),
+        "wall_clock_s": {str(r.transcript.scenario_index): r.transcript.wall_clock_s for r in res[c]},
+    } for c in conditions}}
+    return ProcedureReport(
+        procedure=procedure, reference=reference, conditions=conditions,
+        offline=bool(offline_models), offline_models=offline_models, judges=judges,
+        seed=seed, n_resamples=n_resamples, summaries=summaries, comparisons=comparisons,
+        costs=_costs(conditions, res, reference, condition_prices or {}, price_overrides, hosting or {}),
+        agreement=_agreement(res, conditions, judges),
+        trace=[_trace(procedure, c, res[c]) for c in conditions],
+        transcripts=[_transcript(r) for c in conditions for r in res[c]],
+        compile_info=dict(sorted((compile_info or {}).items())), notes=notes, timings=timings, changes=changes,
+    )
+
+
+def build_report(run_name: str, procedures: Sequence[ProcedureReport], *,
+                 models: Mapping[str, str] | None = None,
+                 timings: Mapping[str, Any] | None = None) -> ReportData:
+    """Bundle procedure reports; offline if any model involved is the offline backend."""
+    models = dict(sorted((models or {}).items()))
+    offline = any(p.offline for p in procedures) or any(is_offline_model(m) for m in models.values())
+    merged = dict(timings or {})
+    merged["procedures"] = {p.name: p.timings for p in procedures}
+    return ReportData(run_name=run_name, offline=offline, procedures=list(procedures), models=models,
+                      timings=merged)
+

@@ -1,0 +1,79 @@
+"""`subterra` command line: thin commands over the library.
+
+Commands live in sibling modules (one per area) and register with `@command`; this
+module holds the registry and the entry point.
+
+Input problems (broken YAML, invalid procedures) print one `file:line: message` line
+each and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+
+from harness.errors import SpecError, SpecErrors
+
+EXIT_INPUT_ERROR = 2
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], Command], str]] = {}
+
+
+def command(name: str, help: str) -> Callable:
+    """Register a subcommand: the decorated function configures its parser and returns the runner."""
+    def register(configure: Callable[[argparse.ArgumentParser], Command]) -> Callable:
+        _COMMANDS[name] = (configure, help)
+        return configure
+    return register
+
+
+# ---- entry point ------------------------------------------------------------------------
+
+COMMAND_MODULES = ("procedures", "compile", "conversations", "gate")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
+    import importlib
+
+    for module in COMMAND_MODULES:  # importing registers the module's commands
+        importlib.import_module(f"subterra.cli.{module}")
+    parser = argparse.ArgumentParser(
+        prog="subterra",
+        description="Compile procedures into small-model weights and gate them in CI.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    runners: dict[str, Command] = {}
+    for name, (configure, help_text) in _COMMANDS.items():
+        runners[name] = configure(sub.add_parser(name, help=help_text, description=help_text))
+    return parser, runners
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, runners = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return runners[args.command](args)
+    except SpecErrors as e:
+        for error in e.errors:
+            err_console.print(f"error: {error}", markup=False)
+        return EXIT_INPUT_ERROR
+    except SpecError as e:
+        err_console.print(f"error: {e}", markup=False)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""`subterra run` and `subterra chat`: one condition against the simulated user, or a person."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from subterra.cli import Command, command, console
+from subterra.cli.compile import default_scenarios
+
+DEFAULT_MODELS = {"orchestrated": "local:smollm2-135m", "langgraph": "offline", "in_context": "offline"}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("procedure", type=Path)
+    p.add_argument("--condition", required=True,
+                   choices=["subterranean", "orchestrated", "langgraph", "in_context"])
+    p.add_argument("--scenarios", type=Path, help="scenario set (default: scenarios/<procedure file name>)")
+    p.add_argument("--seed", type=int, default=7, help="scenario sampling seed (default 7)")
+    p.add_argument("--model", help="the condition's model; default: the compiled model (subterranean, "
+                                   "compiled with --recipe through the store), local:smollm2-135m "
+                                   "(orchestrated) or offline (langgraph, in_context)")
+    p.add_argument("--recipe", default="smollm2-135m", help="compile recipe for subterranean (default smollm2-135m)")
+
+
+def _condition(args: argparse.Namespace, procedure, scenario_set):
+    from harness.conditions import build_condition
+    from harness.llm import get_model
+
+    spec = args.model or DEFAULT_MODELS.get(args.condition)
+    if spec is None:   # subterranean: the compiled model, from the store (compiled now if missing)
+        from compile.pipeline import compile_procedure
+        from compile.settings import CompileSettings
+
+        console.print(f"compiling {procedure.name} with {args.recipe} (reused from the store if unchanged)")
+        spec = compile_procedure(procedure, scenario_set, CompileSettings(recipe=args.recipe)).model_spec
+    return build_condition(args.condition, procedure, get_model(spec))
+
+
+def _load(args: argparse.Namespace):
+    from harness.procedure import load_procedure
+    from harness.scenarios import check_against, load_scenario_set
+
+    procedure = load_procedure(args.procedure)
+    scenario_set = load_scenario_set(args.scenarios or default_scenarios(args.procedure))
+    check_against(scenario_set, procedure)
+    return procedure, scenario_set
+
+
+@command("run", "run one condition against the simulated user and write the transcripts")
+def _run(p: argparse.ArgumentParser) -> Command:
+    _common(p)
+    p.add_argument("--n", type=int, default=12, help="scenarios (default 12)")
+    p.add_argument("--user-model", default="offline", help="simulated-user model (default offline)")
+    p.add_argument("--max-turns", type=int, default=60, help="turn cap per conversation (default 60)")
+    p.add_argument("--out", type=Path, help="transcripts file (default runs/<procedure>-<condition>.jsonl)")
+
+    def run(args: argparse.Namespace) -> int:
+        from harness.llm import get_model
+        from harness.runner import run_conversations
+        from harness.scenarios import sample_scenarios
+        from harness.simulator import UserSimulator
+        from harness.transcript import write_jsonl
+
+        procedure, scenario_set = _load(args)
+        scenarios = sample_scenarios(scenario_set, procedure, args.n, args.seed)
+        condition = _condition(args, procedure, scenario_set)
+        simulator = UserSimulator(get_model(args.user_model), procedure)
+        with Progress(TextColumn(f"[bold]{args.condition}[/]"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, disable=not console.is_terminal) as progress:
+            task = progress.add_task("conversations", total=len(scenarios))
+            transcripts = asyncio.run(run_conversations(condition, simulator, scenarios, max_turns=args.max_turns,
+                                                        on_done=lambda _: progress.advance(task)))
+        out = args.out or Path("runs") / f"{procedure.name}-{args.condition}.jsonl"
+        write_jsonl(out, transcripts)
+
+        table = Table(title=f"{procedure.name} / {args.condition} ({condition.model.name})")
+        for col in ("scenario", "end", "turns", "agent tokens in/out", "routing calls", "seconds"):
+            table.add_column(col)
+        for t in transcripts:
+            table.add_row(str(t.scenario_index), t.end_reason + (f" ({t.terminal})" if t.terminal else ""),
+                          str(len(t.turns)), f"{t.agent_usage.input_tokens}/{t.agent_usage.output_tokens}",
+                          str(t.routing_usage.calls), f"{t.wall_clock_s:.1f}")
+        console.print(table)
+        if any("offline" in m for t in transcripts for m in (t.agent_model, t.user_model)):
+            console.print("offline models played a part: these transcripts are not a real model's")
+        console.print(f"transcripts: {out}")
+        return 0
+    return run
+
+
+@command("chat", "talk to a condition yourself, as the customer (type /quit to stop)")
+def _chat(p: argparse.ArgumentParser) -> Command:
+    _common(p)
+    p.add_argument("--scenario", type=int, default=0,
+                   help="scenario index whose variables fill node prompts (default 0)")
+
+    def run(args: argparse.Namespace) -> int:
+        from harness.scenarios import sample_scenarios
+        from harness.transcript import Turn
+
+        procedure, scenario_set = _load(args)
+        scenario = sample_scenarios(scenario_set, procedure, args.scenario + 1, args.seed)[args.scenario]
+        condition = _condition(args, procedure, scenario_set)
+        session = condition.session(scenario)
+        console.print(f"[bold]{procedure.title}[/] — {args.condition} on {condition.model.name}. "
+                      f"Your facts: {scenario.variables}. Type /quit to stop.")
+        turns: list[Turn] = []
+        while True:
+            reply = asyncio.run(session.reply(turns))
+            if reply.text:
+                console.print(f"[cyan]agent:[/] {reply.text}")
+                turns.append(Turn(speaker="agent", text=reply.text))
+            if reply.terminal:
+                console.print(f"(the procedure ended at '{reply.terminal}')")
+                return 0
+            try:
+                said = input("you: ").strip()
+            except EOFError:
+                return 0
+            if said in {"/quit", "/exit"}:
+                return 0
+            turns.append(Turn(speaker="user", text=said))
+    return run

@@ -1,0 +1,103 @@
+"""`subterra gate`: run the recompile gate (pytest over the gate suites) and say where the report is."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from subterra.cli import Command, command, console
+
+
+def changed_procedures(ref: str, suites: list[Path], n: int | None = None) -> list[str]:
+    """Diff each suite procedure against its version at git `ref`; lines to print.
+    `n` overrides the suites' scenario counts, as `--n` does for the run."""
+    from gate.regression import REUSABLE_CONDITIONS, file_at_ref, touched_nodes
+    from gate.suite import load_suite
+    from harness.errors import SpecErrors
+    from harness.procedure import load_procedure
+    from harness.procedure.diff import diff_procedures
+    from harness.scenarios import load_scenario_set, sample_scenarios
+
+    lines = []
+    for suite_path in suites:
+        suite = load_suite(suite_path)
+        for entry in suite.procedures:
+            path = _shown(suite.resolve(entry.procedure))
+            text = file_at_ref(path, ref)
+            if text is None:
+                lines.append(f"{path}: not in {ref} (new procedure: everything runs)")
+                continue
+            try:
+                old = load_procedure(f"{ref}:{path}", text=text)
+            except SpecErrors as e:
+                lines.append(f"{path}: the version at {ref} does not load ({e.errors[0]})")
+                continue
+            new = load_procedure(path)
+            lines.append(f"{path} vs {ref}:\n  " + diff_procedures(old, new).summary().replace("\n", "\n  "))
+            touched = touched_nodes(old, new)
+            scenarios = sample_scenarios(load_scenario_set(suite.resolve(entry.scenarios)), new, n or entry.n,
+                                         entry.seed)
+            clear = 0 if touched is None else sum(not set(s.path) & touched for s in scenarios)
+            lines.append(f"  {clear}/{len(scenarios)} scenarios avoid the edit: {', '.join(sorted(REUSABLE_CONDITIONS))} "
+                         f"reuse those conversations from {ref} where they stayed clear of it too; "
+                         f"the rest, and every subterranean and in_context conversation, run again")
+    return lines
+
+
+def _shown(path: Path) -> Path:
+    """The path as a user would type it: relative to the working directory when inside it."""
+    path = path.resolve()
+    try:
+        return path.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
+@command("gate", "run the recompile gate on the gate suites and write the HTML report")
+def _gate(p: argparse.ArgumentParser) -> Command:
+    p.add_argument("suites", nargs="*", type=Path,
+                   help="gate suite files (default: test_suites/*.gate.yaml)")
+    p.add_argument("--against", metavar="REF",
+                   help="git ref of an earlier version: print what changed, reuse its conversations "
+                        "the edit cannot have touched (orchestrated, langgraph; see gate/regression.py)")
+    p.add_argument("--recipe", help="compile recipe for every suite (e.g. tiny-cpu for a quick look)")
+    p.add_argument("--n", type=int, help="evaluation scenarios per condition")
+    p.add_argument("--conditions", help="comma-separated subset of conditions")
+    p.add_argument("--cache", choices=["record", "replay", "off"], help="LLM record/replay mode")
+    p.add_argument("--workers", default="0",
+                   help="pytest-xdist workers (default 0: one process, so local models share the cores)")
+    p.add_argument("--pytest-args", default="", metavar="ARGS",
+                   help="more pytest arguments, as one string (e.g. '-x -k orchestrated')")
+
+    def run(args: argparse.Namespace) -> int:
+        import pytest
+
+        suites = args.suites or sorted(Path("test_suites").glob("*.gate.yaml"))
+        if not suites:
+            console.print("no gate suites: pass suite files or add test_suites/*.gate.yaml")
+            return 2
+        if args.against:
+            try:
+                lines = changed_procedures(args.against, suites, args.n)
+            except ValueError as e:        # an unknown ref, or not a git checkout
+                console.print(f"error: {e}", markup=False)
+                return 2
+            for line in lines:
+                console.print(line, markup=False)
+        from gate.settings import GateSettings
+
+        try:
+            settings = GateSettings.parse({"suites": ",".join(map(str, suites)), "recipe": args.recipe,
+                                           "n": args.n, "conditions": args.conditions, "cache": args.cache,
+                                           "against": args.against})
+        except ValueError as e:
+            console.print(f"error: {e}", markup=False)
+            return 2
+        test_dir = suites[0].parent
+        argv = [str(test_dir / "test_gate.py"), "-p", "no:cacheprovider", "-q", *settings.pytest_args()]
+        if args.workers != "0":
+            argv += ["-n", args.workers]
+        argv += shlex.split(args.pytest_args)
+        return int(pytest.main(argv))
+    return run

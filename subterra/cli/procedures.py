@@ -1,0 +1,162 @@
+"""Commands about procedure files: validate, paths, render, diff, schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.table import Table
+
+from harness.errors import SpecError, SpecErrors
+from subterra.cli import Command, command, console
+
+# ---- validate ---------------------------------------------------------------------------
+
+def _kind_of(path: Path) -> str:
+    from harness.yaml_source import load_yaml
+
+    data, _ = load_yaml(path)
+    if isinstance(data, dict) and "nodes" in data:
+        return "procedure"
+    if isinstance(data, dict) and "procedure" in data:
+        return "scenarios"
+    raise SpecError("not a procedure (needs `nodes`) or a scenario set (needs `procedure`)",
+                    file=path, line=1)
+
+
+@command("validate", "check procedure and scenario files; print per-procedure statistics")
+def _validate(p: argparse.ArgumentParser) -> Command:
+    p.add_argument("paths", nargs="+", type=Path, help="procedure and/or scenario-set YAML files")
+    p.add_argument("--max-loops", type=int, default=1, help="times each loop edge may be taken (default 1)")
+
+    def run(args: argparse.Namespace) -> int:
+        from harness.procedure import PathSpace, load_procedure
+        from harness.scenarios import check_against, load_scenario_set
+
+        errors: list[SpecError] = []
+        procedures, scenario_sets = {}, []
+        for path in args.paths:
+            try:
+                if _kind_of(path) == "procedure":
+                    proc = load_procedure(path)
+                    procedures[proc.name] = proc
+                else:
+                    scenario_sets.append((path, load_scenario_set(path)))
+            except SpecError as e:
+                errors.append(e)
+            except SpecErrors as e:
+                errors.extend(e.errors)
+        for _path, sset in scenario_sets:
+            if sset.procedure in procedures:
+                try:
+                    check_against(sset, procedures[sset.procedure])
+                except SpecErrors as e:
+                    errors.extend(e.errors)
+        if procedures:
+            table = Table(title="procedures")
+            for col in ("procedure", "nodes", "hubs", "terminals", "loop edges", "paths", "turns"):
+                table.add_column(col, justify="right" if col not in ("procedure", "terminals") else "left")
+            for name, proc in procedures.items():
+                stats = PathSpace(proc, args.max_loops).stats()
+                kinds: dict[str, int] = {}
+                for kind in proc.terminals().values():
+                    kinds[kind.value] = kinds.get(kind.value, 0) + 1
+                table.add_row(name, str(len(proc.nodes)), str(len(proc.hubs())),
+                              ", ".join(f"{v} {k}" for k, v in kinds.items()),
+                              str(len(PathSpace(proc, args.max_loops).loops)),
+                              f"{stats.count:,}", f"{stats.min_turns}–{stats.max_turns}")
+            console.print(table)
+        for path, sset in scenario_sets:
+            console.print(f"scenario set {path}: {len(sset.variables)} variables, "
+                          f"{len(sset.persona)} persona traits, procedure '{sset.procedure}'")
+        if errors:
+            raise SpecErrors(errors)
+        return 0
+    return run
+
+
+# ---- paths ------------------------------------------------------------------------------
+
+@command("paths", "count, list or sample the paths through a procedure")
+def _paths(p: argparse.ArgumentParser) -> Command:
+    p.add_argument("procedure", type=Path)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--count", action="store_true", help="print the number of paths and turn range (default)")
+    mode.add_argument("--sample", type=int, metavar="N", help="draw N paths: edge-covering first, then keyed walks")
+    mode.add_argument("--list", type=int, metavar="N", help="list the first N paths in file order")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-loops", type=int, default=1)
+
+    def run(args: argparse.Namespace) -> int:
+        from harness.procedure import PathSpace, load_procedure, sample_paths
+
+        proc = load_procedure(args.procedure)
+        space = PathSpace(proc, args.max_loops)
+        if args.sample is not None:
+            for path in sample_paths(proc, args.sample, args.seed, args.max_loops):
+                console.print(" → ".join(path))
+        elif args.list is not None:
+            for path in space.enumerate(limit=args.list):
+                console.print(" → ".join(path))
+        else:
+            stats = space.stats()
+            console.print(f"{proc.name}: {stats.count:,} paths, {stats.min_turns}–{stats.max_turns} turns "
+                          f"(each of {len(space.loops)} loop edges at most {args.max_loops}×); "
+                          f"{len(space.covering_paths())} paths cover every edge")
+        return 0
+    return run
+
+
+# ---- render / diff / schema -------------------------------------------------------------
+
+@command("render", "export a procedure as Mermaid or Graphviz DOT")
+def _render(p: argparse.ArgumentParser) -> Command:
+    p.add_argument("procedure", type=Path)
+    p.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    p.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+
+    def run(args: argparse.Namespace) -> int:
+        from harness.procedure import load_procedure
+        from harness.procedure.render import to_dot, to_mermaid
+
+        proc = load_procedure(args.procedure)
+        text = to_mermaid(proc) if args.format == "mermaid" else to_dot(proc)
+        if args.output:
+            args.output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return 0
+    return run
+
+
+@command("diff", "structural diff of two procedure versions and the paths it affects")
+def _diff(p: argparse.ArgumentParser) -> Command:
+    p.add_argument("old", type=Path)
+    p.add_argument("new", type=Path)
+    p.add_argument("--json", action="store_true", help="print the diff as JSON")
+
+    def run(args: argparse.Namespace) -> int:
+        from harness.procedure import load_procedure
+        from harness.procedure.diff import diff_procedures
+
+        d = diff_procedures(load_procedure(args.old), load_procedure(args.new))
+        console.print(d.model_dump_json(indent=2) if args.json else d.summary(), markup=False)
+        return 0
+    return run
+
+
+@command("schema", "print the JSON Schema of the procedure or scenario-set format")
+def _schema(p: argparse.ArgumentParser) -> Command:
+    p.add_argument("kind", nargs="?", choices=["procedure", "scenarios"], default="procedure")
+
+    def run(args: argparse.Namespace) -> int:
+        from harness.procedure.schema import procedure_schema, scenario_set_schema
+
+        schema = procedure_schema() if args.kind == "procedure" else scenario_set_schema()
+        sys.stdout.write(json.dumps(schema, indent=2) + "\n")
+        return 0
+    return run
+
+

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from gate.checks import (
+    check_failure_rate,
+    check_mean,
+    check_non_inferiority,
+    conversation_problems,
+)
+from gate.results import ConversationResult
+from gate.suite import FailureThreshold, MeanThreshold, NonInferiority, PerConversation
+from harness.judges.llm_judge import JudgeResult
+from harness.judges.rubric import Scores
+from harness.judges.trace import TraceVerdict
+from harness.transcript import Transcript, Turn
+
+
+def result(condition: str, index: int, task: int, *, terminal: str | None = "booked", valid: bool = True,
+           judge_ok: bool = True) -> ConversationResult:
+    scores = Scores(task_success=task, information_accuracy=4, consistency=4, graceful_handling=3, naturalness=4)
+    verdict = TraceVerdict(nodes=["greet", "booked"], confidence=[1.0, 1.0], valid=valid,
+                           off_chart_steps=[] if valid else [(1, "greet", "booked")], skipped_nodes=[],
+                           terminal=terminal, terminal_kind="success" if terminal else None,
+                           expected_terminal="booked", terminal_fits=terminal == "booked",
+                           repeated_questions=[], node_visits={}, node_passes={}, edge_visits={})
+    judge = JudgeResult(judge="offline", scores=scores) if judge_ok else JudgeResult(
+        judge="offline", scores=None, failure="invalid JSON")
+    transcript = Transcript(procedure="p", condition=condition, scenario_index=index,
+                            turns=[Turn(speaker="agent", text="hi")], end_reason="terminal")
+    return ConversationResult(transcript=transcript, verdict=verdict, judges=[judge],
+                              offline_scores=scores.model_dump())
+
+
+def test_conversation_problems_name_the_scenario_and_the_problem() -> None:
+    spec = PerConversation()
+    assert conversation_problems(result("subterranean", 1, 5), spec) == []
+    problems = conversation_problems(result("subterranean", 3, 2, terminal=None, valid=False, judge_ok=False), spec)
+    assert len(problems) == 3
+    assert all(p.startswith("p/subterranean scenario 3:") for p in problems)
+    assert "no terminal reached" in problems[0] and "leaves the flowchart" in problems[1]
+    assert "judge offline failed: invalid JSON" in problems[2]
+
+
+def test_mean_threshold_passes_and_fails_with_the_value_in_the_message() -> None:
+    rs = [result("subterranean", i, t) for i, t in enumerate([5, 4, 3])]
+    ok = check_mean(rs, MeanThreshold(condition="subterranean", criterion="task_success", min_mean=4.0))
+    bad = check_mean(rs, MeanThreshold(condition="subterranean", criterion="task_success", min_mean=4.5))
+    assert ok.passed and ok.value == 4.0
+    assert not bad.passed and "mean task_success = 4.00 over 3 scenarios, bound >= 4.5" in bad.message
+
+
+def test_failure_rate_lists_failing_scenarios() -> None:
+    rs = [result("subterranean", i, t) for i, t in enumerate([5, 3, 2, 5])]
+    check = check_failure_rate(rs, FailureThreshold(condition="subterranean", max_failure_rate=0.25))
+    assert not check.passed and check.value == 0.5
+    assert "2/4" in check.message and "failing scenarios: 1, 2" in check.message
+
+
+def test_judge_failures_are_left_out_not_scored() -> None:
+    rs = [result("subterranean", 0, 5), result("subterranean", 1, 1, judge_ok=False)]
+    assert check_mean(rs, MeanThreshold(condition="subterranean", criterion="task_success", min_mean=5)).passed
+
+
+def test_non_inferiority_uses_the_paired_ci_lower_bound() -> None:
+    a = [result("subterranean", i, t) for i, t in enumerate([5, 5, 4, 5, 4, 5, 5, 4])]
+    close = [result("orchestrated", i, t) for i, t in enumerate([5, 4, 4, 5, 4, 5, 5, 5])]
+    far = [result("orchestrated", i, 5) for i in range(8)]
+    spec = NonInferiority(a="subterranean", b="orchestrated", criterion="task_success", margin=-0.5)
+    assert check_non_inferiority(a, close, spec).passed
+    worse = [result("subterranean", i, 2) for i in range(8)]
+    check = check_non_inferiority(worse, far, spec)
+    assert not check.passed and check.value == -3.0 and "8 paired scenarios" in check.message

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+from pathlib import Path
+
+from gate.results import ResultStore
+from tests.gate.test_checks import result
+
+
+def _worker(root: str, counter: str) -> None:
+    store = ResultStore(Path(root))
+
+    async def run(indices):
+        with open(counter, "a") as f:
+            f.write(" ".join(map(str, indices)) + "\n")
+        await asyncio.sleep(0.2)
+        return [result("c", i, 5) for i in indices]
+
+    got = store.ensure_group("p", "c", [0, 1, 2], run)
+    assert [r.transcript.scenario_index for r in got] == [0, 1, 2]
+
+
+def test_group_is_computed_once_across_processes(tmp_path) -> None:
+    counter = tmp_path / "calls.txt"
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(str(tmp_path / "r"), str(counter))) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert counter.read_text().splitlines() == ["0 1 2"]
+
+
+def test_only_missing_results_are_run(tmp_path) -> None:
+    store = ResultStore(tmp_path)
+    store.put(result("c", 1, 4))
+    asked = []
+
+    async def run(indices):
+        asked.extend(indices)
+        return [result("c", i, 5) for i in indices]
+
+    got = store.ensure_group("p", "c", [0, 1, 2], run)
+    assert asked == [0, 2] and [r.score("task_success") for r in got] == [5, 4, 5]
+    assert len(store.all("p", "c")) == 3
