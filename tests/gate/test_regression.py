@@ -9,12 +9,13 @@ from types import SimpleNamespace
 import pytest
 
 from gate.conversations import run_transcripts
-from gate.regression import Edit, file_at_ref, reusable_transcripts, touched_nodes
+from gate.regression import Edit, file_at_ref, reusable_transcripts
 from gate.results import ConversationResult
 from gate.run import ProcedureRun
 from gate.suite import load_suite
 from harness.judges.trace import TraceVerdict
 from harness.procedure import load_procedure
+from harness.procedure.diff import touched_nodes
 from harness.transcript import Transcript
 from tests.conftest import ROOT, git
 
