@@ -14,6 +14,8 @@ from gate.suite import load_suite
 from harness.errors import SpecErrors
 from tests.conftest import git
 
+pytest_plugins = ("pytester",)
+
 
 def _edit_handoff(repo: Path) -> None:
     path = repo / "procedures/travel.yaml"
@@ -86,3 +88,16 @@ def test_the_regression_block_is_checked_and_narrowed_with_the_conditions(travel
     suite.write_text(suite.read_text().replace("margin: -0.5", "margin: 0.5"))
     with pytest.raises(SpecErrors, match="margin"):
         load_suite(suite)
+
+
+def test_an_unknown_ref_is_a_usage_error_naming_the_option(pytester: pytest.Pytester, travel_repo: Path) -> None:
+    import shutil
+
+    from tests.conftest import ROOT
+
+    shutil.copytree(travel_repo, pytester.path, dirs_exist_ok=True)
+    shutil.copy(ROOT / "test_suites/test_gate.py", pytester.path / "test_gate.py")
+    result = pytester.runpytest_subprocess("test_gate.py", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                           "--gate-suite", "edits.gate.yaml", "--gate-against", "no-such-ref")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--gate-against: git cannot resolve 'no-such-ref'" in result.stderr.str()
