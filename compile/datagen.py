@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from compile.reuse import ConversationPool, conversation_key
 from compile.settings import DataSize
+from harness.files import write_atomic
 from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
 from harness.procedure import Procedure, Role
 from harness.scenarios import Scenario, ScenarioSet, sample_scenarios
@@ -144,11 +145,7 @@ def read_journal(path: Path) -> dict[str, Conversation]:
 
 
 def _write_sorted(path: Path, conversations: list[Conversation]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for conv in sorted(conversations, key=lambda c: c.id):
-            f.write(conv.model_dump_json() + "\n")
-    tmp.replace(path)
+    write_atomic(path, "".join(conv.model_dump_json() + "\n" for conv in sorted(conversations, key=lambda c: c.id)))
 
 
 async def generate_dataset(model: ChatModel, procedure: Procedure, scenario_set: ScenarioSet,

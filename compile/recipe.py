@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compile.tiny_model import TinyModelConfig
 from harness.errors import SpecError
+from harness.spec_file import read_mapping, validate_spec
 from harness.yaml_source import load_yaml
 
 __all__ = ["RECIPES_DIR", "ModelSpec", "Recipe", "available_recipes", "load_recipe", "parse_overrides"]
@@ -146,12 +146,10 @@ def available_recipes() -> list[str]:
 def _recipe_file(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml", ".json"):
-        if not path.is_file():
-            raise FileNotFoundError(f"recipe file {path} does not exist")
-        return path
+        return path            # read_mapping says what is wrong with it, if anything
     candidate = RECIPES_DIR / f"{name_or_path}.yaml"
     if not candidate.is_file():
-        raise FileNotFoundError(
+        raise SpecError(
             f"unknown recipe {str(name_or_path)!r}: expected one of {available_recipes()} or a path to a .yaml file"
         )
     return candidate
@@ -177,22 +175,19 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"a recipe override looks like key=value, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        if value.strip() in ("", "~", "null"):
+            out[key.strip()] = None
+            continue
+        try:      # the bounded loader: `--set lr=!!float x` is an error message, not a traceback
+            out[key.strip()] = load_yaml(f"--set {key.strip()}", value)[0]
+        except SpecError as e:
+            raise ValueError(f"--set {key.strip()}: {e.message}") from None
     return out
 
 
 def load_recipe(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -> Recipe:
     """Load a recipe by name (compile/recipes/<name>.yaml) or path, applying `overrides`."""
     path = _recipe_file(name_or_path)
-    data, source_map = load_yaml(path)
-    if not isinstance(data, dict):
-        raise SpecError(f"a recipe is a mapping of settings, found {type(data).__name__}", file=str(path), line=1)
+    data, source = read_mapping(path, "a recipe")
     data.setdefault("name", path.stem)
-    data = _merge(data, overrides or {})
-    try:
-        return Recipe.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "recipe"
-        raise source_map.error(f"{where}: {first['msg']} (found {first.get('input')!r})",
-                               path=tuple(first["loc"])) from None
+    return validate_spec(Recipe, _merge(data, overrides or {}), source)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_N = 100_000      # training scenarios per seed: beyond this a typo, not a plan
 
 
 class DataSize(BaseModel):
@@ -17,9 +19,16 @@ class DataSize(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    n: int = Field(default=120, ge=2, description="training scenarios per seed")
-    seeds: list[int] = Field(default_factory=lambda: [42])
+    n: int = Field(default=120, ge=2, le=MAX_N, description="training scenarios per seed")
+    seeds: list[int] = Field(default_factory=lambda: [42], min_length=1)
     eval_fraction: float = Field(default=0.1, gt=0, lt=1)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds listed more than once: {seeds}")
+        return seeds
 
 
 class CompileSettings(DataSize):

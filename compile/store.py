@@ -24,50 +24,24 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 from pydantic import BaseModel
 
-__all__ = ["MANIFEST", "Manifest", "Store", "canonical_json", "default_root", "fingerprint"]
+from harness.files import canonical_json, digest, store_root, write_atomic
+
+__all__ = ["MANIFEST", "Manifest", "Store", "fingerprint"]
 
 MANIFEST = "manifest.json"
-STORE_ENV = "SUBTERRA_STORE"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(_jsonable(v) for v in value)
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    raise TypeError(
-        f"cannot fingerprint a value of type {type(value).__name__}: expected JSON data, "
-        "a pydantic model, a Path or a set"
-    )
-
-
-def canonical_json(value: Any) -> str:
-    """One spelling per value: sorted keys, no whitespace, UTF-8, NaN refused."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False, default=_jsonable)
-
 
 def fingerprint(**parts: Any) -> str:
     """The sha256 of everything that determines an artifact (content, models, recipe, seeds,
     version). Callers pass content, not paths to content: a Path is hashed as its name."""
     if not parts:
         raise ValueError("fingerprint() needs at least one named part")
-    return sha256(canonical_json(parts).encode("utf-8")).hexdigest()
-
-
-def default_root() -> Path:
-    return Path(os.environ.get(STORE_ENV) or ".subterra/store")
+    return digest(parts)
 
 
 class Manifest(BaseModel):
@@ -83,7 +57,7 @@ class Manifest(BaseModel):
 class Store:
     def __init__(self, root: Path | str | None = None, *, lock_timeout: float = -1) -> None:
         # Absolute, so paths handed to builders compare with the ones they write back.
-        self.root = (Path(root) if root is not None else default_root()).resolve()
+        self.root = (Path(root) if root is not None else store_root()).resolve()
         self.lock_timeout = lock_timeout        # seconds to wait for another builder; -1 waits forever
 
     def path(self, kind: str, fp: str) -> Path:
@@ -127,9 +101,7 @@ class Store:
                                 parts=json.loads(canonical_json(dict(parts))) if parts else None,
                                 created=datetime.now(UTC), build_seconds=round(time.perf_counter() - started, 3),
                                 resumed=resumed, result=json.loads(canonical_json(result)))
-            tmp = partial / (MANIFEST + ".tmp")
-            tmp.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
-            tmp.replace(partial / MANIFEST)
+            write_atomic(partial / MANIFEST, manifest.model_dump_json(indent=2))
             if final.exists():                      # a folder without manifest: a torn copy by hand
                 shutil.rmtree(final)
             os.rename(partial, final)

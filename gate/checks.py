@@ -15,9 +15,8 @@ from pydantic import BaseModel
 
 from gate.results import ConversationResult, criterion_values, scores_by_scenario
 from gate.suite import FailureThreshold, MeanThreshold, NonInferiority, PerConversation, Thresholds
+from harness.judges.rubric import FAILURE_AT_OR_BELOW
 from harness.stats import align_by_scenario, bootstrap_mean_difference_ci
-
-FAILURE_AT_OR_BELOW = 3   # the paper: a conversation fails when task success <= 3
 
 
 class CheckResult(BaseModel):

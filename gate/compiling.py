@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from compile.pipeline import CompiledModel, compile_procedure
-from compile.store import STORE_ENV, Store
+from compile.store import Store
+from harness.files import store_root
 
 if TYPE_CHECKING:
     from gate.run import ProcedureRun
@@ -20,8 +20,7 @@ if TYPE_CHECKING:
 def compile_for_gate(proc: ProcedureRun) -> CompiledModel:
     """Compile (or reuse from the store) the model of one procedure of a gate suite."""
     settings = proc.suite.compile
-    # $SUBTERRA_STORE lets several checkouts (or CI jobs) share one store.
-    root = os.environ.get(STORE_ENV) or proc.root / ".subterra" / "store"
+    root = store_root(proc.root)
     print(f"subterra: {proc.key}: compiling with {settings.recipe} (each stage reused from {root} if unchanged)",
           file=sys.stderr, flush=True)
     with _training_log_on_stderr():

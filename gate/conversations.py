@@ -14,7 +14,7 @@ from gate.judging import judge_conversations
 from gate.progress import conversation_bar, say
 from gate.regression import reusable_transcripts
 from gate.results import ConversationResult, ResultStore
-from harness.conditions import MODEL_ROLE, build_condition
+from harness.conditions import build_condition, model_role
 from harness.runner import run_conversations
 from harness.scenarios import Scenario
 from harness.simulator import UserSimulator
@@ -33,7 +33,7 @@ async def run_transcripts(proc: ProcedureRun, compiled: CompiledModel, condition
     agent = build_condition(condition, proc.procedure, model)
     simulator = UserSimulator(proc.models.user, proc.procedure)
     # The checkpoint's store path differs between checkouts; its fingerprint does not.
-    label = (f"local:compiled-{compiled.model_fingerprint[:12]}" if MODEL_ROLE[condition] == "compiled"
+    label = (f"local:compiled-{compiled.model_fingerprint[:12]}" if model_role(condition) == "compiled"
              else None)
 
     def finished(t: Transcript) -> Transcript:

@@ -61,11 +61,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         GateConversation,
         collect_cases,
     )
+    from harness.errors import SpecErrors
 
     run: GateRun = metafunc.config.stash[_RUN_KEY]
+    try:
+        all_cases = collect_cases(run)
+    except SpecErrors as e:     # a broken suite: its lines, not a traceback (pytest shows a CollectError's text)
+        raise pytest.Collector.CollectError(str(e)) from None
     for argname, kind in (("gate_conversation", GateConversation), ("gate_check", GateCheck)):
         if argname in metafunc.fixturenames:
-            cases = [c for c in collect_cases(run) if isinstance(c, kind)]
+            cases = [c for c in all_cases if isinstance(c, kind)]
             params = [pytest.param(c.procedure_key, c, id=c.test_id, marks=pytest.mark.gate) for c in cases]
             metafunc.parametrize(["compiled_model", argname], params, indirect=["compiled_model"], scope="session")
 

@@ -24,14 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from harness.conditions import condition_class
 from harness.scenarios import Scenario
 from harness.transcript import Transcript
 
 if TYPE_CHECKING:
     from gate.run import ProcedureRun
 
-# Conditions whose model input depends only on the visited nodes (see the module docstring).
-REUSABLE_CONDITIONS = frozenset({"orchestrated", "langgraph"})
 
 
 class VersionAtRef(NamedTuple):
@@ -64,7 +63,7 @@ class Edit:
     touched: frozenset[str] | None      # None: everything
 
     def can_reuse(self, old: Transcript, old_scenario: Scenario | None, scenario: Scenario) -> bool:
-        if self.touched is None or old.condition not in REUSABLE_CONDITIONS:
+        if self.touched is None or not condition_class(old.condition).reusable_after_edit:
             return False
         if old_scenario != scenario or not old.visited or old.end_reason in ("agent_error", "simulator_error"):
             return False

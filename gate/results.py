@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from filelock import FileLock
 from pydantic import BaseModel
 
+from harness.files import write_atomic
 from harness.judges.llm_judge import JudgeResult
 from harness.judges.rubric import CRITERIA, Scores
 from harness.judges.trace import TraceVerdict
@@ -61,7 +61,7 @@ class ResultStore:
 
     def put(self, result: ConversationResult) -> None:
         t = result.transcript
-        _write_atomic(self.path(t.procedure, t.condition, t.scenario_index), result.model_dump_json())
+        write_atomic(self.path(t.procedure, t.condition, t.scenario_index), result.model_dump_json())
 
     # A group's conversations are judged and stored together, but each finished conversation
     # is kept here at once: a run killed half-way resumes without having them again.
@@ -70,7 +70,7 @@ class ResultStore:
 
     def stage(self, transcript: Transcript) -> None:
         t = transcript
-        _write_atomic(self._staged_path(t.procedure, t.condition, t.scenario_index), t.model_dump_json())
+        write_atomic(self._staged_path(t.procedure, t.condition, t.scenario_index), t.model_dump_json())
 
     def staged(self, procedure: str, condition: str, indices: list[int]) -> dict[int, Transcript]:
         """The finished conversations an interrupted run left for these scenarios."""
@@ -102,14 +102,6 @@ class ResultStore:
                 for p in sorted(folder.glob("*.json"))]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write via a per-process temp file and a rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def scores_by_scenario(results: list[ConversationResult]) -> dict[int, Scores]:
     """Scenario index → primary judge's scores, judge failures left out."""
     return {r.transcript.scenario_index: r.scores for r in results if r.scores is not None}
@@ -123,4 +115,4 @@ def criterion_values(results: list[ConversationResult], criterion: str) -> list[
 
 def dump_json(data: object, path: Path) -> None:
     """Atomic, deterministic JSON (sorted keys) for files tests compare byte for byte."""
-    _write_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gate.suite import Models
-from harness.conditions import MODEL_ROLE
+from harness.conditions import model_role
 from harness.llm import ChatModel, get_model
 
 
@@ -18,7 +18,7 @@ class RoleModels:
     compiled: dict[str, ChatModel] = field(default_factory=dict)   # by checkpoint spec
 
     def for_condition(self, condition: str, compiled_spec: str) -> ChatModel:
-        role = MODEL_ROLE[condition]
+        role = model_role(condition)
         if role == "compiled":
             if compiled_spec not in self.compiled:
                 self.compiled[compiled_spec] = get_model(compiled_spec)

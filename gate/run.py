@@ -8,18 +8,17 @@ the compiled model of each (from the compile store, built once if missing).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gate.regression import Edit, VersionAtRef, file_at_ref
 from gate.results import ConversationResult, ResultStore
 from gate.settings import GateSettings
 from gate.suite import GateSuite, ProcedureEntry, load_suite, suite_at_ref
 from harness.errors import SpecErrors
+from harness.files import digest, runs_root
 from harness.procedure import Procedure, load_procedure
 from harness.procedure.diff import diff_procedures, touched_nodes
 from harness.procedure.paths import is_walk
@@ -31,17 +30,13 @@ from harness.scenarios import (
     load_scenario_set,
     sample_scenarios,
 )
+from harness.yaml_source import read_text
 
 if TYPE_CHECKING:
     from compile.pipeline import CompiledModel
     from gate.compare import EditComparison
     from gate.role_models import RoleModels
 
-STATE_DIR = Path(".subterra")
-
-
-def _digest(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -65,7 +60,7 @@ class ProcedureRun:
     def _text(self, path: Path) -> str:
         if self.at_ref is not None:
             return self.at_ref.procedure if path == self.entry.procedure else self.at_ref.scenarios
-        return self.suite.resolve(path).read_bytes().decode()
+        return read_text(self.suite.resolve(path))     # bounded, regular files only
 
     def _label(self, path: Path) -> str:
         resolved = self.suite.resolve(path)
@@ -104,8 +99,8 @@ class ProcedureRun:
         later `--against` finds them), the edit's own scenarios in a folder of their own."""
         groups = [(self.results, self.base_scenarios)]
         if self.edit_scenarios:
-            digest = _digest([s.key() for s in self.edit_scenarios])[:12]
-            groups.append((ResultStore(self.results.root / f"edit-{digest}"), self.edit_scenarios))
+            folder = digest([s.key() for s in self.edit_scenarios])[:12]
+            groups.append((ResultStore(self.results.root / f"edit-{folder}"), self.edit_scenarios))
         return groups
 
     def stored_results(self, condition: str) -> list[ConversationResult]:
@@ -123,8 +118,8 @@ class ProcedureRun:
         files = [self._text(p) for p in (self.entry.procedure, self.entry.scenarios)]
         # The recipe's content, not only its name: editing a recipe file retrains the model.
         recipe = load_recipe(self.suite.compile.recipe, self.suite.compile.overrides).model_dump(mode="json")
-        return _digest(files, self.entry.model_dump(mode="json"), self.suite.compile.model_dump(mode="json"),
-                       recipe, self.suite.models.model_dump(mode="json"), __version__)
+        return digest([files, self.entry.model_dump(mode="json"), self.suite.compile.model_dump(mode="json"),
+                       recipe, self.suite.models.model_dump(mode="json"), __version__])
 
     @cached_property
     def models(self) -> RoleModels:
@@ -135,7 +130,7 @@ class ProcedureRun:
 
     @cached_property
     def results(self) -> ResultStore:
-        return ResultStore(self.root / STATE_DIR / "runs" / self.fingerprint[:16])
+        return ResultStore(runs_root(self.root) / self.fingerprint[:16])
 
     @cached_property
     def previous(self) -> tuple[ProcedureRun, Edit] | None:

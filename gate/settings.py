@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gate.suite import Condition, GateSuite
+from harness.spec_file import validate_spec
 
 
 class GateSettings(BaseModel):
@@ -96,6 +97,5 @@ class GateSettings(BaseModel):
                 data["models"][role] = getattr(self, field)
         if self.judges:
             data["models"]["judges"] = list(self.judges)
-        new = GateSuite.model_validate(data)
-        new._file = suite._file
-        return new
+        # Checked as the suite is: an option out of bounds (e.g. --gate-n) is a one-line error.
+        return validate_spec(GateSuite, data, suite.source) if suite.source else GateSuite.model_validate(data)

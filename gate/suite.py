@@ -7,39 +7,77 @@ The pytest plugin turns one suite into tests; `subterra gate` runs them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from compile.settings import CompileSettings
+from harness.conditions import CONDITIONS, ConditionName
 from harness.errors import SpecError, SpecErrors
-from harness.procedure.load import pydantic_errors
-from harness.yaml_source import load_yaml
+from harness.judges.rubric import Criterion
+from harness.spec_file import Sourced, load_spec
 
-CONDITIONS = ("subterranean", "orchestrated", "langgraph", "in_context")
-Condition = Literal["subterranean", "orchestrated", "langgraph", "in_context"]
-Criterion = Literal["task_success", "information_accuracy", "consistency", "graceful_handling",
-                    "naturalness"]
+MAX_EVAL_N = 10_000          # evaluation scenarios per condition (the paper uses 200)
+
+Condition = ConditionName
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _unique(values: list) -> list:
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"listed more than once: {', '.join(repeated)}")
+    return values
+
+
+def _model_spec(spec: str) -> str:
+    from harness.llm.errors import ConfigurationError
+    from harness.llm.registry import check_spec
+
+    try:
+        check_spec(spec)
+    except ConfigurationError as e:
+        raise ValueError(str(e)) from None
+    return spec
+
+
+ModelSpec = Annotated[str, AfterValidator(_model_spec)]
+def _file_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise ValueError(f"{name!r} must be a plain file name (letters, digits, '_', '.', '-'; "
+                         "at most 100): it names the report folder")
+    return name
+
+
+# The suite name names its report folder: a plain file name, never a path.
+SafeName = Annotated[str, AfterValidator(_file_name)]
+
+
 class ProcedureEntry(_Strict):
     procedure: Path
     scenarios: Path
-    n: int = Field(default=12, ge=1, description="evaluation scenarios per condition")
+    n: int = Field(default=12, ge=1, le=MAX_EVAL_N, description="evaluation scenarios per condition")
     seed: int = 7
 
 
 class Models(_Strict):
-    generator: str = "offline"          # writes the synthetic training conversations
-    user: str = "offline"               # the simulated customer
-    frontier: str = "offline"           # langgraph and in_context conditions
-    base: str = "local:smollm2-135m"    # the orchestrated condition (the model before compiling)
-    judges: list[str] = Field(default_factory=lambda: ["offline"], min_length=1)
+    generator: ModelSpec = "offline"          # writes the synthetic training conversations
+    user: ModelSpec = "offline"               # the simulated customer
+    frontier: ModelSpec = "offline"           # langgraph and in_context conditions
+    base: ModelSpec = "local:smollm2-135m"    # the orchestrated condition (the model before compiling)
+    judges: Annotated[list[ModelSpec], AfterValidator(_unique)] = Field(default_factory=lambda: ["offline"],
+                                                                        min_length=1)
 
 
 class MeanThreshold(_Strict):
@@ -77,7 +115,7 @@ class Thresholds(_Strict):
 
 class Regression(_Strict):
     """How `--against REF` compares the edited procedure with its version at REF (see
-    harness/compare.py): one check per condition × criterion, failing when the paired
+    gate/compare.py): one check per condition × criterion, failing when the paired
     bootstrap CI of Δ = after − before reaches the margin."""
 
     margin: float = Field(default=-0.25, le=0, description="how far a mean may drop and still pass")
@@ -87,15 +125,15 @@ class Regression(_Strict):
     k: int = Field(default=2, ge=0, description="scenarios through every node and edge the edit added or changed")
 
 
-class GateSuite(_Strict):
-    name: str
+class GateSuite(Sourced, _Strict):
+    name: SafeName
     procedures: list[ProcedureEntry] = Field(min_length=1)
-    conditions: list[Condition] = Field(default_factory=lambda: list(CONDITIONS), min_length=1)
+    conditions: Annotated[list[Condition], AfterValidator(_unique)] = Field(
+        default_factory=lambda: list(CONDITIONS), min_length=1)
     compile: CompileSettings = Field(default_factory=CompileSettings)
     models: Models = Field(default_factory=Models)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     regression: Regression = Field(default_factory=Regression)
-    _file: Path | None = None
 
     @model_validator(mode="after")
     def _conditions_exist(self) -> GateSuite:
@@ -119,23 +157,71 @@ class GateSuite(_Strict):
 
     def resolve(self, path: Path) -> Path:
         """Paths in a suite are relative to the suite file."""
-        base = self._file.parent if self._file else Path.cwd()
+        origin = self.source.origin if self.source else None
+        base = origin.parent if origin else Path.cwd()
         return path if path.is_absolute() else (base / path)
 
 
-def load_suite(path: str | Path, text: str | None = None) -> GateSuite:
-    try:
-        data, source = load_yaml(path, text)
-    except SpecError as e:
-        raise SpecErrors([e]) from None
-    if not isinstance(data, dict):
-        raise SpecErrors([source.error("a gate suite must be a mapping with name, procedures, …")])
-    try:
-        suite = GateSuite.model_validate(data)
-    except ValidationError as e:
-        raise SpecErrors(pydantic_errors(e, source, "gate suite")) from None
-    suite._file = Path(path).resolve()
+def load_suite(path: str | Path) -> GateSuite:
+    """Load a gate suite and check everything it refers to, so a suite that loads will
+    collect and run: procedure and scenario files (loaded and cross-checked), the recipe
+    with the suite's overrides, model specs. Raises `SpecErrors` (file:line)."""
+    suite = load_spec(path, GateSuite, "a gate suite (name, procedures, …)")
+    errors = check_references(suite)
+    if errors:
+        raise SpecErrors(errors)
     return suite
+
+
+def check_references(suite: GateSuite) -> list[SpecError]:
+    """Problems in the files and recipe a suite names. A file that cannot be read is blamed
+    on the suite's line that names it; problems inside a file point into that file."""
+    from harness.procedure import load_procedure
+    from harness.scenarios import check_against, load_scenario_set
+
+    errors: list[SpecError] = []
+    for i, entry in enumerate(suite.procedures):
+        loaded: dict[str, Any] = {}
+        for key, load in (("procedure", load_procedure), ("scenarios", load_scenario_set)):
+            try:
+                loaded[key] = load(suite.resolve(getattr(entry, key)))
+            except SpecErrors as e:
+                errors.extend(_blame(suite, f"{key} {err.file}: {err.message}", ("procedures", i, key))
+                              if err.line is None else err for err in e.errors)
+        if len(loaded) == 2:
+            try:
+                check_against(loaded["scenarios"], loaded["procedure"])
+            except SpecErrors as e:
+                errors.extend(e.errors)
+    return errors + _recipe_errors(suite)
+
+
+def _blame(suite: GateSuite, message: str, path: tuple) -> SpecError:
+    return suite.source.error(message, path) if suite.source else SpecError(message)
+
+
+def _recipe_errors(suite: GateSuite) -> list[SpecError]:
+    """The recipe must load, and load again with the suite's overrides; errors the overrides
+    cause are blamed on the suite's `overrides` lines, not on the recipe file."""
+    from compile.recipe import load_recipe
+
+    spec = suite.compile
+    try:
+        load_recipe(spec.recipe)
+    except SpecErrors as e:        # the recipe file loads but is wrong: its own lines
+        return [_blame(suite, f"recipe {err}", ("compile", "recipe")) if err.line is None else err
+                for err in e.errors]
+    except SpecError as e:         # no such recipe
+        return [_blame(suite, e.message, ("compile", "recipe"))]
+    try:
+        load_recipe(spec.recipe, spec.overrides)
+    except SpecErrors as e:
+        def key_of(message: str) -> tuple:
+            keys = [k for k in spec.overrides if f"'{k.split('.')[-1]}'" in message or message.startswith(k)]
+            return (keys[0],) if keys else ()
+        return [_blame(suite, f"override of recipe '{spec.recipe}': {err.message}",
+                       ("compile", "overrides") + key_of(err.message)) for err in e.errors]
+    return []
 
 
 def suite_at_ref(path: Path, ref: str) -> GateSuite | None:
@@ -147,8 +233,9 @@ def suite_at_ref(path: Path, ref: str) -> GateSuite | None:
     if text is None:
         return None
     try:
-        suite = load_suite(f"{ref}:{path}", text)
+        suite = load_spec(f"{ref}:{path}", GateSuite, "a gate suite (name, procedures, …)", text)
     except SpecErrors:
         return None
-    suite._file = Path(path).resolve()      # its paths resolve as the current file's do
+    if suite.source is not None:
+        suite.source.origin = Path(path).resolve()      # its paths resolve as the current file's do
     return suite

@@ -26,16 +26,19 @@ class SpecError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = self.file or "<input>"
-        if self.line is not None:
-            where += f":{self.line}"
+        where = (self.file or "") + (f":{self.line}" if self.line is not None and self.file else "")
         node = f"node '{self.node}': " if self.node else ""
-        return f"{where}: {node}{self.message}"
+        return f"{where}: {node}{self.message}" if where else f"{node}{self.message}"
 
 
-class SpecErrors(Exception):
-    """Several independent problems found in one pass, each a `SpecError`."""
+class SpecErrors(SpecError):
+    """Several independent problems found in one pass, each a `SpecError` (one line each)."""
 
     def __init__(self, errors: list[SpecError]) -> None:
-        self.errors = sorted(errors, key=lambda e: (e.file or "", e.line or 0))
-        super().__init__("\n".join(str(e) for e in self.errors))
+        flat = [inner for e in errors for inner in (e.errors if isinstance(e, SpecErrors) else [e])]
+        self.errors = sorted(flat, key=lambda e: (e.file or "", e.line or 0))
+        first = self.errors[0] if self.errors else SpecError("invalid input")
+        super().__init__(first.message, file=first.file, line=first.line, node=first.node)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)

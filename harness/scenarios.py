@@ -14,14 +14,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+)
 
 from harness.errors import SpecError, SpecErrors
-from harness.procedure.load import pydantic_errors
 from harness.procedure.paths import Target, paths_through, sample_paths
 from harness.procedure.spec import Identifier, Procedure
-from harness.procedure.validate import template_variables
-from harness.yaml_source import SourceMap, load_yaml
+from harness.procedure.validate import rendering_errors, template_variables
+from harness.spec_file import Sourced, load_spec
+from harness.yaml_source import SourceMap
 
 Scalar = str | int | float | bool
 
@@ -31,32 +38,80 @@ class Range(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    range: Annotated[list[int], Field(min_length=2, max_length=2)]
+    range: list[int] = Field(json_schema_extra={"minItems": 2, "maxItems": 2})   # checked below, with a clearer message
     step: int = Field(default=1, gt=0)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Range:
-        if self.range[0] > self.range[1]:
-            raise ValueError(f"range start {self.range[0]} is above its end {self.range[1]}")
-        return self
+    @field_validator("range")
+    @classmethod
+    def _two_ends(cls, value: list[int]) -> list[int]:
+        if len(value) != 2:
+            raise ValueError(f"range is [start, end] (two integers), found {len(value)} value(s)")
+        if value[0] > value[1]:
+            raise ValueError(f"range start {value[0]} is above its end {value[1]}")
+        return value
 
     def draw(self, rng: random.Random) -> int:
         return rng.randrange(self.range[0], self.range[1] + 1, self.step)
 
+    def values(self) -> list[int]:
+        """The two ends as drawn (the end rounded down to the step)."""
+        lo, hi = self.range
+        return sorted({lo, lo + (hi - lo) // self.step * self.step})
+
+
+def _variable_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "a range"
+    return "a list of choices" if isinstance(value, list) else None
+
 
 Choice = Annotated[list[Scalar], Field(min_length=1)]
-VariableSpec = Choice | Range
+# A list of choices or a range; the discriminator makes errors speak of the form written.
+VariableSpec = Annotated[
+    Annotated[Choice, Tag("a list of choices")] | Annotated[Range, Tag("a range")],
+    Discriminator(_variable_kind, custom_error_type="variable_spec",
+                  custom_error_message="a variable is a list of choices or {range: [start, end], step: n}"),
+]
+
+# Names the template language gives its own meaning to.
+RESERVED = frozenset({"self", "loop", "caller", "varargs", "kwargs", "range", "lipsum", "dict", "namespace",
+                      "cycler", "joiner", "true", "false", "none", "True", "False", "None"})
 
 PERSONA_KEYS = ("style", "satisfaction", "challenge")
 
 
-class ScenarioSet(BaseModel):
+class ScenarioSet(Sourced):
     model_config = ConfigDict(extra="forbid")
 
     procedure: Identifier
     variables: dict[Identifier, VariableSpec] = Field(default_factory=dict)
     persona: dict[Identifier, Choice] = Field(default_factory=dict)
-    _source: SourceMap | None = None
+
+    @field_validator("variables", "persona")
+    @classmethod
+    def _not_reserved(cls, value: dict[str, Any]) -> dict[str, Any]:
+        taken = sorted(RESERVED & set(value))
+        if taken:
+            raise ValueError(f"'{taken[0]}' is reserved by the template language; name it otherwise")
+        return value
+
+    def value_contexts(self, seed: int = 0) -> list[dict[str, Any]]:
+        """Template contexts that together show every value of every variable and trait once:
+        one seeded draw, then that draw with one name changed to each of its values."""
+        rng = random.Random(f"{seed}:{self.procedure}:values")
+        base = self.draw(rng)
+        contexts = [base]
+        options = {k: (spec.values() if isinstance(spec, Range) else spec) for k, spec in self.variables.items()}
+        options |= self.persona
+        for name, values in options.items():
+            contexts.extend({**base, name: v} for v in values if v != base[name])
+        return contexts
+
+    def draw(self, rng: random.Random) -> dict[str, Any]:
+        """One seeded draw of every variable and persona trait, as templates see them."""
+        variables = {k: (spec.draw(rng) if isinstance(spec, Range) else rng.choice(spec))
+                     for k, spec in self.variables.items()}
+        return {**variables, **{k: rng.choice(v) for k, v in self.persona.items()}}
 
     def names(self) -> set[str]:
         """Every name a template may use: variables and persona traits."""
@@ -90,39 +145,31 @@ class Scenario(BaseModel):
 
 
 def load_scenario_set(path: str | Path, text: str | None = None) -> ScenarioSet:
-    try:
-        data, source = load_yaml(path, text)
-    except SpecError as e:
-        raise SpecErrors([e]) from None
-    if not isinstance(data, dict):
-        raise SpecErrors([source.error("a scenario file must be a mapping with procedure, variables, persona")])
-    try:
-        scenario_set = ScenarioSet.model_validate(data)
-    except ValidationError as e:
-        raise SpecErrors(pydantic_errors(e, source, "scenario set")) from None
-    scenario_set._source = source
-    return scenario_set
+    """Load and validate a scenario set; raises `SpecErrors` (file:line)."""
+    return load_spec(path, ScenarioSet, "a scenario file (procedure, variables, persona)", text)
 
 
 def check_against(scenario_set: ScenarioSet, procedure: Procedure) -> None:
-    """Templates of `procedure` may use only names `scenario_set` defines; raises `SpecErrors`."""
-    errors: list[SpecError] = []
+    """`scenario_set` is for `procedure`, defines every name its templates use, and every
+    template renders with every value the set can give it (sandboxed, bounded); raises
+    `SpecErrors`, one line per problem."""
     if scenario_set.procedure != procedure.name:
-        src = scenario_set._source
-        errors.append(SpecError(
-            f"scenario set is for procedure '{scenario_set.procedure}', not '{procedure.name}'",
-            file=src.file if src else None, line=src.line(("procedure",)) if src else None))
+        raise SpecErrors([_error(scenario_set.source, f"scenario set is for procedure '{scenario_set.procedure}', "
+                                 f"not '{procedure.name}'", ("procedure",))])
     defined = scenario_set.names()
-    source = procedure.source
-    for nid, used in template_variables(procedure).items():
-        for name in sorted(used - defined):
-            errors.append(SpecError(
-                f"template uses variable '{name}' that the scenario set does not define "
-                f"(defined: {', '.join(sorted(defined)) or 'none'})",
-                file=source.file if source else None,
-                line=source.line(("nodes", nid, "prompt")) if source else None, node=nid))
+    errors = [
+        _error(procedure.source, f"template uses {', '.join(repr(n) for n in sorted(used - defined))}, which the "
+               f"scenario set does not define (defined: {', '.join(sorted(defined)) or 'none'})",
+               ("nodes", nid, "prompt"), nid)
+        for nid, used in template_variables(procedure).items() if used - defined
+    ]
+    errors = errors or rendering_errors(procedure, scenario_set.value_contexts())
     if errors:
         raise SpecErrors(errors)
+
+
+def _error(source: SourceMap | None, message: str, path: tuple, node: str | None = None) -> SpecError:
+    return source.error(message, path, node) if source else SpecError(message, node=node)
 
 
 def sample_scenarios(scenario_set: ScenarioSet, procedure: Procedure, n: int, seed: int,
@@ -130,16 +177,21 @@ def sample_scenarios(scenario_set: ScenarioSet, procedure: Procedure, n: int, se
     """`n` scenarios, each a seeded draw bound to a path from the coverage sampler."""
     check_against(scenario_set, procedure)
     paths = sample_paths(procedure, n, seed, max_loops)
-    return [draw_scenario(scenario_set, procedure, i, path, seed) for i, path in enumerate(paths)]
+    out = [draw_scenario(scenario_set, procedure, i, path, seed) for i, path in enumerate(paths)]
+    # The very values this run will use render too, so the run cannot fail on a template.
+    rendering = rendering_errors(procedure, [s.context for s in out])
+    if rendering:
+        raise SpecErrors(rendering)
+    return out
 
 
 def draw_scenario(scenario_set: ScenarioSet, procedure: Procedure, index: int, path: tuple[str, ...], seed: int) -> Scenario:
     # One RNG per scenario index, never fed by the path: scenario i keeps its variables and
     # persona when n grows and when an edit moves its path.
     rng = random.Random(f"{seed}:{scenario_set.procedure}:{index}")
-    variables = {k: (spec.draw(rng) if isinstance(spec, Range) else rng.choice(spec))
-                 for k, spec in scenario_set.variables.items()}
-    persona = {k: rng.choice(v) for k, v in scenario_set.persona.items()}
+    drawn = scenario_set.draw(rng)
+    variables = {k: drawn[k] for k in scenario_set.variables}
+    persona = {k: drawn[k] for k in scenario_set.persona}
     return Scenario(index=index, procedure=procedure.name, variables=variables, persona=persona, path=path,
                     seed=seed)
 

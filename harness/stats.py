@@ -4,11 +4,10 @@
   scenario index; Mann–Whitney U otherwise. Both two-sided, from scipy with its defaults
   (Wilcoxon drops zero differences, ``zero_method="wilcox"``; both choose exact or normal
   approximation with ``method="auto"``).
-- Holm–Bonferroni across the five criteria within one comparison (`holm`).
+- Holm–Bonferroni across the five criteria within one comparison (`holm`, statsmodels).
 - Cohen's d with the pooled SD, sign = A − B (also for paired data, as in the paper).
-- Bootstrap 95 % CIs, percentile method, 10,000 resamples, vectorised with numpy and seeded
-  with a numpy Generator. Draws are made exactly as ``scipy.stats.bootstrap`` makes them, so
-  for the same Generator state and batch size both give the same interval.
+- Bootstrap 95 % CIs: ``scipy.stats.bootstrap``, percentile method, 10,000 resamples, seeded
+  with a numpy Generator, drawn in batches of at most 16 MB of indices.
 - Failure rate (task success <= 3), % of a reference condition's quality, and descriptive
   conversation statistics (turns, words, one-question share of agent turns, wall-clock).
 
@@ -25,14 +24,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import stats as sps
 
-from harness.judges.rubric import CRITERIA, Criterion, Scores
+from harness.judges.rubric import CRITERIA, FAILURE_AT_OR_BELOW, Criterion, Scores
 from harness.transcript import Transcript
 
 __all__ = [
@@ -54,7 +53,6 @@ __all__ = [
     "format_p",
     "holm",
     "mann_whitney",
-    "percent_of_reference",
     "significance_stars",
     "wilcoxon_signed_rank",
 ]
@@ -99,26 +97,19 @@ def default_batch(n: int, n_resamples: int) -> int:
     return max(1, min(n_resamples, _MAX_BATCH_ELEMENTS // max(n, 1)))
 
 
-def _resampled_means(samples: Sequence[np.ndarray], n_resamples: int, rng: np.random.Generator,
-                     batch: int) -> list[np.ndarray]:
-    """Bootstrap distribution of each sample's mean, drawn batch by batch, sample by sample
-    within a batch (the order scipy.stats.bootstrap draws in)."""
-    out: list[list[np.ndarray]] = [[] for _ in samples]
-    for start in range(0, n_resamples, batch):
-        size = min(batch, n_resamples - start)
-        for k, x in enumerate(samples):
-            idx = rng.integers(0, x.size, (size, x.size))
-            out[k].append(x[idx].mean(axis=1))
-    return [np.concatenate(parts) for parts in out]
-
-
-def _interval(distribution: np.ndarray, estimate: float, confidence: float, n_resamples: int) -> CI:
+def _percentile_ci(samples: tuple[np.ndarray, ...], statistic: Callable[..., np.ndarray], estimate: float, *,
+                   paired: bool, n_resamples: int, confidence: float, rng: np.random.Generator,
+                   batch: int | None) -> CI:
+    """scipy's percentile bootstrap; a statistic of one observation is its own interval."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), found {confidence}")
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(distribution, [tail, 1 - tail])
-    return CI(estimate=estimate, low=float(low), high=float(high), confidence=confidence,
-              n_resamples=n_resamples)
+    if all(x.size == 1 for x in samples):
+        return CI(estimate=estimate, low=estimate, high=estimate, confidence=confidence, n_resamples=n_resamples)
+    res = sps.bootstrap(samples, statistic, paired=paired, vectorized=True, n_resamples=n_resamples,
+                        batch=batch or default_batch(max(x.size for x in samples), n_resamples),
+                        confidence_level=confidence, method="percentile", rng=rng)
+    return CI(estimate=estimate, low=float(res.confidence_interval.low), high=float(res.confidence_interval.high),
+              confidence=confidence, n_resamples=n_resamples)
 
 
 def bootstrap_mean_ci(x: Sequence[float], *, n_resamples: int = N_RESAMPLES, confidence: float = 0.95,
@@ -127,9 +118,16 @@ def bootstrap_mean_ci(x: Sequence[float], *, n_resamples: int = N_RESAMPLES, con
     arr = _values(x, "sample")
     if arr.size == 0:
         raise ValueError("expected at least one observation for a bootstrap CI, found none")
-    batch = batch or default_batch(arr.size, n_resamples)
-    (means,) = _resampled_means([arr], n_resamples, _rng(seed), batch)
-    return _interval(means, float(arr.mean()), confidence, n_resamples)
+    return _percentile_ci((arr,), np.mean, float(arr.mean()), paired=False, n_resamples=n_resamples,
+                          confidence=confidence, rng=_rng(seed), batch=batch)
+
+
+def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+
+def _mean_of_differences(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x - y, axis=axis)
 
 
 def bootstrap_mean_difference_ci(a: Sequence[float], b: Sequence[float], *, paired: bool,
@@ -138,22 +136,26 @@ def bootstrap_mean_difference_ci(a: Sequence[float], b: Sequence[float], *, pair
     """Percentile bootstrap CI of mean(a) − mean(b).
 
     Paired: pairs (a_i, b_i) are resampled together (the CI of the mean difference).
-    Unpaired: a and b are resampled independently.
+    Unpaired: a and b are resampled independently; a sample of one observation is taken as
+    exact (scipy resamples only samples of two or more).
     """
     x, y = _values(a, "sample A"), _values(b, "sample B")
     if x.size == 0 or y.size == 0:
         raise ValueError(f"expected observations in both samples, found {x.size} and {y.size}")
-    rng = _rng(seed)
     estimate = float(x.mean() - y.mean())
+    rng = _rng(seed)
+    common = {"n_resamples": n_resamples, "confidence": confidence, "rng": rng, "batch": batch}
     if paired:
         if x.size != y.size:
             raise ValueError(f"paired samples must have equal length, found {x.size} and {y.size}")
-        batch = batch or default_batch(x.size, n_resamples)
-        (diffs,) = _resampled_means([x - y], n_resamples, rng, batch)
-        return _interval(diffs, estimate, confidence, n_resamples)
-    batch = batch or default_batch(max(x.size, y.size), n_resamples)
-    mx, my = _resampled_means([x, y], n_resamples, rng, batch)
-    return _interval(mx - my, estimate, confidence, n_resamples)
+        return _percentile_ci((x, y), _mean_of_differences, estimate, paired=True, **common)
+    if y.size == 1:
+        ci = _percentile_ci((x,), np.mean, float(x.mean()), paired=False, **common)
+        return ci.model_copy(update={"estimate": estimate, "low": ci.low - y[0], "high": ci.high - y[0]})
+    if x.size == 1:
+        ci = _percentile_ci((y,), np.mean, float(y.mean()), paired=False, **common)
+        return ci.model_copy(update={"estimate": estimate, "low": x[0] - ci.high, "high": x[0] - ci.low})
+    return _percentile_ci((x, y), _mean_difference, estimate, paired=False, **common)
 
 
 # ---- tests, effect size, correction ------------------------------------------------------------
@@ -212,20 +214,15 @@ def cohens_d(a: Sequence[float], b: Sequence[float]) -> float | None:
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values, in the input order.
+    """Holm–Bonferroni adjusted p-values, in the input order (statsmodels' ``multipletests``)."""
+    from statsmodels.stats.multitest import multipletests
 
-    Sorted ascending, the i-th smallest (1-based) is multiplied by m − i + 1, then made
-    monotone with a running maximum and capped at 1.
-    """
     p = _values(p_values, "p-values")
     if np.any((p < 0) | (p > 1)):
         raise ValueError(f"expected p-values in [0, 1], found {p.tolist()}")
-    m = p.size
-    order = np.argsort(p, kind="mergesort")
-    adjusted_sorted = np.minimum(1.0, np.maximum.accumulate(p[order] * np.arange(m, 0, -1)))
-    adjusted = np.empty(m)
-    adjusted[order] = adjusted_sorted
-    return adjusted.tolist()
+    if p.size == 0:
+        return []
+    return [float(v) for v in multipletests(p, method="holm")[1]]
 
 
 def significance_stars(p: float) -> str:
@@ -252,7 +249,7 @@ class FailureRate(BaseModel):
     threshold: int
 
 
-def failure_rate(scores: Sequence[Scores], *, threshold: int = 3) -> FailureRate:
+def failure_rate(scores: Sequence[Scores], *, threshold: int = FAILURE_AT_OR_BELOW) -> FailureRate:
     """Conversations whose task success is <= `threshold` (the paper's failure)."""
     if not scores:
         raise ValueError("expected at least one scored conversation, found none")
@@ -260,14 +257,7 @@ def failure_rate(scores: Sequence[Scores], *, threshold: int = 3) -> FailureRate
     return FailureRate(failures=failures, n=len(scores), rate=failures / len(scores), threshold=threshold)
 
 
-def percent_of_reference(values: Sequence[float], reference: Sequence[float]) -> float:
-    """100 · mean(values) / mean(reference), e.g. % of in-context quality."""
-    x, r = _values(values, "values"), _values(reference, "reference")
-    if x.size == 0 or r.size == 0:
-        raise ValueError(f"expected observations in both samples, found {x.size} and {r.size}")
-    if r.mean() == 0:
-        raise ValueError("the reference mean is 0; a percentage of it is undefined")
-    return float(100.0 * x.mean() / r.mean())
+
 
 
 # ---- descriptive conversation statistics --------------------------------------------------------

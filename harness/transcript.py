@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from harness.files import write_atomic
 from harness.llm.base import Usage
 
 Speaker = Literal["agent", "user"]
@@ -60,12 +61,7 @@ class Transcript(BaseModel):
 
 def write_jsonl(path: Path, records: list[BaseModel]) -> None:
     """Write records atomically (temp file + rename), one JSON object per line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for record in records:
-            f.write(record.model_dump_json() + "\n")
-    tmp.replace(path)
+    write_atomic(path, "".join(record.model_dump_json() + "\n" for record in records))
 
 
 def read_jsonl(path: Path, model: type[BaseModel]) -> list:

@@ -1,19 +1,6 @@
-"""The recompile gate as tests. The subterra plugin parametrizes these from
-`*.gate.yaml` files beside this one: one `test_conversation` per procedure × condition ×
-scenario, one `test_threshold` per aggregate threshold of a suite."""
+"""The recompile gate as tests (`gate/suite_tests.py`), parametrized by the subterra plugin
+from the `*.gate.yaml` files beside this one: `pytest test_suites` runs the gate."""
 
-import pytest
+from gate.suite_tests import test_conversation, test_threshold
 
-from gate.cases import run_check_case, run_conversation_case
-
-
-def test_conversation(compiled_model, gate_conversation):
-    problems = run_conversation_case(gate_conversation, compiled_model)
-    if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
-
-
-def test_threshold(compiled_model, gate_check):
-    result = run_check_case(gate_check, compiled_model)
-    if not result.passed:
-        pytest.fail(result.message, pytrace=False)
+__all__ = ["test_conversation", "test_threshold"]

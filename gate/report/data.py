@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gate.compare import EditComparison
 from gate.results import ConversationResult
+from harness.conditions import reference_condition
 from harness.cost import ConditionCost, Hosting, condition_cost, condition_usage
 from harness.judges.agreement import AgreementReport, agreement
 from harness.judges.rubric import CRITERIA, Scores
@@ -434,7 +435,7 @@ def build_procedure_report(
     procedure: Procedure,
     results: Mapping[str, Sequence[ConversationResult]],
     *,
-    reference: str = "subterranean",
+    reference: str | None = None,
     compile_info: Mapping[str, Any] | None = None,
     condition_prices: Mapping[str, Price] | None = None,
     price_overrides: Overrides = None,
@@ -451,6 +452,7 @@ def build_procedure_report(
     note. `hosting` defaults to "self_hosted" for "local:" models, "api" otherwise.
     `compile_info` is shown as given; keep durations out of it (put them in timings).
     """
+    reference = reference or reference_condition()
     res = {c: _sorted_results(rs) for c, rs in results.items() if rs}
     if not res:
         raise ValueError(f"procedure {procedure.name!r}: expected results for at least one condition, found none")

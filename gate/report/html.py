@@ -23,6 +23,7 @@ from gate.report.svg import (
     scores_chart,
 )
 from gate.results import dump_json
+from harness.files import write_atomic
 from harness.judges.rubric import CRITERIA
 from harness.stats import format_p
 
@@ -80,7 +81,5 @@ def write_report(data: ReportData, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     dump_json(data.json_data(), out_dir / "report.json")
     index = out_dir / "index.html"
-    tmp = index.with_suffix(".html.tmp")
-    tmp.write_text(render_html(data), encoding="utf-8")
-    tmp.replace(index)
+    write_atomic(index, render_html(data))
     return index

@@ -11,7 +11,7 @@ from gate.before_after import edit_comparison
 from gate.report.changes import CHANGES_MD, changes_markdown
 from gate.report.data import build_procedure_report, build_report
 from gate.report.html import write_report
-from harness.conditions import MODEL_ROLE
+from harness.conditions import CONDITIONS, model_role
 from harness.llm import self_hosted_price
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def write_reports(run: GateRun) -> list[Path]:
             compile_timings[proc.procedure.name] = compiled.cycle_seconds()
             reports.append(build_procedure_report(
                 proc.procedure, results, compile_info=compiled.info(), changes=changes,
-                condition_prices={c: SELF_HOSTED for c, role in MODEL_ROLE.items() if role != "frontier"}))
+                condition_prices={c: SELF_HOSTED for c in CONDITIONS if model_role(c) != "frontier"}))
         if reports:
             models = procs[0].suite.models.model_dump()
             models = {k: ", ".join(v) if isinstance(v, list) else v for k, v in models.items()}

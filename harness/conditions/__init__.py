@@ -3,32 +3,53 @@
     condition = build_condition("orchestrated", procedure, get_model("local:smollm2-135m"))
     session = condition.session(scenario)
     reply = await session.reply(turns)      # AgentReply: text, node, terminal, usage
+
+Each condition's facts (model role, reuse after an edit, default model, whether it is the
+report's reference) are attributes of its class; `condition_class` imports only the
+module of the condition asked for, so reading them loads no SDK.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Literal, get_args
+
 from harness.llm.base import ChatModel
 from harness.procedure import Procedure
 
-from .base import AgentReply, Condition, ConditionSession
-from .in_context import InContextCondition
-from .langgraph_flow import LangGraphCondition
-from .orchestrated import OrchestratedCondition
-from .subterranean import SubterraneanCondition
+from .base import AgentReply, Condition, ConditionSession, ModelRole
 
-_CLASSES: dict[str, type[Condition]] = {c.name: c for c in (
-    SubterraneanCondition, OrchestratedCondition, LangGraphCondition, InContextCondition)}
+ConditionName = Literal["subterranean", "orchestrated", "langgraph", "in_context"]
+CONDITIONS: tuple[ConditionName, ...] = get_args(ConditionName)
 
-# Which model each condition runs on: the compiled checkpoint, the same base model before
-# compiling, or the frontier model.
-MODEL_ROLE = {"subterranean": "compiled", "orchestrated": "base", "langgraph": "frontier",
-              "in_context": "frontier"}
+# name -> "module:class", imported on first use
+_REGISTRY: dict[str, str] = {
+    "subterranean": "harness.conditions.subterranean:SubterraneanCondition",
+    "orchestrated": "harness.conditions.orchestrated:OrchestratedCondition",
+    "langgraph": "harness.conditions.langgraph_flow:LangGraphCondition",
+    "in_context": "harness.conditions.in_context:InContextCondition",
+}
+
+
+def condition_class(name: str) -> type[Condition]:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown condition {name!r}; expected one of {', '.join(CONDITIONS)}")
+    module, cls = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def model_role(name: str) -> ModelRole:
+    return condition_class(name).model_role
+
+
+def reference_condition() -> str:
+    """The condition the report measures the others against (the compiled model)."""
+    return next(name for name in CONDITIONS if condition_class(name).is_reference)
 
 
 def build_condition(name: str, procedure: Procedure, model: ChatModel) -> Condition:
-    if name not in _CLASSES:
-        raise ValueError(f"unknown condition {name!r}; expected one of {', '.join(_CLASSES)}")
-    return _CLASSES[name](procedure, model)
+    return condition_class(name)(procedure, model)
 
 
-__all__ = ["MODEL_ROLE", "AgentReply", "Condition", "ConditionSession", "build_condition"]
+__all__ = ["CONDITIONS", "AgentReply", "Condition", "ConditionName", "ConditionSession", "ModelRole",
+           "build_condition", "condition_class", "model_role", "reference_condition"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,8 +39,24 @@ class ConditionSession(abc.ABC):
     async def reply(self, turns: Sequence[Turn]) -> AgentReply: ...
 
 
+ModelRole = Literal["compiled", "base", "frontier"]
+
+
 class Condition(abc.ABC):
-    name: str
+    """One evaluated condition. Its facts are class attributes, read without building it."""
+
+    name: ClassVar[str]
+    # Which model it runs on: the compiled checkpoint, the base model before compiling, or
+    # the frontier model.
+    model_role: ClassVar[ModelRole]
+    # Whether its model reads only the prompts of the nodes it visits and the edges of the
+    # hubs it passes, so that a conversation clear of an edit can be reused (gate --against).
+    reusable_after_edit: ClassVar[bool] = False
+    # The model `subterra run` / `chat` use when none is given; None: the compiled model.
+    default_model: ClassVar[str | None]
+    # The condition the report compares every other one with ("% of reference", Δ, cost ratio).
+    is_reference: ClassVar[bool] = False
+    description: ClassVar[str]
 
     def __init__(self, procedure: Procedure, model: ChatModel) -> None:
         self.procedure = procedure

@@ -74,6 +74,9 @@ class InContextSession(ConditionSession):
 
 class InContextCondition(Condition):
     name = "in_context"
+    model_role = "frontier"
+    default_model = "offline"
+    description = "the frontier model with the whole flowchart in its prompt"
 
     def __init__(self, procedure: Procedure, model: ChatModel) -> None:
         super().__init__(procedure, model)

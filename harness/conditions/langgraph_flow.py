@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
+# langgraph resolves the nodes' type hints, so this one stays at module level; it loads
+# neither langgraph nor langsmith.
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END, START, StateGraph
 
 from harness.llm.base import ChatModel, Usage
 from harness.procedure import Procedure, Role
@@ -40,6 +41,10 @@ def _session(config: RunnableConfig) -> LangGraphSession:
 
 def build_graph(procedure: Procedure) -> Any:
     """The compiled LangGraph graph of `procedure` (shared by all conversations)."""
+    # Imported here: reading the condition's facts (`subterra gate --against`'s preview runs
+    # before pytest starts) must not load langgraph and, through it, its pytest plugins.
+    from langgraph.graph import END, START, StateGraph
+
     graph = StateGraph(TurnState)
     agent_successors = {e.to for n in procedure.nodes.values() if n.role is Role.AGENT for e in n.edges}
 
@@ -127,6 +132,10 @@ class LangGraphSession(ConditionSession):
 
 class LangGraphCondition(Condition):
     name = "langgraph"
+    model_role = "frontier"
+    reusable_after_edit = True
+    default_model = "offline"
+    description = "a LangGraph StateGraph of the flowchart orchestrates the frontier model"
 
     def __init__(self, procedure: Procedure, model: ChatModel) -> None:
         super().__init__(procedure, model)

@@ -76,6 +76,10 @@ class OrchestratedSession(ConditionSession):
 
 class OrchestratedCondition(Condition):
     name = "orchestrated"
+    model_role = "base"
+    reusable_after_edit = True
+    default_model = "local:smollm2-135m"
+    description = "the base model, one node prompt at a time, routed by the flowchart"
 
     def session(self, scenario: Scenario) -> OrchestratedSession:
         return OrchestratedSession(self.procedure, self.model, scenario)

@@ -31,6 +31,10 @@ class SubterraneanSession(ConditionSession):
 
 class SubterraneanCondition(Condition):
     name = "subterranean"
+    model_role = "compiled"
+    default_model = None            # the compiled model, from the store
+    is_reference = True
+    description = "the compiled model with only the procedure's system prompt"
 
     def session(self, scenario: Scenario) -> SubterraneanSession:
         return SubterraneanSession(self.procedure, self.model, scenario)

@@ -2,24 +2,21 @@
 
 Per criterion, two scorers of the same conversations are compared by
 
-- quadratic-weighted Cohen's kappa (categories 1..5; equals sklearn's
+- quadratic-weighted Cohen's kappa (categories 1..5; scikit-learn's
   ``cohen_kappa_score(weights="quadratic")``), and
 - Krippendorff's alpha, **ordinal** by default (Krippendorff's ordinal metric, where the
   distance between two scores grows with how many observed scores lie between them);
-  ``level="interval"`` gives the squared-difference metric instead. Both equal the
-  `krippendorff` package's values for two coders and no missing data.
+  ``level="interval"`` gives the squared-difference metric instead (the `krippendorff`
+  package; two coders, no missing data).
 
 Undefined values: when neither measure has any variation to work with (both judges gave
 every conversation the same single score), expected disagreement is zero and the ratio
 is 0/0; we return ``None`` there ("no information"), never NaN.
-
-`robustness_table` builds the Appendix C view: per criterion and condition, the mean under
-judge A and under judge B, and each as a percentage of a reference condition's mean.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -31,12 +28,9 @@ __all__ = [
     "AgreementReport",
     "CriterionAgreement",
     "Disagreement",
-    "RobustnessRow",
-    "RobustnessTable",
     "agreement",
     "krippendorff_alpha",
     "quadratic_kappa",
-    "robustness_table",
 ]
 
 LEVELS = np.arange(1, 6)
@@ -59,60 +53,37 @@ def _pair(a: Sequence[int], b: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def quadratic_kappa(a: Sequence[int], b: Sequence[int], labels: Sequence[int] = tuple(LEVELS)) -> float | None:
-    """Cohen's kappa with quadratic weights over the given ordered `labels`.
+    """Cohen's kappa with quadratic weights over the given ordered `labels` (scikit-learn's
+    ``cohen_kappa_score``); None where it is undefined (both judges constant and equal)."""
+    import warnings
 
-    kappa = 1 − Σ w·O / Σ w·E, with w_ij = (i − j)², O the observed confusion matrix and E
-    the product of its margins / n. None when Σ w·E = 0 (both judges constant and equal).
-    """
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import cohen_kappa_score
+
     x, y = _pair(a, b)
-    labels = np.asarray(labels)
-    index = {int(v): i for i, v in enumerate(labels)}
-    unknown = sorted((set(x.tolist()) | set(y.tolist())) - set(index))
+    unknown = sorted((set(x.tolist()) | set(y.tolist())) - {int(v) for v in labels})
     if unknown:
-        raise ValueError(f"expected scores among {labels.tolist()}, found {unknown}")
-    k = len(labels)
-    observed = np.zeros((k, k))
-    np.add.at(observed, ([index[v] for v in x.tolist()], [index[v] for v in y.tolist()]), 1)
-    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
-    weights = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2
-    denominator = float((weights * expected).sum())
-    if denominator == 0:
-        return None
-    return 1.0 - float((weights * observed).sum()) / denominator
+        raise ValueError(f"expected scores among {list(labels)}, found {unknown}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)   # undefined is None below
+        kappa = cohen_kappa_score(x, y, labels=list(labels), weights="quadratic", replace_undefined_by=np.nan)
+    return None if np.isnan(kappa) else float(kappa)
 
 
 def krippendorff_alpha(
     a: Sequence[int], b: Sequence[int], level: Literal["ordinal", "interval"] = "ordinal"
 ) -> float | None:
-    """Krippendorff's alpha for two coders who both scored every unit.
+    """Krippendorff's alpha (the `krippendorff` package) for two coders who both scored
+    every unit. None where it is undefined (one value used throughout)."""
+    import krippendorff
 
-    alpha = 1 − D_o / D_e from the coincidence matrix (each unit contributes the ordered
-    pairs (a, b) and (b, a)). None when D_e = 0 (one value used throughout).
-    """
     x, y = _pair(a, b)
-    values, codes = np.unique(np.concatenate([x, y]), return_inverse=True)
-    k = len(values)
-    coincidence = np.zeros((k, k))
-    xi, yi = codes[: x.size], codes[x.size :]
-    np.add.at(coincidence, (xi, yi), 1)
-    np.add.at(coincidence, (yi, xi), 1)
-    n_c = coincidence.sum(axis=1)
-    n = n_c.sum()
-    if level == "interval":
-        delta2 = (values[:, None] - values[None, :]).astype(float) ** 2
-    elif level == "ordinal":
-        # δ²(c,k) = (Σ_{g between c and k inclusive} n_g − (n_c + n_k)/2)²
-        cum = np.concatenate([[0.0], np.cumsum(n_c)])
-        lo = np.minimum.outer(np.arange(k), np.arange(k))
-        hi = np.maximum.outer(np.arange(k), np.arange(k))
-        delta2 = (cum[hi + 1] - cum[lo] - (n_c[:, None] + n_c[None, :]) / 2) ** 2
-    else:
+    if level not in ("ordinal", "interval"):
         raise ValueError(f"level must be 'ordinal' or 'interval', found {level!r}")
-    d_observed = float((coincidence * delta2).sum()) / n
-    d_expected = float((np.outer(n_c, n_c) * delta2).sum()) / (n * (n - 1)) if n > 1 else 0.0
-    if d_expected == 0:
+    if np.unique(np.concatenate([x, y])).size < 2:
         return None
-    return 1.0 - d_observed / d_expected
+    alpha = krippendorff.alpha(reliability_data=np.vstack([x, y]).astype(float), level_of_measurement=level)
+    return None if np.isnan(alpha) else float(alpha)
 
 
 # ---- two judges, five criteria -----------------------------------------------------------
@@ -199,92 +170,3 @@ def agreement(
     disagreements.sort(key=lambda d: (d.scenario_index, CRITERIA.index(d.criterion)))
     return AgreementReport(judge_a=judge_a, judge_b=judge_b, min_gap=min_gap, criteria=rows,
                            disagreements=disagreements)
-
-
-# ---- robustness to the choice of judge (Appendix C) ------------------------------------------
-
-class RobustnessRow(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    criterion: Criterion
-    condition: str
-    mean_a: float
-    mean_b: float
-    percent_of_reference_a: float       # 100 · mean / reference condition's mean, judge A
-    percent_of_reference_b: float
-
-
-class RobustnessTable(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    judge_a: str
-    judge_b: str
-    reference: str
-    conditions: list[str]
-    rows: list[RobustnessRow]
-
-    def row(self, criterion: Criterion, condition: str) -> RobustnessRow:
-        for r in self.rows:
-            if r.criterion == criterion and r.condition == condition:
-                return r
-        raise KeyError(f"no row for criterion {criterion!r}, condition {condition!r}")
-
-    def percent_range(self, condition: str, judge: Literal["a", "b"]) -> tuple[float, float]:
-        """Lowest and highest % of reference across the five criteria (e.g. "83–99 %")."""
-        values = [getattr(r, f"percent_of_reference_{judge}") for r in self.rows if r.condition == condition]
-        if not values:
-            raise KeyError(f"no rows for condition {condition!r}; have {self.conditions}")
-        return min(values), max(values)
-
-    def ranking(self, criterion: Criterion, judge: Literal["a", "b"]) -> list[str]:
-        """Conditions from best to worst mean on `criterion` under one judge (ties keep input order)."""
-        rows = [r for r in self.rows if r.criterion == criterion]
-        return [r.condition for r in sorted(rows, key=lambda r: -getattr(r, f"mean_{judge}"))]
-
-
-def _mean(scores: Sequence[Scores], criterion: Criterion, where: str) -> float:
-    if not scores:
-        raise ValueError(f"{where}: expected at least one scored conversation, found none")
-    return float(np.mean([s.get(criterion) for s in scores]))
-
-
-def robustness_table(
-    by_condition_a: Mapping[str, Sequence[Scores]],
-    by_condition_b: Mapping[str, Sequence[Scores]],
-    *,
-    reference: str,
-    judge_a: str = "A",
-    judge_b: str = "B",
-) -> RobustnessTable:
-    """Means per criterion and condition under two judges, and % of the reference condition.
-
-    Both mappings need the same conditions (each judge scores every conversation); the
-    reference (e.g. the in-context baseline) is included as a row at 100 %.
-    """
-    if set(by_condition_a) != set(by_condition_b):
-        raise ValueError(
-            f"expected both judges to score the same conditions, found {sorted(by_condition_a)} "
-            f"vs {sorted(by_condition_b)}"
-        )
-    if reference not in by_condition_a:
-        raise ValueError(f"reference condition {reference!r} not among {sorted(by_condition_a)}")
-    conditions = list(by_condition_a)
-    rows = []
-    for criterion in CRITERIA:
-        ref_a = _mean(by_condition_a[reference], criterion, f"{judge_a}/{reference}")
-        ref_b = _mean(by_condition_b[reference], criterion, f"{judge_b}/{reference}")
-        for condition in conditions:
-            mean_a = _mean(by_condition_a[condition], criterion, f"{judge_a}/{condition}")
-            mean_b = _mean(by_condition_b[condition], criterion, f"{judge_b}/{condition}")
-            rows.append(
-                RobustnessRow(
-                    criterion=criterion,
-                    condition=condition,
-                    mean_a=mean_a,
-                    mean_b=mean_b,
-                    percent_of_reference_a=100.0 * mean_a / ref_a,
-                    percent_of_reference_b=100.0 * mean_b / ref_b,
-                )
-            )
-    return RobustnessTable(judge_a=judge_a, judge_b=judge_b, reference=reference,
-                           conditions=conditions, rows=rows)

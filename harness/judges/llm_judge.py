@@ -59,10 +59,3 @@ async def judge_transcript(model: ChatModel, turns: Sequence[Turn], *, challenge
                            usage=usage, repaired=attempt > 0)
     return JudgeResult(judge=getattr(model, "name", "unknown"), scores=None, failure=str(error), usage=usage)
 
-
-def mean_scores(results: Sequence[JudgeResult]) -> dict[str, float] | None:
-    """Per-criterion mean over judges that succeeded (None if none did)."""
-    ok = [r.scores for r in results if r.scores is not None]
-    if not ok:
-        return None
-    return {c: sum(s.get(c) for s in ok) / len(ok) for c in Scores.model_fields}

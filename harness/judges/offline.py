@@ -31,8 +31,6 @@ from typing import Any
 from harness.judges.trace import TraceVerdict
 from harness.transcript import Turn
 
-CRITERIA = ("task_success", "information_accuracy", "consistency", "graceful_handling", "naturalness")
-
 
 def _clamp(x: int) -> int:
     return max(1, min(5, x))

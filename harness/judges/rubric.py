@@ -8,7 +8,7 @@ challenge: an agent cannot show it adapts to changes nobody made.
 An LLM judge uses this module in three steps:
 
     prompt = render_judge_prompt(transcript.turns, procedure_summary=...)
-    text = <ask the judge model with prompt.messages(), constrained to judge_output_schema()>
+    text = <ask the judge model with prompt.messages()>
     scores = parse_judge_output(text)
 
 The prompt is blind: it shows the conversation as "Agent" and "Customer" lines only, never
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,6 +29,7 @@ from harness.transcript import Turn
 
 __all__ = [
     "CRITERIA",
+    "FAILURE_AT_OR_BELOW",
     "GRACEFUL_CAP_WITHOUT_CHALLENGE",
     "RUBRIC",
     "Criterion",
@@ -37,7 +38,6 @@ __all__ = [
     "JudgePrompt",
     "Scores",
     "apply_challenge_cap",
-    "judge_output_schema",
     "parse_judge_output",
     "render_judge_prompt",
 ]
@@ -45,14 +45,10 @@ __all__ = [
 Criterion = Literal[
     "task_success", "information_accuracy", "consistency", "graceful_handling", "naturalness"
 ]
-CRITERIA: tuple[Criterion, ...] = (
-    "task_success",
-    "information_accuracy",
-    "consistency",
-    "graceful_handling",
-    "naturalness",
-)
+CRITERIA: tuple[Criterion, ...] = get_args(Criterion)
 GRACEFUL_CAP_WITHOUT_CHALLENGE = 3
+# The paper's failure: a conversation whose task success is at or below this.
+FAILURE_AT_OR_BELOW = 3
 
 Score = Annotated[int, Field(strict=True, ge=1, le=5)]
 
@@ -180,31 +176,6 @@ def apply_challenge_cap(scores: Scores, *, challenge_posed: bool) -> Scores:
 
 class JudgeOutputError(ValueError):
     """The judge's reply is not the JSON object the rubric asks for."""
-
-
-def judge_output_schema() -> dict[str, Any]:
-    """JSON Schema of the judge's reply: the five integer scores and an optional rationale.
-
-    `rationale` comes first so a model that writes properties in order reasons before it
-    scores. The schema is closed (no other keys) so it works as a strict structured-output
-    schema; a provider that demands every property be required can add "rationale".
-    """
-    properties: dict[str, Any] = {
-        "rationale": {"type": "string", "description": "One or two sentences per criterion."}
-    }
-    for spec in RUBRIC:
-        properties[spec.key] = {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": 5,
-            "description": f"{spec.title}: {spec.question}",
-        }
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(CRITERIA),
-        "additionalProperties": False,
-    }
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)

@@ -211,14 +211,3 @@ class TraceJudge:
             expected_terminal=expected, terminal_fits=(terminal == expected) if expected else None,
             repeated_questions=repeated, node_visits=visits, node_passes=passes, edge_visits=edges)
 
-
-def node_accuracy(judge: TraceJudge, conversations: Sequence[Conversation]) -> float:
-    """Share of agent turns whose decoded node equals the generator's label."""
-    right = total = 0
-    for conv in conversations:
-        nodes, _ = judge.decode(conv.turns)
-        for turn, node in zip(conv.turns, nodes, strict=True):
-            if turn.speaker == "agent":
-                total += 1
-                right += node == turn.node
-    return right / total if total else 0.0

@@ -7,13 +7,14 @@ and the result are stored; API keys and HTTP headers never reach this module.
 Modes: ``off`` (never read or write), ``record`` (read-through; write on miss), ``replay``
 (read only; a miss raises `CacheMissError`). Many processes (xdist workers, parallel runs)
 may share one file: WAL journal, a busy timeout, and ``INSERT OR IGNORE`` so that two
-writers of the same key both succeed and the first answer stays.
+writers of the same key both succeed and the first answer stays. Switching a new file to
+WAL needs an exclusive lock that the busy timeout does not wait for, so the setup runs
+under a file lock beside the database (and is retried with backoff); any SQLite failure
+reaches callers as `LLMError`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sqlite3
 import threading
@@ -21,8 +22,12 @@ import time
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from filelock import FileLock
+
+from harness.files import cache_dir, canonical_json, digest
+
 from .base import ChatRequest, ChatResult
-from .paths import cache_dir
+from .errors import LLMError
 
 __all__ = [
     "CACHE_MODE_ENV",
@@ -81,12 +86,8 @@ def _keyed_content(provider: str, model: str, request: ChatRequest) -> dict[str,
     }
 
 
-def _canonical(content: dict[str, Any]) -> str:
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def cache_key(provider: str, model: str, request: ChatRequest) -> str:
-    return hashlib.sha256(_canonical(_keyed_content(provider, model, request)).encode()).hexdigest()
+    return digest(_keyed_content(provider, model, request))
 
 
 def request_summary(request: ChatRequest) -> str:
@@ -98,6 +99,19 @@ def request_summary(request: ChatRequest) -> str:
         f"purpose {request.purpose!r}, {len(request.messages)} messages, last {preview!r}, "
         f"trial {request.trial}, seed {request.seed}{task}"
     )
+
+
+def _retry(action: Any, attempts: int = 8) -> Any:
+    """`action()`, retried with exponential backoff while SQLite says the file is locked or busy
+    (a lock taken outside the busy handler, e.g. a concurrent WAL switch or checkpoint)."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except sqlite3.OperationalError as e:
+            if attempt == attempts - 1 or not any(w in str(e) for w in ("locked", "busy")):
+                raise
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 class ResponseCache:
@@ -112,47 +126,49 @@ class ResponseCache:
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: autocommit; each statement is its own short transaction.
-            connection = sqlite3.connect(
-                self.path, timeout=60.0, isolation_level=None, check_same_thread=False
-            )
+            # One process at a time sets a file up (WAL, schema); the others wait here, not fail.
+            with FileLock(f"{self.path}.lock", timeout=120):
+                self._connection = _retry(self._open)
+        return self._connection
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: autocommit; each statement is its own short transaction.
+        connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        try:
             connection.execute("PRAGMA busy_timeout = 60000")
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute(_SCHEMA)
-            self._connection = connection
-        return self._connection
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            try:
+                return _retry(lambda: self._db().execute(sql, args).fetchall())
+            except (sqlite3.Error, OSError) as e:   # OSError: folder not writable, lock timeout
+                raise LLMError(f"response cache {self.path}: {type(e).__name__}: {e}") from e
 
     def get(self, key: str) -> ChatResult | None:
-        with self._lock:
-            row = (
-                self._db().execute("SELECT result FROM responses WHERE key = ?", (key,)).fetchone()
-            )
-        if row is None:
+        rows = self._run("SELECT result FROM responses WHERE key = ?", (key,))
+        if not rows:
             return None
-        return ChatResult.model_validate_json(row[0]).model_copy(update={"cached": True})
+        return ChatResult.model_validate_json(rows[0][0]).model_copy(update={"cached": True})
 
     def put(
         self, key: str, provider: str, model: str, request: ChatRequest, result: ChatResult
     ) -> None:
         stored = result.model_copy(update={"cached": False}).model_dump_json()
-        with self._lock:
-            self._db().execute(
-                "INSERT OR IGNORE INTO responses (key, provider, model, request, result, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    provider,
-                    model,
-                    _canonical(_keyed_content(provider, model, request)),
-                    stored,
-                    time.time(),
-                ),
-            )
+        self._run(
+            "INSERT OR IGNORE INTO responses (key, provider, model, request, result, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (key, provider, model, canonical_json(_keyed_content(provider, model, request)), stored, time.time()),
+        )
 
     def __len__(self) -> int:
-        with self._lock:
-            return self._db().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        return self._run("SELECT COUNT(*) FROM responses")[0][0]
 
     def close(self) -> None:
         with self._lock:

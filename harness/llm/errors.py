@@ -48,10 +48,12 @@ class LLMCallError(LLMError):
         self.retryable = retryable
         why = "gave up after" if retryable else "not retryable, failed on"
         noun = "attempt" if attempts == 1 else "attempts"
-        super().__init__(
+        from .redact import redact  # an SDK error may quote the URL, credentials and all
+
+        super().__init__(redact(
             f"model {model!r}: {why} {attempts} {noun}; last error: "
             f"{type(last_error).__name__}: {last_error}" + (f" ({note})" if note else "")
-        )
+        ))
 
 
 class CacheMissError(LLMError):

@@ -16,6 +16,7 @@ from .base import ChatRequest, ChatResult, Usage
 from .errors import ProviderResponseError
 from .limits import ErrorVerdict
 from .provider import PerLoop, Provider, classify_sdk_error, require_env
+from .redact import redact_url
 
 __all__ = ["API_KEY_ENV", "OpenAICompatibleModel", "OpenAIModel"]
 
@@ -105,7 +106,7 @@ class OpenAICompatibleModel(OpenAIModel):
         self, model: str, *, base_url: str, api_key: str | None = None, timeout_s: float = 120.0
     ) -> None:
         super().__init__(model, api_key=api_key, base_url=base_url, timeout_s=timeout_s)
-        self.name = f"{self.provider}:{base_url}:{model}"
+        self.name = f"{self.provider}:{redact_url(base_url)}:{model}"
 
     def _api_key(self, given: str | None) -> str:
         # Never forward OPENAI_API_KEY to a third-party server; vLLM's convention is "EMPTY".
@@ -113,7 +114,7 @@ class OpenAICompatibleModel(OpenAIModel):
 
     @property
     def cache_identity(self) -> str:
-        return f"{self.provider}:{self.base_url}"
+        return f"{self.provider}:{redact_url(self.base_url)}"
 
 
 def _text_of(response: Any) -> str:

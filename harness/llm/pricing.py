@@ -14,8 +14,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from .base import Usage
 from .errors import LLMError
 
@@ -74,7 +72,9 @@ def load_prices(path: str | Path) -> dict[str, Price]:
 
     The entries may sit at the top level or under a ``prices:`` key.
     """
-    data = yaml.safe_load(Path(path).read_text())
+    from harness.yaml_source import load_yaml  # bounded; bad YAML is one file:line error
+
+    data, _ = load_yaml(path)
     if isinstance(data, dict) and isinstance(data.get("prices"), dict):
         data = data["prices"]
     if not isinstance(data, dict):

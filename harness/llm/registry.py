@@ -21,11 +21,13 @@ from .errors import ConfigurationError
 from .limits import Limits, RetryPolicy
 from .model import Model
 from .provider import Provider
+from .redact import redact
 
-__all__ = ["PROVIDERS", "get_model", "get_provider", "parse_spec"]
+__all__ = ["PROVIDERS", "check_spec", "get_model", "get_provider", "parse_spec"]
 
 # host[:port] then an optional path without colons, then ":" and the model (which may hold colons).
-_COMPATIBLE = re.compile(r"^(?P<url>https?://[^/:\s]+(?::\d+)?(?:/[^:\s]*)?):(?P<model>\S+)$")
+# host[:port] may follow user info (user:token@), which is masked wherever the spec is shown.
+_COMPATIBLE = re.compile(r"^(?P<url>https?://(?:[^@/\s]*@)?[^/:@\s]+(?::\d+)?(?:/[^:\s]*)?):(?P<model>[^@\s]+)$")
 _NETWORK_CONCURRENCY = 16
 
 
@@ -48,7 +50,7 @@ def _openai_compatible(rest: str, options: dict[str, Any]) -> Provider:
     if match is None:
         raise ConfigurationError(
             "openai-compatible spec must look like 'openai-compatible:http://host:8000/v1:MODEL', "
-            f"got 'openai-compatible:{rest}'"
+            f"got 'openai-compatible:{redact(rest)}'"
         )
     return OpenAICompatibleModel(match["model"], base_url=match["url"], **options)
 
@@ -83,12 +85,20 @@ def parse_spec(spec: str) -> tuple[str, str]:
     provider, _, rest = spec.strip().partition(":")
     if provider not in PROVIDERS:
         raise ConfigurationError(
-            f"unknown model provider {provider!r} in spec {spec!r}; expected one of "
+            f"unknown model provider {provider!r} in spec {redact(spec)!r}; expected one of "
             f"{', '.join(PROVIDERS)} (e.g. 'anthropic:claude-sonnet-4-5' or 'offline')"
         )
     if provider in _NEEDS_MODEL and not rest:
         raise ConfigurationError(f"spec {spec!r} names no model; write '{provider}:MODEL'")
     return provider, rest
+
+
+def check_spec(spec: str) -> None:
+    """Raise `ConfigurationError` if `spec` could not name a model (without building it)."""
+    provider, rest = parse_spec(spec)
+    if provider == "openai-compatible" and _COMPATIBLE.match(rest) is None:
+        raise ConfigurationError(f"openai-compatible spec must look like 'openai-compatible:http://host:8000/v1:MODEL', "
+                                 f"got {redact(spec)!r}")
 
 
 def get_provider(spec: str, **options: Any) -> Provider:

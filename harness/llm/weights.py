@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .paths import cache_dir
+from harness.files import cache_dir
 
 __all__ = [
     "CHATML_TEMPLATE",

@@ -9,7 +9,9 @@ Everything is computed by dynamic programming over states (node, loop-edge use c
 so counting never enumerates: a 200-node procedure with 10^12 paths counts in
 milliseconds. A state keeps the use counts of the loop edges still reachable ahead, so
 for structured flowcharts (loops that do not interleave) the state space stays near
-nodes × (max_loops+1)^(nesting depth).
+nodes × (max_loops+1)^(nesting depth). Interleaved loops can make it exponential in the
+number of loop edges, so it is bounded: past `MAX_STATES` states counting stops with
+`TooManyLoops` (a one-line `SpecError`) instead of running for minutes on gigabytes.
 """
 
 from __future__ import annotations
@@ -21,12 +23,20 @@ from functools import cached_property
 
 import networkx as nx
 
+from harness.errors import SpecError
 from harness.procedure.graph import loop_edges, to_digraph
 from harness.procedure.spec import Procedure
 from harness.seeds import stable_int
 
 Path = tuple[str, ...]
-State = tuple[str, tuple[int, ...]]
+State = tuple[str, tuple[tuple[int, int], ...]]   # node, (loop index, times taken) pairs
+
+# ~20k states count in well under a second; the shipped procedures need at most ~150.
+MAX_STATES = 20_000
+
+
+class TooManyLoops(SpecError):
+    """The loop edges interleave so much that exact counting would exceed `MAX_STATES`."""
 
 
 @dataclass(frozen=True)
@@ -49,31 +59,42 @@ class PathSpace:
         self._succ = {nid: procedure.successors(nid) for nid in procedure.nodes}
         # A loop edge matters only while its source can still be reached; forgetting the
         # counts of dead loops keeps the state space small (nodes × live loops, not 2^loops).
+        # Which loop sources lie ahead of each node: one pass over the DAG of strongly
+        # connected components with bit masks (linear, where a search per node was quadratic).
         g = to_digraph(procedure)
-        self._live: dict[str, tuple[bool, ...]] = {}
-        for nid in procedure.nodes:
-            ahead = nx.descendants(g, nid) | {nid}
-            self._live[nid] = tuple(src in ahead for src, _ in self.loops)
+        dag = nx.condensation(g)
+        component = dag.graph["mapping"]
+        own: dict[int, int] = {}
+        for i, (src, _) in enumerate(self.loops):
+            own[component[src]] = own.get(component[src], 0) | 1 << i
+        ahead: dict[int, int] = {}
+        for c in reversed(list(nx.topological_sort(dag))):
+            mask = own.get(c, 0)
+            for d in dag.successors(c):
+                mask |= ahead[d]
+            ahead[c] = mask
+        self._live: dict[str, int] = {nid: ahead[component[nid]] for nid in procedure.nodes}
         self._count: dict[State, int] = {}
         self._range: dict[State, tuple[int, int]] = {}
 
     @property
     def start(self) -> State:
-        return (self.procedure.start, (0,) * len(self.loops))
+        return (self.procedure.start, ())
 
     def moves(self, state: State) -> Iterator[tuple[str, State]]:
-        """Successor states allowed from `state`, in file order."""
+        """Successor states allowed from `state`, in file order. A state keeps the use counts
+        of live loop edges only, as sorted (loop index, count) pairs without zeros, so a move
+        costs the loops in use, not all loop edges."""
         node, used = state
         for nxt in self._succ[node]:
+            counts = dict(used)
             i = self._loop_index.get((node, nxt))
             if i is not None:
-                if used[i] >= self.max_loops:
+                if counts.get(i, 0) >= self.max_loops:
                     continue
-                used_next = used[:i] + (used[i] + 1,) + used[i + 1 :]
-            else:
-                used_next = used
+                counts[i] = counts.get(i, 0) + 1
             live = self._live[nxt]
-            yield nxt, (nxt, tuple(c if keep else 0 for c, keep in zip(used_next, live, strict=True)))
+            yield nxt, (nxt, tuple((j, c) for j, c in sorted(counts.items()) if live >> j & 1))
 
     def _order(self) -> list[State]:
         """Reachable states in reverse topological order (successors before predecessors)."""
@@ -86,12 +107,22 @@ class PathSpace:
             for _, nxt in it:
                 if nxt not in seen:
                     seen.add(nxt)
+                    if len(seen) > MAX_STATES:
+                        raise self._too_many()
                     stack.append((nxt, self.moves(nxt)))
                     break
             else:
                 order.append(state)
                 stack.pop()
         return order
+
+    def _too_many(self) -> TooManyLoops:
+        source = self.procedure.source
+        return TooManyLoops(
+            f"too many loop edges to count exactly: {len(self.loops)}; bound = {MAX_STATES:,} path states "
+            f"(each loop edge taken at most {self.max_loops}×); paths cannot be counted or sampled — "
+            "make loops return to one shared step, or lower --max-loops",
+            file=source.file if source else None, line=source.line(("nodes",)) if source else None)
 
     @cached_property
     def _states(self) -> list[State]:
@@ -143,24 +174,31 @@ class PathSpace:
     def enumerate(self, limit: int | None = None) -> Iterator[Path]:
         """Yield paths in a deterministic (file-order, depth-first) order."""
         self._states  # noqa: B018
-        produced = 0
         terminals = self.procedure.terminals()
-
-        def walk(state: State, prefix: list[str]) -> Iterator[Path]:
-            nonlocal produced
-            if state[0] in terminals:
-                produced += 1
-                yield tuple(prefix)
-                return
-            for node, nxt in self.moves(state):
-                if self._count.get(nxt):
-                    prefix.append(node)
-                    yield from walk(nxt, prefix)
+        produced = 0
+        # An explicit stack, not recursion: with many loops a path can be thousands of steps.
+        prefix = [self.procedure.start]
+        stack = [self.moves(self.start)] if self.start[0] not in terminals else []
+        if not stack:
+            yield tuple(prefix)
+            return
+        while stack:
+            for node, nxt in stack[-1]:
+                if not self._count.get(nxt):
+                    continue
+                prefix.append(node)
+                if nxt[0] in terminals:
+                    yield tuple(prefix)
+                    produced += 1
                     prefix.pop()
                     if limit is not None and produced >= limit:
                         return
-
-        yield from walk(self.start, [self.procedure.start])
+                    continue
+                stack.append(self.moves(nxt))
+                break
+            else:
+                stack.pop()
+                prefix.pop()
 
     def sample_uniform(self, rng: random.Random) -> Path:
         """One path drawn uniformly from all paths (choices weighted by path counts)."""

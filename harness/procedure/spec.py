@@ -9,9 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from harness.yaml_source import SourceMap
+from harness.spec_file import Sourced
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
 
@@ -59,7 +59,7 @@ class Node(BaseModel):
         return list(self.next)
 
 
-class Procedure(BaseModel):
+class Procedure(Sourced):
     model_config = ConfigDict(extra="forbid")
 
     name: Identifier
@@ -69,13 +69,6 @@ class Procedure(BaseModel):
     system_prompt: str = Field(min_length=1)
     start: Identifier
     nodes: dict[Identifier, Node] = Field(min_length=1)
-    _source: SourceMap | None = PrivateAttr(default=None)
-
-    @property
-    def source(self) -> SourceMap | None:
-        """Where this procedure was loaded from (file and line numbers), if from a file."""
-        return self._source
-
     def edges(self) -> list[tuple[str, str, str | None]]:
         """All edges as (source, target, condition), in file order."""
         return [(nid, e.to, e.when) for nid, node in self.nodes.items() for e in node.edges]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import jinja2
-import jinja2.meta
+from collections.abc import Iterator
+from typing import Any
+
 import networkx as nx
 
 from harness.errors import SpecError
 from harness.procedure.graph import to_digraph
 from harness.procedure.spec import Procedure, Role
-from harness.templates import template_env
+from harness.templates import TemplateFailure, compile_template, render, template_names
 from harness.yaml_source import SourceMap
 
 
@@ -52,16 +53,11 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
             if edge.examples and node.role is not Role.USER:
                 err(f"edge to '{edge.to}' has `examples`, but only a customer (user) turn's edges "
                     "may: they are what the customer says to take the branch", base + ("next", i), nid)
-        templates = [("prompt", node.prompt)] + [(("examples", i), t) for i, t in enumerate(node.examples)]
-        templates += [(("next", i, "examples", j), t) for i, e in enumerate(edges) for j, t in enumerate(e.examples)]
-        for key, text in templates:
-            path = base + (key if isinstance(key, tuple) else (key,))
-            try:
-                template_env().parse(text)
-            except jinja2.TemplateSyntaxError as e:
-                line = source.line(path)
-                errors.append(SpecError(f"template syntax error in {'/'.join(map(str, path[2:]))}: {e.message}",
-                                        file=source.file, line=line, node=nid))
+    for nid, path, text in node_templates(procedure):
+        try:
+            compile_template(text)
+        except TemplateFailure as e:
+            errors.append(source.error(f"{'/'.join(map(str, path[2:]))}: {e}", path, nid))
     if errors:  # reachability needs well-formed edges
         return errors
 
@@ -70,9 +66,9 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
     unreachable = [nid for nid in nodes if nid not in reachable]
     if unreachable:  # one error for the group: they usually share one cause
         err(f"unreachable from start: {', '.join(unreachable)}", ("nodes", unreachable[0]), unreachable[0])
-    can_finish: set[str] = set()
-    for t in (n for n, node in nodes.items() if node.terminal is not None):
-        can_finish |= nx.ancestors(g, t) | {t}
+    end = ("end",)      # one search back from every terminal at once (not one per terminal)
+    g.add_edges_from((n, end) for n, node in nodes.items() if node.terminal is not None)
+    can_finish = nx.ancestors(g, end)
     stuck = [nid for nid in nodes if nid in reachable and nid not in can_finish]
     if stuck:
         err(f"cannot reach any terminal, so the conversation could never end: {', '.join(stuck)}",
@@ -80,13 +76,49 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
     return errors
 
 
-def template_variables(procedure: Procedure) -> dict[str, set[str]]:
-    """Per node, the variables its prompt and examples use."""
-    env = template_env()
-    out: dict[str, set[str]] = {}
+def node_templates(procedure: Procedure) -> Iterator[tuple[str, tuple, str]]:
+    """Every template in the procedure as (node id, data path, text): prompts, examples and
+    edge examples."""
     for nid, node in procedure.nodes.items():
-        used: set[str] = set()
-        for text in [node.prompt, *node.examples, *(t for e in node.edges for t in e.examples)]:
-            used |= jinja2.meta.find_undeclared_variables(env.parse(text))
-        out[nid] = used
+        base = ("nodes", nid)
+        yield nid, base + ("prompt",), node.prompt
+        for i, text in enumerate(node.examples):
+            yield nid, base + ("examples", i), text
+        if isinstance(node.next, list):
+            for i, edge in enumerate(node.next):
+                for j, text in enumerate(edge.examples):
+                    yield nid, base + ("next", i, "examples", j), text
+
+
+def template_variables(procedure: Procedure) -> dict[str, set[str]]:
+    """Per node, the variables its prompt and examples use (templates must compile)."""
+    out: dict[str, set[str]] = {nid: set() for nid in procedure.nodes}
+    for nid, _, text in node_templates(procedure):
+        out[nid] |= template_names(text)
     return out
+
+
+def rendering_errors(procedure: Procedure, contexts: list[dict[str, Any]]) -> list[SpecError]:
+    """Render every template with every context (sandboxed, bounded); the first failure of each
+    template as `file:line: node 'x': prompt: … (with name=value …)`."""
+    source = procedure.source
+    errors: list[SpecError] = []
+    for nid, path, text in node_templates(procedure):
+        if "{" not in text:      # plain text: nothing to render
+            continue
+        names = sorted(template_names(text))
+        seen: set[str] = set()
+        for context in contexts:
+            key = repr([context.get(k) for k in names])   # rendering depends only on these
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                render(text, context)
+            except TemplateFailure as e:
+                used = ", ".join(f"{k}={context[k]!r}" for k in names if k in context)
+                message = f"{'/'.join(map(str, path[2:]))}: {e}" + (f" (with {used})" if used else "")
+                errors.append(SpecError(message, file=source.file if source else None,
+                                        line=source.line(path) if source else None, node=nid))
+                break
+    return errors

@@ -18,8 +18,10 @@ from rich.console import Console
 from harness.errors import SpecError, SpecErrors
 
 EXIT_INPUT_ERROR = 2
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# No markup, emoji codes or highlighting: paths and messages print as written (a file
+# named `a[/x].yaml` or an error on line 100, `…:100: …`, must not turn into markup or 💯).
+console = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], Command], str]] = {}
@@ -60,10 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return runners[args.command](args)
     except SpecErrors as e:
         for error in e.errors:
-            err_console.print(f"error: {error}", markup=False)
+            err_console.print(f"error: {error}")
         return EXIT_INPUT_ERROR
     except SpecError as e:
-        err_console.print(f"error: {e}", markup=False)
+        err_console.print(f"error: {e}")
         return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
         err_console.print("interrupted")

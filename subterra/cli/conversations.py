@@ -8,17 +8,17 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from subterra.cli import Command, command, console
 from subterra.cli.compile import default_scenarios
 
-DEFAULT_MODELS = {"orchestrated": "local:smollm2-135m", "langgraph": "offline", "in_context": "offline"}
-
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("procedure", type=Path)
-    p.add_argument("--condition", required=True,
-                   choices=["subterranean", "orchestrated", "langgraph", "in_context"])
+    from harness.conditions import CONDITIONS
+
+    p.add_argument("--condition", required=True, choices=CONDITIONS)
     p.add_argument("--scenarios", type=Path, help="scenario set (default: scenarios/<procedure file name>)")
     p.add_argument("--seed", type=int, default=7, help="scenario sampling seed (default 7)")
     p.add_argument("--model", help="the condition's model; default: the compiled model (subterranean, "
@@ -28,10 +28,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _condition(args: argparse.Namespace, procedure, scenario_set):
-    from harness.conditions import build_condition
+    from harness.conditions import build_condition, condition_class
     from harness.llm import get_model
 
-    spec = args.model or DEFAULT_MODELS.get(args.condition)
+    spec = args.model or condition_class(args.condition).default_model
     if spec is None:   # subterranean: the compiled model, from the store (compiled now if missing)
         from compile.pipeline import compile_procedure
         from compile.settings import CompileSettings
@@ -107,13 +107,13 @@ def _chat(p: argparse.ArgumentParser) -> Command:
         scenario = sample_scenarios(scenario_set, procedure, args.scenario + 1, args.seed)[args.scenario]
         condition = _condition(args, procedure, scenario_set)
         session = condition.session(scenario)
-        console.print(f"[bold]{procedure.title}[/] — {args.condition} on {condition.model.name}. "
-                      f"Your facts: {scenario.variables}. Type /quit to stop.")
+        console.print(Text.assemble((procedure.title, "bold"), f" — {args.condition} on {condition.model.name}. "
+                                    f"Your facts: {scenario.variables}. Type /quit to stop."))
         turns: list[Turn] = []
         while True:
             reply = asyncio.run(session.reply(turns))
             if reply.text:
-                console.print(f"[cyan]agent:[/] {reply.text}")
+                console.print(Text.assemble(("agent:", "cyan"), f" {reply.text}"))
                 turns.append(Turn(speaker="agent", text=reply.text))
             if reply.terminal:
                 console.print(f"(the procedure ended at '{reply.terminal}')")

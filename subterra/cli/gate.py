@@ -12,13 +12,16 @@ from subterra.cli import Command, command, console
 def changed_procedures(ref: str, suites: list[Path], n: int | None = None) -> list[str]:
     """Diff each suite procedure against its version at git `ref`; lines to print.
     `n` overrides the suites' scenario counts, as `--n` does for the run."""
-    from gate.regression import REUSABLE_CONDITIONS, file_at_ref
+    from gate.regression import file_at_ref
     from gate.suite import load_suite
+    from harness.conditions import CONDITIONS, condition_class
     from harness.errors import SpecErrors
     from harness.procedure import load_procedure
     from harness.procedure.diff import diff_procedures, touched_nodes
     from harness.scenarios import load_scenario_set, sample_scenarios
 
+    reusable = sorted(c for c in CONDITIONS if condition_class(c).reusable_after_edit)
+    rerun = " and ".join(c for c in CONDITIONS if not condition_class(c).reusable_after_edit)
     lines = []
     for suite_path in suites:
         suite = load_suite(suite_path)
@@ -39,9 +42,9 @@ def changed_procedures(ref: str, suites: list[Path], n: int | None = None) -> li
             scenarios = sample_scenarios(load_scenario_set(suite.resolve(entry.scenarios)), new, n or entry.n,
                                          entry.seed)
             clear = 0 if touched is None else sum(not set(s.path) & touched for s in scenarios)
-            lines.append(f"  {clear}/{len(scenarios)} scenarios avoid the edit: {', '.join(sorted(REUSABLE_CONDITIONS))} "
+            lines.append(f"  {clear}/{len(scenarios)} scenarios avoid the edit: {', '.join(reusable)} "
                          f"reuse those conversations from {ref} where they stayed clear of it too; "
-                         f"the rest, and every subterranean and in_context conversation, run again")
+                         f"the rest, and every {rerun} conversation, run again")
     return lines
 
 
@@ -67,6 +70,7 @@ def _gate(p: argparse.ArgumentParser) -> Command:
     p.add_argument("--cache", choices=["record", "replay", "off"], help="LLM record/replay mode")
     p.add_argument("--workers", default="0",
                    help="pytest-xdist workers (default 0: one process, so local models share the cores)")
+    p.add_argument("--collect-only", action="store_true", help="list the gate tests without running them")
     p.add_argument("--pytest-args", default="", metavar="ARGS",
                    help="more pytest arguments, as one string (e.g. '-x -k orchestrated')")
 
@@ -94,8 +98,23 @@ def _gate(p: argparse.ArgumentParser) -> Command:
         except ValueError as e:
             console.print(f"error: {e}", markup=False)
             return 2
-        test_dir = suites[0].parent
-        argv = [str(test_dir / "test_gate.py"), "-p", "no:cacheprovider", "-q", *settings.pytest_args()]
+        from gate.suite import load_suite
+
+        for suite in suites:        # every suite error now, one line each, not in a collection report
+            settings.apply(load_suite(suite))
+        beside = suites[0].parent / "test_gate.py"
+        if beside.is_file():
+            argv = [str(beside)]
+        else:                       # the gate's own tests; results and reports stay under this directory
+            from gate import suite_tests
+
+            argv = [suite_tests.__file__, "--rootdir", str(Path.cwd())]
+        # Checking the suites imported a few modules that are also pytest plugins (anyio, via
+        # httpx); pytest cannot rewrite their asserts any more, which does not matter here.
+        argv += ["-p", "no:cacheprovider", "-q", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                 *settings.pytest_args()]
+        if args.collect_only:
+            argv.append("--collect-only")
         if args.workers != "0":
             argv += ["-n", args.workers]
         argv += shlex.split(args.pytest_args)

@@ -14,6 +14,13 @@ from subterra.cli import Command, command, console
 
 # ---- validate ---------------------------------------------------------------------------
 
+def _loops(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def _kind_of(path: Path) -> str:
     from harness.yaml_source import load_yaml
 
@@ -29,10 +36,11 @@ def _kind_of(path: Path) -> str:
 @command("validate", "check procedure and scenario files; print per-procedure statistics")
 def _validate(p: argparse.ArgumentParser) -> Command:
     p.add_argument("paths", nargs="+", type=Path, help="procedure and/or scenario-set YAML files")
-    p.add_argument("--max-loops", type=int, default=1, help="times each loop edge may be taken (default 1)")
+    p.add_argument("--max-loops", type=_loops, default=1, help="times each loop edge may be taken (default 1)")
 
     def run(args: argparse.Namespace) -> int:
         from harness.procedure import PathSpace, load_procedure
+        from harness.procedure.paths import TooManyLoops
         from harness.scenarios import check_against, load_scenario_set
 
         errors: list[SpecError] = []
@@ -44,30 +52,46 @@ def _validate(p: argparse.ArgumentParser) -> Command:
                     procedures[proc.name] = proc
                 else:
                     scenario_sets.append((path, load_scenario_set(path)))
-            except SpecError as e:
-                errors.append(e)
             except SpecErrors as e:
                 errors.extend(e.errors)
+            except SpecError as e:
+                errors.append(e)
         for _path, sset in scenario_sets:
-            if sset.procedure in procedures:
+            # Checked against the procedure it names, or the one procedure given (which reports
+            # the mismatch); a set for a procedure not given is checked on its own.
+            target = procedures.get(sset.procedure) or (next(iter(procedures.values())) if len(procedures) == 1
+                                                         else None)
+            if target is None and procedures:
+                errors.append(sset.source.error(
+                    f"scenario set is for procedure '{sset.procedure}', not any given here "
+                    f"({', '.join(procedures)})", ("procedure",)))
+            elif target is not None:
                 try:
-                    check_against(sset, procedures[sset.procedure])
+                    check_against(sset, target)
                 except SpecErrors as e:
                     errors.extend(e.errors)
         if procedures:
             table = Table(title="procedures")
             for col in ("procedure", "nodes", "hubs", "terminals", "loop edges", "paths", "turns"):
                 table.add_column(col, justify="right" if col not in ("procedure", "terminals") else "left")
+            notes = []
             for name, proc in procedures.items():
-                stats = PathSpace(proc, args.max_loops).stats()
+                space = PathSpace(proc, args.max_loops)
                 kinds: dict[str, int] = {}
                 for kind in proc.terminals().values():
                     kinds[kind.value] = kinds.get(kind.value, 0) + 1
+                try:
+                    stats = space.stats()
+                    paths, turns = f"{stats.count:,}", f"{stats.min_turns}–{stats.max_turns}"
+                except TooManyLoops as e:   # the file is valid; only exact counting is out of reach
+                    paths, turns = "too many", "?"
+                    notes.append(f"note: {e}")
                 table.add_row(name, str(len(proc.nodes)), str(len(proc.hubs())),
                               ", ".join(f"{v} {k}" for k, v in kinds.items()),
-                              str(len(PathSpace(proc, args.max_loops).loops)),
-                              f"{stats.count:,}", f"{stats.min_turns}–{stats.max_turns}")
+                              str(len(space.loops)), paths, turns)
             console.print(table)
+            for note in notes:
+                console.print(note)
         for path, sset in scenario_sets:
             console.print(f"scenario set {path}: {len(sset.variables)} variables, "
                           f"{len(sset.persona)} persona traits, procedure '{sset.procedure}'")
@@ -87,7 +111,7 @@ def _paths(p: argparse.ArgumentParser) -> Command:
     mode.add_argument("--sample", type=int, metavar="N", help="draw N paths: edge-covering first, then keyed walks")
     mode.add_argument("--list", type=int, metavar="N", help="list the first N paths in file order")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-loops", type=int, default=1)
+    p.add_argument("--max-loops", type=_loops, default=1, help="times each loop edge may be taken (default 1)")
 
     def run(args: argparse.Namespace) -> int:
         from harness.procedure import PathSpace, load_procedure, sample_paths
@@ -142,7 +166,7 @@ def _diff(p: argparse.ArgumentParser) -> Command:
         from harness.procedure.diff import diff_procedures
 
         d = diff_procedures(load_procedure(args.old), load_procedure(args.new))
-        console.print(d.model_dump_json(indent=2) if args.json else d.summary(), markup=False)
+        console.print(d.model_dump_json(indent=2) if args.json else d.summary())
         return 0
     return run
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from compile.store import MANIFEST, Store, default_root, fingerprint
+from compile.store import MANIFEST, Store, fingerprint
+from harness.files import store_root
 
 
 def test_fingerprint_is_canonical_and_content_sensitive() -> None:
@@ -86,7 +87,7 @@ def test_bad_names_are_refused(tmp_path) -> None:
 
 def test_root_comes_from_the_environment(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("SUBTERRA_STORE", str(tmp_path / "s"))
-    assert Store().root == tmp_path / "s" == default_root()
+    assert Store().root == tmp_path / "s" == store_root()
     monkeypatch.delenv("SUBTERRA_STORE")
     monkeypatch.chdir(tmp_path)
     assert Store().root == tmp_path / ".subterra/store"      # absolute: builders get absolute paths

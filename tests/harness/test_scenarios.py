@@ -102,3 +102,71 @@ def test_an_edit_is_exercised_by_at_least_k_scenarios_drawn_deterministically() 
         assert sum(target in st for st in steps) >= 2, target
     assert exercising_scenarios(scenario_set, new, base, targets, 2, seed=3) == extra
     assert exercising_scenarios(scenario_set, new, base, [], 2, seed=3) == []
+
+
+# ---- templates render with every value before anything runs ----------------------------
+
+TEMPLATE_CASES = {
+    "type mismatch": ("Offer {{ days + ' days' }}.", "TypeError"),
+    "unknown filter": ("Offer {{ destination|shout }}.", "No filter named 'shout'"),
+    "include": ("{% include 'secrets.txt' %}", "include %} is not allowed"),
+    "macro recursion": ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "macro %} is not allowed"),
+    "sandbox": ("{{ destination.__class__ }}", "sandbox refused"),
+    "hang": ("{% for i in range(9000) %}{% for j in range(9000) %}{% endfor %}{% endfor %}", "too much work"),
+    "memory": ("{{ 'a' * 10**9 }}", "repetition longer"),
+    "one bad value": ("{{ 100 // (budget - 500) }}", "ZeroDivisionError"),
+}
+
+
+@pytest.mark.parametrize("case", TEMPLATE_CASES, ids=list(TEMPLATE_CASES))
+def test_validate_renders_every_template_with_scenario_values(case, tmp_path, mini_text, capsys) -> None:
+    from subterra.cli import main
+
+    template, expect = TEMPLATE_CASES[case]
+    proc = tmp_path / "p.yaml"
+    proc.write_text(mini_text.replace("prompt: Offer a package to {{ destination }}.", f"prompt: \"{template}\""))
+    scen = tmp_path / "s.yaml"
+    scen.write_text(SET)
+    code = main(["validate", str(proc), str(scen)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    line = mini_text.splitlines().index("  offer:") + 3
+    assert lines[0].startswith(f"error: {proc}:{line}: node 'offer': prompt: "), lines[0]
+    assert expect in lines[0]
+    # run and compile stop at the same line, before any model is loaded
+    assert main(["run", str(proc), "--scenarios", str(scen), "--condition", "in_context", "--n", "2",
+                 "--out", str(tmp_path / "t.jsonl")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == lines
+
+
+def test_variable_named_self_is_refused(tmp_path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SET.replace("  destination:", "  self:"))
+    with pytest.raises(SpecErrors, match=r"s.yaml:2: variables: 'self' is reserved"):
+        load_scenario_set(path)
+
+
+@pytest.mark.parametrize(("spec", "expect"), [
+    ("{range: [3, 14], step: 0}", "step: Input should be greater than 0"),
+    ("{range: [3, 14], step: -1}", "step: Input should be greater than 0"),
+    ("{range: [14, 3]}", "range start 14 is above its end 3"),
+    ("{range: [3, 4, 5]}", "range is [start, end] (two integers), found 3"),
+    ("{range: [3, 14], stpe: 2}", "unknown key 'stpe'"),
+    ("7", "a variable is a list of choices or {range: [start, end], step: n} (found 7)"),
+])
+def test_malformed_range_says_what_is_wrong(spec, expect, tmp_path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SET.replace("{range: [3, 14]}", spec))
+    with pytest.raises(SpecErrors) as info:
+        load_scenario_set(path)
+    assert str(info.value).startswith(f"{path}:4: ")
+    assert expect in str(info.value) and "\n" not in str(info.value)
+
+
+def test_validate_cross_checks_a_set_naming_another_procedure(tmp_path, mini_path, capsys) -> None:
+    from subterra.cli import main
+
+    scen = tmp_path / "s.yaml"
+    scen.write_text(SET.replace("procedure: mini_booking", "procedure: other_flow"))
+    assert main(["validate", str(mini_path), str(scen)]) == 2
+    assert f"{scen}:1: scenario set is for procedure 'other_flow', not 'mini_booking'" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.conditions import MODEL_ROLE, build_condition
+from harness.conditions import build_condition, model_role
 from harness.conditions.base import OPENER
 from harness.conditions.subterranean import SubterraneanCondition
 from harness.llm import Message, Usage
@@ -23,7 +23,7 @@ def test_request_is_system_prompt_then_turns_and_nothing_else() -> None:
         condition = build_condition("subterranean", proc, model)
         assert (
             isinstance(condition, SubterraneanCondition)
-            and MODEL_ROLE["subterranean"] == "compiled"
+            and model_role("subterranean") == "compiled"
         )
         session = condition.session(scenario)
         first = run(session.reply([]))

@@ -2,10 +2,7 @@ from __future__ import annotations
 
 import json
 
-import jsonschema
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from harness.judges.rubric import (
@@ -14,7 +11,6 @@ from harness.judges.rubric import (
     JudgeOutputError,
     Scores,
     apply_challenge_cap,
-    judge_output_schema,
     parse_judge_output,
     render_judge_prompt,
 )
@@ -120,33 +116,6 @@ def test_a_stray_brace_in_prose_does_not_hide_the_object() -> None:
         parse_judge_output('["not", "scores"]')
 
 
-def test_schema_is_valid_and_requires_the_five_criteria() -> None:
-    schema = judge_output_schema()
-    jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["required"] == list(CRITERIA)
-    assert schema["additionalProperties"] is False
-    assert list(schema["properties"])[0] == "rationale"
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from([*CRITERIA, "rationale", "other"]),
-                       st.one_of(st.integers(-1, 7), st.text(max_size=3), st.floats(0, 6)),
-                       min_size=3, max_size=7)
-       | st.fixed_dictionaries({**{c: st.integers(0, 6) for c in CRITERIA},
-                                "rationale": st.one_of(st.text(max_size=5), st.integers())}))
-def test_schema_and_parser_accept_exactly_the_same_objects(obj) -> None:
-    schema_ok = jsonschema.Draft202012Validator(judge_output_schema()).is_valid(obj)
-    try:
-        parse_judge_output(json.dumps(obj))
-        parsed_ok = True
-    except JudgeOutputError:
-        parsed_ok = False
-    # jsonschema treats 4.0 as an integer; the parser is stricter, so allow only that gap.
-    integral_floats = any(isinstance(v, float) and v.is_integer() for v in obj.values())
-    if not integral_floats:
-        assert schema_ok == parsed_ok, obj
-
-
 # ---- the prompt ----------------------------------------------------------------------------------
 
 TURNS = [
@@ -192,7 +161,6 @@ def test_prompt_is_blind_to_the_condition() -> None:
 def test_prompt_asks_for_json_matching_the_schema() -> None:
     system = render_judge_prompt(TURNS).system
     example = json.loads(system[system.index("Example: ") + len("Example: "):])
-    jsonschema.validate(example, judge_output_schema())
     assert parse_judge_output(json.dumps(example)) == Scores(**ALL_FOUR)
 
 

@@ -6,13 +6,25 @@ import pytest
 
 from compile.datagen import DatagenConfig, generate_dataset, load_split
 from harness.judges.offline import offline_scores
-from harness.judges.trace import TraceJudge, node_accuracy
+from harness.judges.trace import TraceJudge
 from harness.llm.offline import OfflineModel
 from harness.procedure import load_procedure
 from harness.scenarios import load_scenario_set
 from harness.templates import render
-from harness.transcript import Turn
+from harness.transcript import Conversation, Turn
 from tests.conftest import ROOT
+
+
+def node_accuracy(judge: TraceJudge, conversations: list[Conversation]) -> float:
+    """Share of agent turns whose decoded node equals the generator's label."""
+    right = total = 0
+    for conv in conversations:
+        nodes, _ = judge.decode(conv.turns)
+        for turn, node in zip(conv.turns, nodes, strict=True):
+            if turn.speaker == "agent":
+                total += 1
+                right += node == turn.node
+    return right / total if total else 0.0
 
 
 @pytest.fixture(scope="module")

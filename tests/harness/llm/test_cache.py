@@ -180,3 +180,51 @@ def test_eight_processes_share_one_cache_file(tmp_path: Path) -> None:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT COUNT(*) FROM responses").fetchone() == (60 + 8 * 60,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def _open_fresh_files(worker: int, folder: str, rounds: int, barrier) -> list[str]:
+    """Every round, all workers open the same NEW cache file at once and write to it."""
+    from harness.llm.base import ChatRequest, ChatResult, Message, Usage
+    from harness.llm.cache import ResponseCache, cache_key
+
+    errors = []
+    for r in range(rounds):
+        barrier.wait()
+        cache = ResponseCache(Path(folder) / f"round{r}.sqlite", "record")
+        try:
+            for text in ("shared", f"worker {worker}"):
+                request = ChatRequest(messages=(Message(role="user", content=text),))
+                key = cache_key("fake", "m", request)
+                cache.put(key, "fake", "m", request, ChatResult(text=text, usage=Usage(calls=1), model="m"))
+                if cache.get(key) is None:
+                    errors.append(f"round {r}: entry lost")
+        except Exception as e:  # noqa: BLE001 - the test counts every failure, of any kind
+            errors.append(f"round {r}: {type(e).__name__}: {e}")
+        finally:
+            cache.close()
+    return errors
+
+
+def test_eight_processes_open_a_new_cache_file_at_once(tmp_path: Path) -> None:
+    import multiprocessing
+
+    rounds = 40                     # the unlocked setup failed ~2 rounds in 60
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(8)
+        with ctx.Pool(8) as pool:
+            results = pool.starmap(_open_fresh_files, [(w, str(tmp_path), rounds, barrier) for w in range(8)])
+    assert [e for errors in results for e in errors] == []
+    for r in range(rounds):
+        with sqlite3.connect(tmp_path / f"round{r}.sqlite") as db:
+            assert db.execute("SELECT COUNT(*) FROM responses").fetchone() == (1 + 8,)
+
+
+def test_sqlite_failure_is_an_llm_error(tmp_path: Path) -> None:
+    from harness.llm.cache import ResponseCache
+    from harness.llm.errors import LLMError
+
+    path = tmp_path / "not-a-db.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LLMError, match="not-a-db.sqlite"):
+        len(ResponseCache(path))

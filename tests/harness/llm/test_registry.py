@@ -132,6 +132,7 @@ def test_public_names_are_what_all_says() -> None:
         "paths",
         "pricing",
         "provider",
+        "redact",
         "registry",
         "weights",
     }

@@ -158,3 +158,50 @@ def test_paths_through_a_target_pass_it_and_are_stable(target) -> None:
     assert all(target in s for s in steps)
     assert paths_through(proc, target, 2, seed=2) == paths[:2]
     assert paths_through(proc, ("booked", "greet"), 2, seed=2) == []
+
+
+# ---- bounds: interleaved loops never run away -------------------------------------------
+
+def interleaved_loops(k: int) -> Procedure:
+    """2k+1 nodes; customer turn i can go on or back to any earlier agent turn: k(k+1)/2 loop edges."""
+    nodes: dict = {}
+    for i in range(k):
+        nodes[f"a{i}"] = {"role": "agent", "prompt": "hi", "next": f"u{i}"}
+        nodes[f"u{i}"] = {"role": "user", "prompt": "hi", "next": [{"to": f"a{i + 1}", "when": "go on"}]
+                          + [{"to": f"a{j}", "when": f"back to {j}"} for j in range(i + 1)]}
+    nodes[f"a{k}"] = {"role": "agent", "prompt": "bye", "terminal": "success"}
+    return Procedure.model_validate({"name": "loops", "title": "t", "system_prompt": "s", "start": "a0",
+                                     "nodes": nodes})
+
+
+def test_interleaved_loops_stop_at_the_bound_with_a_clear_error() -> None:
+    from harness.procedure.paths import TooManyLoops
+
+    proc = interleaved_loops(6)            # 13 nodes, 21 loop edges: ran >60 s at ~2 GB before
+    space = PathSpace(proc)
+    assert len(space.loops) == 21
+    with pytest.raises(TooManyLoops, match=r"too many loop edges to count exactly: 21; bound = 20,000"):
+        space.count()
+    with pytest.raises(TooManyLoops):
+        sample_paths(proc, 3, seed=0)
+    assert PathSpace(interleaved_loops(3)).count() > 0      # small enough: counted exactly
+
+
+def test_validate_still_validates_a_procedure_too_loopy_to_count(tmp_path, capsys) -> None:
+    import yaml
+
+    from subterra.cli import main
+
+    path = tmp_path / "loops.yaml"
+    path.write_text(yaml.safe_dump(interleaved_loops(6).model_dump(mode="json", exclude_none=True), sort_keys=False))
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: {path}:" in out and "too many loop edges to count exactly: 21" in out
+    path.write_text(path.read_text().replace("start: a0", "start: nowhere"))
+    assert main(["validate", str(path)]) == 2
+
+
+def test_long_paths_enumerate_without_recursion(mini_path) -> None:
+    space = PathSpace(load_procedure(mini_path), max_loops=2000)
+    longest = max(space.enumerate(limit=3000), key=len)
+    assert len(longest) > 2000

@@ -31,3 +31,24 @@ def test_against_a_ref_without_the_procedure_says_everything_runs(travel_repo: P
     git(travel_repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "untrack")
     (line,) = changed_procedures("HEAD", [travel_repo / "edits.gate.yaml"])
     assert line.endswith("travel.yaml: not in HEAD (new procedure: everything runs)")
+
+
+def test_a_broken_suite_is_one_line_before_pytest_starts(travel_repo: Path, capsys) -> None:
+    suite = travel_repo / "edits.gate.yaml"
+    suite.write_text(suite.read_text().replace("n: 6", "n: 1000000000").replace("name: edits", "name: ../../x"))
+    assert main(["gate", str(suite), "--collect-only"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"error: {suite}:") for line in lines), lines
+    assert "must be a plain file name" in lines[0] and "less than or equal to 10000" in lines[1]
+
+
+def test_a_suite_needs_no_test_gate_py_beside_it(travel_repo: Path) -> None:
+    import subprocess
+    import sys
+
+    assert not (travel_repo / "test_gate.py").exists()
+    done = subprocess.run([sys.executable, "-m", "subterra.cli", "gate", "edits.gate.yaml", "--collect-only"],
+                          cwd=travel_repo, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "test_conversation[" in done.stdout and "tests collected" in done.stdout
+    assert not (travel_repo / "reports").exists()        # collecting writes nothing

@@ -1,0 +1,54 @@
+"""Gate suites are checked at load: every mistake is one line of the suite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gate.suite import load_suite
+from harness.errors import SpecErrors
+from tests.conftest import ROOT
+
+BASE = (ROOT / "test_suites" / "travel.gate.yaml").read_text().replace(
+    "../procedures", str(ROOT / "procedures")).replace("../scenarios", str(ROOT / "scenarios"))
+
+CASES = {
+    "n unbounded": ("    n: 12 ", "    n: 1000000000 ", "procedures.0.n: Input should be less than or equal to 10000"),
+    "compile n unbounded": ("  n: 120 ", "  n: 100000000 ", "compile.n: Input should be less than or equal"),
+    "missing procedure": ("procedures/travel.yaml", "procedures/nope.yaml", "cannot read file"),
+    "procedure is a directory": ("procedures/travel.yaml", "procedures", "is a directory"),
+    "unknown recipe": ("recipe: smollm2-135m", "recipe: smollm3", "unknown recipe 'smollm3'"),
+    "bad override": ("recipe: smollm2-135m", "recipe: smollm2-135m\n  overrides:\n    lr: -1",
+                     "override of recipe 'smollm2-135m': lr: Input should be greater than 0"),
+    "bogus model": ("user: offline", "user: gpt5", "models.user: unknown model provider 'gpt5'"),
+    "no seeds": ("seeds: [42]", "seeds: []", "compile.seeds: List should have at least 1 item"),
+    "duplicate condition": ("conditions: [subterranean,", "conditions: [subterranean, subterranean,",
+                            "conditions: listed more than once: subterranean"),
+    "name with a path": ("name: travel", "name: ../../x", "must be a plain file name"),
+    "absolute name": ("name: travel", "name: /tmp/x", "must be a plain file name"),
+    "scenarios of another procedure": ("scenarios/travel.yaml", "scenarios/zoom.yaml",
+                                       "scenario set is for procedure 'zoom_support'"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_suite_mistake_is_one_line_of_the_suite(case: str, tmp_path: Path) -> None:
+    old, new, expect = CASES[case]
+    assert old in BASE
+    text = BASE.replace(old, new, 1)
+    path = tmp_path / "s.gate.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecErrors) as info:
+        load_suite(path)
+    (error,) = info.value.errors
+    assert expect in error.message, str(error)
+    if case != "scenarios of another procedure":          # that one points into the scenario file
+        assert error.file == str(path)
+        changed = new.split("\n")[-1].strip().split(":")[0]
+        assert changed in text.splitlines()[error.line - 1], (error.line, str(error))
+
+
+def test_shipped_suite_loads() -> None:
+    suite = load_suite(ROOT / "test_suites" / "travel.gate.yaml")
+    assert suite.name == "travel" and suite.resolve(suite.procedures[0].procedure).is_file()
