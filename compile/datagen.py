@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from compile.reuse import ConversationPool, conversation_key
 from compile.settings import DataSize
 from harness.files import write_atomic
 from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
@@ -56,7 +57,8 @@ class DatagenSummary(BaseModel):
     turns: int
     usage: Usage
     model: str
-    generated_now: int                  # 0 when everything came from the journal
+    generated_now: int                  # 0 when everything came from the journal or the pool
+    reused: int = 0                     # taken from the store's conversation pool (compile/reuse.py)
     seconds: float
 
 
@@ -175,9 +177,11 @@ def _write_sorted(path: Path, conversations: list[Conversation]) -> None:
 
 
 async def generate_dataset(model: ChatModel, procedure: Procedure, scenario_set: ScenarioSet,
-                           config: DatagenConfig, out_dir: Path, *, show_progress: bool | None = None
-                           ) -> DatagenSummary:
-    """Generate (or finish generating) the dataset in `out_dir`; returns its summary."""
+                           config: DatagenConfig, out_dir: Path, *, show_progress: bool | None = None,
+                           pool: ConversationPool | None = None) -> DatagenSummary:
+    """Generate (or finish generating) the dataset in `out_dir`; returns its summary.
+    With a `pool`, conversations an earlier compile generated from the same inputs are
+    taken from it, and the ones generated now are added to it."""
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     journal = out_dir / JOURNAL
@@ -185,6 +189,12 @@ async def generate_dataset(model: ChatModel, procedure: Procedure, scenario_set:
     scenarios = [s for seed in config.seeds
                  for s in sample_scenarios(scenario_set, procedure, config.n, seed)]
     todo = [s for s in scenarios if conversation_id(procedure.name, s.seed, s.index) not in done]
+    model_name = getattr(model, "name", type(model).__name__)
+    keys = {conversation_id(procedure.name, s.seed, s.index): conversation_key(
+        procedure, s, model_name, config.model_dump(include={"max_tokens", "temperature"}), GENERATOR_SYSTEM)
+        for s in todo} if pool is not None else {}
+    reused = _take_from_pool(pool, keys, journal, done) if pool is not None else 0
+    todo = [s for s in todo if conversation_id(procedure.name, s.seed, s.index) not in done]
     semaphore = asyncio.Semaphore(config.concurrency)
     show = sys.stderr.isatty() if show_progress is None else show_progress
 
@@ -199,6 +209,8 @@ async def generate_dataset(model: ChatModel, procedure: Procedure, scenario_set:
                 sink.write(conv.model_dump_json() + "\n")
                 sink.flush()
                 done[conv.id] = conv
+                if pool is not None:
+                    pool.put(keys[conv.id], conv)
                 progress.advance(task)
 
             await asyncio.gather(*(one(s) for s in todo))
@@ -212,9 +224,20 @@ async def generate_dataset(model: ChatModel, procedure: Procedure, scenario_set:
     usage = sum((c.usage for c in convs), Usage())
     summary = DatagenSummary(conversations=len(convs), train=len(train), eval=len(held_out),
                              turns=sum(len(c.turns) for c in convs), usage=usage,
-                             model=getattr(model, "name", type(model).__name__), generated_now=len(todo),
+                             model=model_name, generated_now=len(todo), reused=reused,
                              seconds=round(time.perf_counter() - started, 3))
     return summary
+
+
+def _take_from_pool(pool: ConversationPool, keys: dict[str, str], journal: Path,
+                    done: dict[str, Conversation]) -> int:
+    """Journal every conversation the pool holds for `keys` (id → key); how many it held."""
+    found = {cid: conv for cid, key in keys.items() if (conv := pool.get(key)) is not None}
+    with journal.open("a", encoding="utf-8") as sink:
+        for cid in sorted(found):
+            sink.write(found[cid].model_dump_json() + "\n")
+    done.update(found)
+    return len(found)
 
 
 def load_split(out_dir: Path, split: str) -> list[Conversation]:

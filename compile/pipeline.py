@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from compile.datagen import DatagenConfig, DatagenSummary, generate_dataset, load_split
+from compile.reuse import ConversationPool
 from compile.settings import CompileSettings
 from compile.store import Store, fingerprint
 from harness import __version__
@@ -94,8 +95,9 @@ def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, settings:
     def build_dataset(out: Path) -> None:
         built.append(True)
         model = get_model(generator)
+        # Conversations an earlier compile generated from the same inputs come from the pool.
         summary = asyncio.run(generate_dataset(model, procedure, scenario_set, datagen_config, out,
-                                               show_progress=show_progress))
+                                               show_progress=show_progress, pool=ConversationPool(store.root)))
         (out / "summary.json").write_text(summary.model_dump_json(indent=2))
 
     dataset_dir = store.get_or_create("dataset", data_fp, build_dataset)

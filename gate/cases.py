@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gate.before_after import RegressionCheck, regression_checks
 from gate.checks import Check, CheckResult, checks_of, conversation_problems
 from gate.conversations import evaluate_condition
 from gate.run import GateRun, ProcedureRun
@@ -40,9 +41,10 @@ class GateConversation(GateCase):
 
 @dataclass
 class GateCheck(GateCase):
-    """One aggregate threshold over its conditions' conversations."""
+    """One aggregate threshold over its conditions' conversations, or one regression check
+    of the edit since `--gate-against`."""
 
-    check: Check
+    check: Check | RegressionCheck
 
     @property
     def test_id(self) -> str:
@@ -55,6 +57,7 @@ def collect_cases(run: GateRun) -> list[GateConversation | GateCheck]:
         for condition in proc.suite.conditions:
             cases.extend(GateConversation(proc, condition, s) for s in proc.scenarios)
         cases.extend(GateCheck(proc, check) for check in checks_of(proc.suite.thresholds))
+        cases.extend(GateCheck(proc, check) for check in regression_checks(proc))
     return cases
 
 
@@ -68,4 +71,6 @@ def run_conversation_case(case: GateConversation, compiled: CompiledModel) -> li
 
 def run_check_case(case: GateCheck, compiled: CompiledModel) -> CheckResult:
     """Run (or read) the conversations of the check's conditions; judge them."""
+    if isinstance(case.check, RegressionCheck):
+        return case.check.run_against(case.run, compiled)
     return case.check.run([evaluate_condition(case.run, compiled, c) for c in case.check.conditions])

@@ -27,6 +27,9 @@ def compile_for_gate(proc: ProcedureRun) -> CompiledModel:
         compiled = compile_procedure(proc.procedure, proc.scenario_set, settings, Store(root),
                                      generator=proc.suite.models.generator)
     stages = ", ".join(f"{t.stage} {'reused' if t.reused else f'{t.seconds:.0f}s'}" for t in compiled.timings)
+    d = compiled.datagen
+    if not compiled.timings[0].reused:
+        stages += f"; conversations: {d.reused} reused, {d.generated_now} generated"
     print(f"subterra: {proc.key}: compiled ({stages})", file=sys.stderr, flush=True)
     return compiled
 

@@ -14,7 +14,7 @@ from gate.judging import judge_conversations
 from gate.model_results import compiled_label
 from gate.progress import conversation_bar, say
 from gate.regression import reusable_transcripts
-from gate.results import ConversationResult
+from gate.results import ConversationResult, ResultStore
 from gate.served import served_procedure
 from harness.conditions import build_condition, model_role
 from harness.runner import run_conversations
@@ -60,24 +60,31 @@ async def run_transcripts(proc: ProcedureRun, compiled: CompiledModel, condition
 
 def evaluate_condition(proc: ProcedureRun, compiled: CompiledModel, condition: str) -> list[ConversationResult]:
     """Every scenario of one condition: from the results store, or run now (once)."""
-    by_index = {s.index: s for s in proc.scenarios}
+    return [r for store, scenarios in proc.result_groups()
+            for r in _evaluate_group(proc, compiled, condition, store, scenarios)]
+
+
+def _evaluate_group(proc: ProcedureRun, compiled: CompiledModel, condition: str, store: ResultStore,
+                    scenarios: list[Scenario]) -> list[ConversationResult]:
+    by_index = {s.index: s for s in scenarios}
 
     async def run(indices: list[int]) -> list[ConversationResult]:
-        transcripts = proc.results.staged(proc.procedure.name, condition, indices)
+        transcripts = store.staged(proc.procedure.name, condition, indices)
         resumed = len(transcripts)
         reused = reusable_transcripts(proc, condition, [i for i in indices if i not in transcripts])
         transcripts.update(reused)
         fresh = [by_index[i] for i in indices if i not in transcripts]
         started = time.perf_counter()
         say(f"{proc.key} {condition}: running {len(fresh)} conversations"
+            + (f" of the version at {proc.at_ref.ref}" if proc.at_ref else "")
             + (f", {resumed} finished before an interruption" if resumed else "")
             + (f", {len(reused)} reused from {proc.against}" if reused else ""))
         if fresh:
             transcripts.update((t.scenario_index, t) for t in await run_transcripts(
-                proc, compiled, condition, fresh, show_progress=sys.stderr.isatty(), on_done=proc.results.stage))
+                proc, compiled, condition, fresh, show_progress=sys.stderr.isatty(), on_done=store.stage))
         say(f"{proc.key} {condition}: done in {time.perf_counter() - started:.0f}s")
         # Every transcript is judged now, reused ones too: the trace judge learnt the new version.
         return await judge_conversations(proc, compiled, [transcripts[i] for i in indices],
                                          [by_index[i] for i in indices])
 
-    return proc.results.ensure_group(proc.procedure.name, condition, sorted(by_index), run)
+    return store.ensure_group(proc.procedure.name, condition, sorted(by_index), run)

@@ -44,6 +44,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
     run = GateRun(settings, root=Path(str(config.rootpath)))
+    if settings.against:
+        try:
+            run.procedures  # noqa: B018 - reads each suite at the ref: a ref git cannot resolve fails here
+        except ValueError as e:
+            raise pytest.UsageError(f"{GateSettings.option('against')}: {e}") from None
     config.stash[_RUN_KEY] = run
     config.pluginmanager.register(_ReportWriter(run), "subterra-report-writer")
 

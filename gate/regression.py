@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from harness.conditions import condition_class
-from harness.procedure import Procedure
 from harness.scenarios import Scenario
 from harness.transcript import Transcript
 
@@ -54,16 +53,6 @@ def file_at_ref(path: Path, ref: str) -> str | None:
         raise ValueError(f"git cannot resolve {ref!r} in {path.parent}: {known.stderr.strip() or 'unknown ref'}")
     shown = git("show", f"{ref}:./{path.name}")
     return shown.stdout if shown.returncode == 0 else None
-
-
-def touched_nodes(old: Procedure, new: Procedure) -> frozenset[str] | None:
-    """Nodes of `new` that were added or changed, and the nodes right before them (a hub's
-    router reads what its targets say); None when a change reaches every node."""
-    if old.model_dump(exclude={"nodes"}) != new.model_dump(exclude={"nodes"}):
-        return None
-    changed = {nid for nid, node in new.nodes.items() if old.nodes.get(nid) != node}
-    before = {nid for nid, node in new.nodes.items() if any(e.to in changed for e in node.edges)}
-    return frozenset(changed | before)
 
 
 @dataclass(frozen=True)

@@ -8,23 +8,33 @@ the compiled model of each (from the compile store, built once if missing).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gate.regression import Edit, VersionAtRef, file_at_ref, touched_nodes
-from gate.results import ResultStore
+from gate.regression import Edit, VersionAtRef, file_at_ref
+from gate.results import ConversationResult, ResultStore
 from gate.settings import GateSettings
-from gate.suite import GateSuite, ProcedureEntry, load_suite
+from gate.suite import GateSuite, ProcedureEntry, load_suite, suite_at_ref
 from harness.errors import SpecErrors
 from harness.files import digest, runs_root
 from harness.procedure import Procedure, load_procedure
-from harness.scenarios import Scenario, ScenarioSet, load_scenario_set, sample_scenarios
+from harness.procedure.diff import diff_procedures, touched_nodes
+from harness.procedure.paths import is_walk
+from harness.scenarios import (
+    Scenario,
+    ScenarioSet,
+    draw_scenario,
+    exercising_scenarios,
+    load_scenario_set,
+    sample_scenarios,
+)
 from harness.yaml_source import read_text
 
 if TYPE_CHECKING:
     from compile.pipeline import CompiledModel
+    from gate.compare import EditComparison
     from gate.role_models import RoleModels
 
 
@@ -37,8 +47,11 @@ class ProcedureRun:
     entry: ProcedureEntry
     root: Path
     cache_mode: str | None = None       # LLM record/replay mode for network models
-    against: str | None = None          # git ref whose unaffected conversations may be reused
+    against: str | None = None          # git ref to compare with (and reuse conversations from)
     at_ref: VersionAtRef | None = None  # set when this run is that earlier version
+    ref_suite: GateSuite | None = None  # the suite as it was at `against`, when it loads there
+    paired: tuple[Scenario, ...] = ()   # an earlier version's share of the edit's scenarios
+    comparison: EditComparison | None = field(default=None, repr=False)   # set by gate.before_after
 
     @property
     def key(self) -> str:
@@ -62,8 +75,39 @@ class ProcedureRun:
         return load_scenario_set(self._label(self.entry.scenarios), text=self._text(self.entry.scenarios))
 
     @cached_property
-    def scenarios(self) -> list[Scenario]:
+    def base_scenarios(self) -> list[Scenario]:
         return sample_scenarios(self.scenario_set, self.procedure, self.entry.n, self.entry.seed)
+
+    @cached_property
+    def edit_scenarios(self) -> list[Scenario]:
+        """With `against`: scenarios through what the edit added or changed, beyond the base set
+        (the suite's `regression.k` through each)."""
+        if self.at_ref is not None:
+            return list(self.paired)
+        if self.previous is None:
+            return []
+        diff = diff_procedures(self.previous[0].procedure, self.procedure)
+        return exercising_scenarios(self.scenario_set, self.procedure, self.base_scenarios, diff.edited(),
+                                    self.suite.regression.k, self.entry.seed)
+
+    @cached_property
+    def scenarios(self) -> list[Scenario]:
+        return self.base_scenarios + self.edit_scenarios
+
+    def result_groups(self) -> list[tuple[ResultStore, list[Scenario]]]:
+        """Where each scenario's results live: the base set under the run's fingerprint (so a
+        later `--against` finds them), the edit's own scenarios in a folder of their own."""
+        groups = [(self.results, self.base_scenarios)]
+        if self.edit_scenarios:
+            folder = digest([s.key() for s in self.edit_scenarios])[:12]
+            groups.append((ResultStore(self.results.root / f"edit-{folder}"), self.edit_scenarios))
+        return groups
+
+    def stored_results(self, condition: str) -> list[ConversationResult]:
+        """This run's results of `condition` found in the results store, in scenario order."""
+        found = (store.get(self.procedure.name, condition, s.index) for store, group in self.result_groups()
+                 for s in group)
+        return [r for r in found if r is not None]
 
     @cached_property
     def fingerprint(self) -> str:
@@ -97,13 +141,25 @@ class ProcedureRun:
                  for p in (self.entry.procedure, self.entry.scenarios)]
         if None in texts:
             return None
-        old = ProcedureRun(self.suite, self.entry, self.root, self.cache_mode,
+        old = ProcedureRun(self.ref_suite or self.suite, self.entry, self.root, self.cache_mode,
                            at_ref=VersionAtRef(self.against, *texts))  # type: ignore[arg-type]
         try:
             touched = touched_nodes(old.procedure, self.procedure)
         except SpecErrors:
             return None
         return old, Edit(self.against, touched)
+
+    @cached_property
+    def before(self) -> ProcedureRun | None:
+        """The version at `against` as the regression check runs it: its own procedure,
+        scenarios and suite (recipe, models), on the same scenario indices as this run,
+        including the edit's scenarios whose path exists in it."""
+        if self.previous is None:
+            return None
+        old = self.previous[0]
+        paired = tuple(draw_scenario(old.scenario_set, old.procedure, s.index, s.path, s.seed)
+                       for s in self.edit_scenarios if is_walk(old.procedure, s.path))
+        return replace(old, paired=paired)
 
 
 @dataclass
@@ -117,10 +173,13 @@ class GateRun:
     @cached_property
     def procedures(self) -> list[ProcedureRun]:
         runs = []
+        against = self.settings.against
         for path in self.settings.suite_paths(self.root):
             suite = self.settings.apply(load_suite(path))
-            runs.extend(ProcedureRun(suite, entry, self.root, self.settings.cache, against=self.settings.against)
-                        for entry in suite.procedures)
+            at_ref = suite_at_ref(path, against) if against else None
+            ref_suite = self.settings.apply(at_ref) if at_ref else None
+            runs.extend(ProcedureRun(suite, entry, self.root, self.settings.cache, against=against,
+                                     ref_suite=ref_suite) for entry in suite.procedures)
         return runs
 
     def procedure(self, key: str) -> ProcedureRun:

@@ -84,6 +84,8 @@ class GateSettings(BaseModel):
             th["failure_rates"] = [t for t in th["failure_rates"] if t["condition"] in keep]
             th["non_inferiority"] = [t for t in th["non_inferiority"] if {t["a"], t["b"]} <= keep]
             th["per_conversation"]["conditions"] = [c for c in th["per_conversation"]["conditions"] if c in keep]
+            regression = data["regression"]
+            regression["conditions"] = [c for c in regression["conditions"] or [] if c in keep] or None
         if self.n:
             for entry in data["procedures"]:
                 entry["n"] = self.n

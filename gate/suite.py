@@ -180,6 +180,18 @@ class Thresholds(_Strict):
     non_inferiority: list[NonInferiority] = Field(default_factory=list)
 
 
+class Regression(_Strict):
+    """How `--against REF` compares the edited procedure with its version at REF (see
+    gate/compare.py): one check per condition × criterion, failing when the paired
+    bootstrap CI of Δ = after − before reaches the margin."""
+
+    margin: float = Field(default=-0.25, le=0, description="how far a mean may drop and still pass")
+    criteria: list[Criterion] = Field(default_factory=lambda: ["task_success", "information_accuracy"],
+                                      min_length=1)
+    conditions: list[Condition] | None = Field(default=None, description="default: the suite's conditions")
+    k: int = Field(default=2, ge=0, description="scenarios through every node and edge the edit added or changed")
+
+
 class GateSuite(Sourced, _Strict):
     name: SafeName
     procedures: list[ProcedureEntry] = Field(min_length=1)
@@ -188,15 +200,21 @@ class GateSuite(Sourced, _Strict):
     compile: CompileSettings = Field(default_factory=CompileSettings)
     models: Models = Field(default_factory=Models)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    regression: Regression = Field(default_factory=Regression)
 
     @model_validator(mode="after")
     def _conditions_exist(self) -> GateSuite:
         used = {t.condition for t in self.thresholds.means + self.thresholds.failure_rates}
         used |= {c for t in self.thresholds.non_inferiority for c in (t.a, t.b)}
+        used |= set(self.regression.conditions or ())
         missing = used - set(self.conditions)
         if missing:
             raise ValueError(f"thresholds name conditions the suite does not run: {', '.join(sorted(missing))}")
         return self
+
+    @property
+    def regression_conditions(self) -> list[str]:
+        return list(self.regression.conditions or self.conditions)
 
     @property
     def offline(self) -> bool:
@@ -271,3 +289,20 @@ def _recipe_errors(suite: GateSuite) -> list[SpecError]:
         return [_blame(suite, f"override of recipe '{spec.recipe}': {err.message}",
                        ("compile", "overrides") + key_of(err.message)) for err in e.errors]
     return []
+
+
+def suite_at_ref(path: Path, ref: str) -> GateSuite | None:
+    """The suite file as it was at git `ref` (its recipe and models), or None when it was
+    not there or does not load there."""
+    from gate.regression import file_at_ref
+
+    text = file_at_ref(Path(path), ref)
+    if text is None:
+        return None
+    try:
+        suite = load_spec(f"{ref}:{path}", GateSuite, "a gate suite (name, procedures, …)", text)
+    except SpecErrors:
+        return None
+    if suite.source is not None:
+        suite.source.origin = Path(path).resolve()      # its paths resolve as the current file's do
+    return suite

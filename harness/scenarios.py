@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ from pydantic import (
 )
 
 from harness.errors import SpecError, SpecErrors
-from harness.procedure.paths import sample_paths
+from harness.procedure.paths import Target, paths_through, sample_paths
 from harness.procedure.spec import Identifier, Procedure
 from harness.procedure.validate import rendering_errors, template_variables
 from harness.spec_file import Sourced, load_spec
@@ -176,17 +177,42 @@ def sample_scenarios(scenario_set: ScenarioSet, procedure: Procedure, n: int, se
     """`n` scenarios, each a seeded draw bound to a path from the coverage sampler."""
     check_against(scenario_set, procedure)
     paths = sample_paths(procedure, n, seed, max_loops)
-    out = []
-    for i, path in enumerate(paths):
-        # One RNG per scenario index: scenario i does not change when n grows.
-        rng = random.Random(f"{seed}:{scenario_set.procedure}:{i}")
-        drawn = scenario_set.draw(rng)
-        variables = {k: drawn[k] for k in scenario_set.variables}
-        persona = {k: drawn[k] for k in scenario_set.persona}
-        out.append(Scenario(index=i, procedure=procedure.name, variables=variables,
-                            persona=persona, path=path, seed=seed))
+    out = [draw_scenario(scenario_set, procedure, i, path, seed) for i, path in enumerate(paths)]
     # The very values this run will use render too, so the run cannot fail on a template.
     rendering = rendering_errors(procedure, [s.context for s in out])
     if rendering:
         raise SpecErrors(rendering)
     return out
+
+
+def draw_scenario(scenario_set: ScenarioSet, procedure: Procedure, index: int, path: tuple[str, ...], seed: int) -> Scenario:
+    # One RNG per scenario index, never fed by the path: scenario i keeps its variables and
+    # persona when n grows and when an edit moves its path.
+    rng = random.Random(f"{seed}:{scenario_set.procedure}:{index}")
+    drawn = scenario_set.draw(rng)
+    variables = {k: drawn[k] for k in scenario_set.variables}
+    persona = {k: drawn[k] for k in scenario_set.persona}
+    return Scenario(index=index, procedure=procedure.name, variables=variables, persona=persona, path=path,
+                    seed=seed)
+
+
+def exercising_scenarios(scenario_set: ScenarioSet, procedure: Procedure, base: list[Scenario],
+                         targets: Sequence[Target], k: int, seed: int, max_loops: int = 1) -> list[Scenario]:
+    """Scenarios to add to `base` so that at least `k` pass through every target (a node or
+    an edge, e.g. what an edit added or changed), numbered on after `base`.
+
+    Deterministic: a target's walks depend on its name and the seed (`paths_through`), and
+    targets are served in sorted order. A target no path reaches gets none.
+    """
+    extra: list[Scenario] = []
+    for target in sorted(targets, key=lambda t: (isinstance(t, tuple), t)):
+        have = sum(_passes(s.path, target) for s in [*base, *extra])
+        if have >= k:
+            continue
+        for path in paths_through(procedure, target, k - have, seed, max_loops):
+            extra.append(draw_scenario(scenario_set, procedure, len(base) + len(extra), path, seed))
+    return extra
+
+
+def _passes(path: tuple[str, ...], target: Target) -> bool:
+    return target in path if isinstance(target, str) else target in zip(path, path[1:], strict=False)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from gate.compare import EditComparison
 from gate.report.transcripts import trace_coverage, transcript_view
 from gate.report.views import (
     ConditionCostView,
@@ -210,6 +211,7 @@ def build_procedure_report(
     projected: Mapping[str, str] | None = None,
     seed: int = 0,
     n_resamples: int = N_RESAMPLES,
+    changes: EditComparison | None = None,
 ) -> ProcedureReport:
     """Every figure of one procedure's report section from its evaluated conversations.
 
@@ -263,6 +265,7 @@ def build_procedure_report(
         trace=[trace_coverage(procedure, c, res[c]) for c in conditions],
         transcripts=[transcript_view(r) for c in conditions for r in res[c]],
         compile_info=dict(sorted((compile_info or {}).items())), notes=notes, timings=timings,
+        changes=changes,
     )
 
 

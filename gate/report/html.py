@@ -58,6 +58,9 @@ def _figures(p: ProcedureReport) -> dict[str, Markup]:
     traces = {t.condition: t for t in p.trace}
     figs = {"scores": Markup(scores_chart(p.summaries, title=f"{p.procedure.title}: mean score (95 % CI)")),
             "cost": Markup(cost_chart(p.costs))}
+    if p.changes is not None:
+        marked = {n.node: n.status for n in p.changes.nodes if n.status in ("added", "changed")}
+        figs["changes"] = Markup(flowchart_svg(p.procedure, None, css_id=f"changes-{p.name}", marked=marked))
     for c in p.conditions:
         figs[f"flow:{c}"] = Markup(flowchart_svg(p.procedure, traces.get(c), css_id=f"flow-{p.name}-{c}"))
     return figs

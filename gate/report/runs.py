@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gate.before_after import edit_comparison
+from gate.report.changes import CHANGES_MD, changes_markdown
 from gate.report.data import build_procedure_report, build_report
 from gate.report.economics import condition_pricing, projected_economics
 from gate.report.header import header_models
@@ -25,16 +27,20 @@ def write_reports(run: GateRun) -> list[Path]:
     for name, procs in suites.items():
         reports, compile_timings, economics = [], {}, {}
         for proc in procs:
-            results = {c: proc.results.all(proc.procedure.name, c) for c in proc.suite.conditions}
+            results = {c: proc.stored_results(c) for c in proc.suite.conditions}
             results = {c: rs for c, rs in results.items() if rs}
             if not results:
                 continue
             compiled = run.compiled(proc.key)
+            # All results are in the store by now: this only reads them (the xdist controller
+            # ran no test itself).
+            changes = edit_comparison(proc, compiled) if proc.before is not None else None
             compile_timings[proc.procedure.name] = compiled.cycle_seconds()
             spoken = {c: {r.transcript.agent_model for r in rs} for c, rs in results.items()}
             prices, projected, hosting = condition_pricing(list(results), proc.suite.models.frontier, spoken)
             report = build_procedure_report(proc.procedure, results, compile_info=compiled.info(),
-                                            condition_prices=prices, projected=projected, hosting=hosting)
+                                            condition_prices=prices, projected=projected, hosting=hosting,
+                                            changes=changes)
             reports.append(report)
             economics[proc.procedure.name] = projected_economics(
                 report.costs, datagen_usage=compiled.datagen.usage, generator_spec=proc.suite.models.generator,
@@ -44,4 +50,6 @@ def write_reports(run: GateRun) -> list[Path]:
             data = build_report(name, reports, models=header_models(procs[0].suite.models, reports),
                                 timings={"recompile_cycle_s": compile_timings, "economics": economics})
             written.append(write_report(data, report_root / name))
+            if any(p.changes for p in reports):
+                (report_root / name / CHANGES_MD).write_text(changes_markdown(data), encoding="utf-8")
     return written

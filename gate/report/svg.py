@@ -214,9 +214,14 @@ def _edge_path(a: tuple[float, float], b: tuple[float, float], self_loop: bool) 
             f"{_f(max(sx, tx) + bend)},{_f(y2)} {_f(tx + 2)},{_f(y2)}")
 
 
+MARKED = {"added": "#1565c0", "changed": "#ef6c00"}
+
+
 def flowchart_svg(procedure: Procedure, trace: TraceCoverage | None = None, *,
-                  css_id: str | None = None) -> str:
-    """The flowchart with nodes filled by pass rate and edges stroked by pass rate."""
+                  css_id: str | None = None, marked: Mapping[str, str] | None = None) -> str:
+    """The flowchart with nodes filled by pass rate and edges stroked by pass rate; nodes in
+    `marked` (node → "added" / "changed") are outlined in that change's colour."""
+    marked = marked or {}
     pos = flowchart_layout(procedure)
     nodes = {n.node: n for n in trace.nodes} if trace else {}
     edges = {(e.source, e.target): e for e in trace.edges} if trace else {}
@@ -252,18 +257,19 @@ def flowchart_svg(procedure: Procedure, trace: TraceCoverage | None = None, *,
         t = nodes.get(nid)
         rate = t.pass_rate if t else None
         classes = ["node", node.role.value] + (["hub"] if nid in hubs else []) + (
-            ["terminal", node.terminal.value] if node.terminal else []) + ([] if t and t.visits else ["unvisited"])
+            ["terminal", node.terminal.value] if node.terminal else []) + ([] if t and t.visits else ["unvisited"]) + (
+            [marked[nid]] if nid in marked else [])
         stats = f"pass {rate:.0%} · {t.visits} turns" if t and rate is not None else ("not reached" if trace else "")
         tip = f"{nid}: {node.prompt}" + (f"\n{stats}, coverage {t.coverage:.0%}" if t and rate is not None else "")
         role_colour = COLOURS[node.role.value]
-        border = COLOURS[node.terminal] if node.terminal else "#444"
+        border = MARKED.get(marked.get(nid, ""), COLOURS[node.terminal] if node.terminal else "#444")
         dash = ' stroke-dasharray="5 2"' if nid in hubs else ""
         out.append(
             f'<g class="{" ".join(classes)}" data-node="{_e(nid)}" data-pass-rate="{"" if rate is None else f"{rate:.4f}"}" '
             f'data-visits="{t.visits if t else 0}"><title>{_e(tip)}</title>'
             f'<rect x="{_f(x - NODE_W / 2)}" y="{_f(y - NODE_H / 2)}" width="{NODE_W}" height="{NODE_H}" '
             f'rx="{14 if node.terminal else 4}" fill="{pass_colour(rate, light=True) if trace else "#fff"}" '
-            f'stroke="{border}" stroke-width="{2.5 if node.terminal or nid in hubs else 1.2}"'
+            f'stroke="{border}" stroke-width="{3.5 if nid in marked else 2.5 if node.terminal or nid in hubs else 1.2}"'
             f'{dash}/>'
             f'<rect x="{_f(x - NODE_W / 2)}" y="{_f(y - NODE_H / 2)}" width="5" height="{NODE_H}" fill="{role_colour}"/>'
             f'<text x="{_f(x + 2)}" y="{_f(y - 3 if stats else y + 4)}" font-size="12" text-anchor="middle">{_e(_label(procedure, nid))}</text>'

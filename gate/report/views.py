@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gate.compare import EditComparison
 from harness.cost import ConditionCost, Hosting
 from harness.handling import Handling
 from harness.judges.agreement import AgreementReport
@@ -178,6 +179,7 @@ class ProcedureReport(_Frozen):
     # condition -> what its models did that the run absorbed (per role and judge)
     handling: dict[str, Handling] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    changes: EditComparison | None = None    # before vs after, with `--against REF`
     # Wall-clock figures; excluded from dumps, gathered into ReportData.timings instead.
     timings: dict[str, Any] = Field(default_factory=dict, exclude=True)
 

@@ -32,6 +32,12 @@ class ProcedureDiff(BaseModel):
         return not (self.nodes_added or self.nodes_removed or self.nodes_changed or self.edges_added
                     or self.edges_removed or self.conditions_changed or self.header_changed)
 
+    def edited(self) -> list[str | tuple[str, str]]:
+        """What a regression check must exercise: nodes added or changed, edges added or
+        whose condition changed."""
+        return [*self.nodes_added, *(c.node for c in self.nodes_changed), *self.edges_added,
+                *self.conditions_changed]
+
     def summary(self) -> str:
         if self.empty:
             return "no changes"
@@ -89,3 +95,13 @@ def _count_touching(space: PathSpace, nodes: set[str], edges: set[tuple[str, str
     if not nodes and not edges:
         return 0
     return space.count() - space.count_avoiding(nodes, edges)
+
+
+def touched_nodes(old: Procedure, new: Procedure) -> frozenset[str] | None:
+    """Nodes of `new` that were added or changed, and the nodes right before them (a hub's
+    router reads what its targets say); None when a change reaches every node."""
+    if old.model_dump(exclude={"nodes"}) != new.model_dump(exclude={"nodes"}):
+        return None
+    changed = {nid for nid, node in new.nodes.items() if old.nodes.get(nid) != node}
+    before = {nid for nid, node in new.nodes.items() if any(e.to in changed for e in node.edges)}
+    return frozenset(changed | before)

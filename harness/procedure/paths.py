@@ -28,6 +28,7 @@ import networkx as nx
 from harness.errors import SpecError
 from harness.procedure.graph import loop_edges, to_digraph
 from harness.procedure.spec import Procedure
+from harness.seeds import stable_int
 
 Path = tuple[str, ...]
 State = tuple[str, tuple[tuple[int, int], ...]]   # node, (loop index, times taken) pairs
@@ -158,6 +159,10 @@ class PathSpace:
 
     def count_avoiding(self, nodes: set[str], edges: set[tuple[str, str]]) -> int:
         """Paths that visit none of `nodes` and take none of `edges`, by the same DP."""
+        return self._avoiding(frozenset(nodes), frozenset(edges))[self.start]
+
+    def _avoiding(self, nodes: frozenset[str], edges: frozenset[tuple[str, str]]) -> dict[State, int]:
+        """From each state, the number of paths on that visit none of `nodes`, take none of `edges`."""
         terminals = self.procedure.terminals()
         avoid: dict[State, int] = {}
         for state in self._states:  # successors first
@@ -168,7 +173,7 @@ class PathSpace:
                 avoid[state] = 1
             else:
                 avoid[state] = sum(avoid[nxt] for n, nxt in self.moves(state) if (node, n) not in edges)
-        return avoid[self.start]
+        return avoid
 
     def enumerate(self, limit: int | None = None) -> Iterator[Path]:
         """Yield paths in a deterministic (file-order, depth-first) order."""
@@ -257,16 +262,81 @@ class PathSpace:
         return chosen
 
 
+Target = str | tuple[str, str]       # a node, or an edge (source, target)
+
+
 def sample_paths(procedure: Procedure, n: int, seed: int, max_loops: int = 1) -> list[Path]:
-    """Draw `n` paths: first a set that covers every edge, then uniform draws.
+    """Draw `n` paths: first a set that covers every edge, then one keyed walk per index.
 
     When `n` is at least the size of the covering set every edge is exercised; a smaller
-    `n` takes a prefix of it. Same procedure, n and seed → the same list.
+    `n` takes a prefix of it. Same procedure, n and seed → the same list, and path *i* is
+    the same for every `n`.
+
+    Stable under an edit (see `keyed_walk`): path *i* past the covering set depends only
+    on the seed, *i* and the edges of the nodes it passes, so an edit elsewhere leaves it
+    as it was. The covering set depends on the edges alone: an edit of prompts, examples
+    or edge conditions leaves every path as it was; one that adds or removes an edge may
+    re-plan the covering set (the first slots).
     """
     space = PathSpace(procedure, max_loops)
-    cover = space.covering_paths()
-    rng = random.Random(seed)
-    paths = list(cover[:n])
-    while len(paths) < n:
-        paths.append(space.sample_uniform(rng))
+    paths = list(space.covering_paths()[:n])
+    paths += [keyed_walk(space, ("path", seed, i)) for i in range(len(paths), n)]
     return paths
+
+
+def paths_through(procedure: Procedure, target: Target, k: int, seed: int, max_loops: int = 1) -> list[Path]:
+    """`k` keyed walks that each pass through `target` (a node or an edge); [] if no path does.
+    Walk *j* is the same for every `k` and depends on the target's name, not on its index."""
+    space = PathSpace(procedure, max_loops)
+    label = target if isinstance(target, str) else "->".join(target)
+    return [p for j in range(k) if (p := keyed_walk(space, ("through", seed, label, j), target)) is not None]
+
+
+def keyed_walk(space: PathSpace, key: tuple, through: Target | None = None) -> Path | None:
+    """One path, decided node by node: at each step the option whose stable hash of (`key`,
+    node, how often the walk has been there, option) is smallest — a uniform choice among
+    the node's live options (rendezvous hashing).
+
+    Why this and not a uniform draw over all paths: a decision here reads only the node's own
+    edges, so an edit that leaves a node's edges alone leaves every decision there alone,
+    and a walk that passes no edited node comes out the same. A draw weighted by path counts
+    cannot do that: an edit that adds paths below one branch shifts the weights at every hub
+    above it. Adding or removing one option changes a decision only when that option wins it.
+    The price: short paths are drawn more often than uniform would; the covering set that
+    comes first in `sample_paths` makes sure every edge is still exercised.
+
+    With `through`, options are limited to those that can still reach it until it is taken;
+    None when no path reaches it.
+    """
+    space._states  # noqa: B018 - fills the count tables
+    terminals = space.procedure.terminals()
+    if through is None:
+        ahead: dict[State, int] | None = None
+    else:
+        nodes, edges = (frozenset({through}), frozenset()) if isinstance(through, str) else (
+            frozenset(), frozenset({through}))
+        avoid = space._avoiding(nodes, edges)
+        ahead = {state: space._count[state] - avoid[state] for state in avoid}
+        if not ahead[space.start]:
+            return None
+    state = space.start
+    path = [state[0]]
+    visits: dict[str, int] = {}
+    while state[0] not in terminals:
+        node = state[0]
+        visits[node] = visits.get(node, 0) + 1
+        options = [(nxt, st) for nxt, st in space.moves(state) if space._count.get(st)]
+        if ahead is not None:
+            options = [(nxt, st) for nxt, st in options if (node, nxt) == through or ahead[st]]
+        nxt, state = min(options, key=lambda o, at=(*key, node, visits[node]): (stable_int(*at, o[0]), o[0]))
+        if ahead is not None and ((node, nxt) == through or nxt == through):
+            ahead = None
+        path.append(nxt)
+    return tuple(path)
+
+
+def is_walk(procedure: Procedure, path: Path) -> bool:
+    """Whether `path` starts at `start` and follows the procedure's edges (e.g. a path of
+    another version of it)."""
+    return (bool(path) and path[0] == procedure.start and all(n in procedure.nodes for n in path)
+            and all(b in procedure.successors(a) for a, b in zip(path, path[1:], strict=False)))

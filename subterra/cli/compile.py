@@ -73,7 +73,7 @@ def _compile(p: argparse.ArgumentParser) -> Command:
         for timing in compiled.timings:
             if timing.stage == "data generation":
                 work = (f"reused from store ({d.conversations} conversations, 0 LLM calls)" if timing.reused else
-                        f"{d.generated_now} conversations, {d.turns} turns, {d.usage.input_tokens + d.usage.output_tokens:,} tokens")
+                        f"{d.generated_now} conversations generated, {d.reused} reused, {d.turns} turns, {d.usage.input_tokens + d.usage.output_tokens:,} tokens")
             else:
                 work = ("reused from store (0 training steps)" if timing.reused else
                         f"{t.get('steps', '?')} steps, best eval loss {t.get('best_eval_loss', float('nan')):.3f}")

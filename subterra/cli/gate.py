@@ -12,12 +12,12 @@ from subterra.cli import Command, command, console
 def changed_procedures(ref: str, suites: list[Path], n: int | None = None) -> list[str]:
     """Diff each suite procedure against its version at git `ref`; lines to print.
     `n` overrides the suites' scenario counts, as `--n` does for the run."""
-    from gate.regression import file_at_ref, touched_nodes
+    from gate.regression import file_at_ref
     from gate.suite import load_suite
     from harness.conditions import CONDITIONS, condition_class
     from harness.errors import SpecErrors
     from harness.procedure import load_procedure
-    from harness.procedure.diff import diff_procedures
+    from harness.procedure.diff import diff_procedures, touched_nodes
     from harness.scenarios import load_scenario_set, sample_scenarios
 
     reusable = sorted(c for c in CONDITIONS if condition_class(c).reusable_after_edit)

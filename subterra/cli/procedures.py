@@ -108,7 +108,7 @@ def _paths(p: argparse.ArgumentParser) -> Command:
     p.add_argument("procedure", type=Path)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--count", action="store_true", help="print the number of paths and turn range (default)")
-    mode.add_argument("--sample", type=int, metavar="N", help="draw N paths: edge-covering first, then uniform")
+    mode.add_argument("--sample", type=int, metavar="N", help="draw N paths: edge-covering first, then keyed walks")
     mode.add_argument("--list", type=int, metavar="N",
                       help="list the first N paths in file order (a + b: agent steps spoken in one message)")
     p.add_argument("--seed", type=int, default=0)

@@ -9,12 +9,13 @@ from types import SimpleNamespace
 import pytest
 
 from gate.conversations import run_transcripts
-from gate.regression import Edit, file_at_ref, reusable_transcripts, touched_nodes
+from gate.regression import Edit, file_at_ref, reusable_transcripts
 from gate.results import ConversationResult
 from gate.run import ProcedureRun
 from gate.suite import load_suite
 from harness.judges.trace import TraceVerdict
 from harness.procedure import load_procedure
+from harness.procedure.diff import touched_nodes
 from harness.transcript import Transcript
 from tests.conftest import ROOT, git
 
@@ -97,7 +98,7 @@ def test_an_edited_prompt_reuses_exactly_the_conversations_that_never_reached_it
     _record_old_run(run, "orchestrated")
     _record_old_run(run, "in_context")
 
-    indices = [s.index for s in run.scenarios]
+    indices = [s.index for s in run.base_scenarios]
     reused = reusable_transcripts(run, "orchestrated", indices)
     old_results = {r.transcript.scenario_index: r.transcript for r in old.results.all(old.procedure.name, "orchestrated")}
     expected = {i for i in indices

@@ -65,6 +65,45 @@ def test_scenario_for_other_procedure_is_rejected(tmp_path, mini_path) -> None:
         check_against(load_scenario_set(path), load_procedure(mini_path))
 
 
+def test_a_scenario_the_edit_leaves_alone_keeps_its_index_variables_and_path() -> None:
+    from harness.procedure.diff import touched_nodes
+    from tests.conftest import ROOT
+    from tests.harness.procedure.test_paths import _with_new_branch
+
+    old = load_procedure(ROOT / "procedures/travel.yaml")
+    new = _with_new_branch(old, "summarize_booking")
+    scenario_set = load_scenario_set(ROOT / "scenarios/travel.yaml")
+    before, after = (sample_scenarios(scenario_set, p, 80, seed=3) for p in (old, new))
+    touched = touched_nodes(old, new)
+    clear = [b for b in before[20:] if not set(b.path) & touched]
+    assert clear and all(after[b.index] == b for b in clear)
+    assert all(a.variables == b.variables and a.persona == b.persona for a, b in zip(after, before, strict=True))
+
+
+def test_an_edit_is_exercised_by_at_least_k_scenarios_drawn_deterministically() -> None:
+    from harness.procedure.diff import diff_procedures
+    from harness.scenarios import exercising_scenarios
+    from tests.conftest import ROOT
+    from tests.harness.procedure.test_paths import _with_new_branch
+
+    old = load_procedure(ROOT / "procedures/travel.yaml")
+    new = _with_new_branch(old, "summarize_booking")
+    new.nodes["handoff"].prompt += " Apologise for the wait."
+    scenario_set = load_scenario_set(ROOT / "scenarios/travel.yaml")
+    base = sample_scenarios(scenario_set, new, 6, seed=3)
+    targets = diff_procedures(old, new).edited()
+    assert set(targets) >= {"extra_step", "handoff", ("summarize_booking", "extra_step")}
+    extra = exercising_scenarios(scenario_set, new, base, targets, 2, seed=3)
+    assert [s.index for s in extra] == list(range(6, 6 + len(extra)))
+    everything = base + extra
+    for target in targets:
+        steps = [set(s.path) if isinstance(target, str) else set(zip(s.path, s.path[1:], strict=False))
+                 for s in everything]
+        assert sum(target in st for st in steps) >= 2, target
+    assert exercising_scenarios(scenario_set, new, base, targets, 2, seed=3) == extra
+    assert exercising_scenarios(scenario_set, new, base, [], 2, seed=3) == []
+
+
 # ---- templates render with every value before anything runs ----------------------------
 
 TEMPLATE_CASES = {

@@ -107,6 +107,59 @@ def test_uniform_sampling_is_uniform(mini_path) -> None:
         assert abs(c - 1000) < 150
 
 
+def _with_new_branch(proc: Procedure, hub: str) -> Procedure:
+    """`proc` with one more option at `hub`: a new agent step that goes on where the hub's
+    first option goes (a structural edit)."""
+    new = proc.model_copy(deep=True)
+    node = new.nodes[hub]
+    first = node.edges[0]
+    new.nodes["extra_step"] = type(new.nodes[first.to]).model_validate(
+        {"role": "agent", "prompt": "An extra step.", "next": first.to})
+    node.next = [*node.edges, first.model_copy(update={"to": "extra_step", "when": "something new"})]
+    return Procedure.model_validate(new.model_dump())
+
+
+@pytest.mark.parametrize("domain, hub", [("travel", "summarize_booking"), ("insurance", "confirm_summary")])
+def test_a_walk_that_passes_no_edited_node_keeps_its_path(domain, hub) -> None:
+    from harness.procedure.diff import touched_nodes
+    from tests.conftest import ROOT
+
+    old = load_procedure(ROOT / f"procedures/{domain}.yaml")
+    new = _with_new_branch(old, hub)
+    touched = touched_nodes(old, new)
+    first = max(len(PathSpace(old).covering_paths()), len(PathSpace(new).covering_paths()))
+    before, after = sample_paths(old, first + 150, seed=5), sample_paths(new, first + 150, seed=5)
+    clear = [i for i in range(first, first + 150) if not set(before[i]) & touched]
+    assert len(clear) > 30
+    assert all(after[i] == before[i] for i in clear)
+    moved = [i for i in range(first, first + 150) if after[i] != before[i]]
+    assert moved and all(set(before[i]) & touched for i in moved)   # the edit did move some
+
+
+def test_a_prompt_edit_keeps_every_path() -> None:
+    from tests.conftest import ROOT
+
+    old = load_procedure(ROOT / "procedures/travel.yaml")
+    new = old.model_copy(deep=True)
+    new.nodes["confirm_booking"].prompt += " Thank them."
+    assert sample_paths(new, 60, seed=1) == sample_paths(old, 60, seed=1)
+
+
+@pytest.mark.parametrize("target", ["confirm_booking", ("summarize_booking", "choose_option")])
+def test_paths_through_a_target_pass_it_and_are_stable(target) -> None:
+    from harness.procedure.paths import paths_through
+    from tests.conftest import ROOT
+
+    proc = load_procedure(ROOT / "procedures/travel.yaml")
+    valid = set(PathSpace(proc).enumerate())
+    paths = paths_through(proc, target, 4, seed=2)
+    assert len(paths) == 4 and all(p in valid for p in paths)
+    steps = [set(p) if isinstance(target, str) else set(zip(p, p[1:], strict=False)) for p in paths]
+    assert all(target in s for s in steps)
+    assert paths_through(proc, target, 2, seed=2) == paths[:2]
+    assert paths_through(proc, ("booked", "greet"), 2, seed=2) == []
+
+
 # ---- bounds: interleaved loops never run away -------------------------------------------
 
 def interleaved_loops(k: int) -> Procedure:
