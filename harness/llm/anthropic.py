@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -10,39 +9,25 @@ import anthropic
 
 from .base import ChatRequest, ChatResult, Message, Usage
 from .errors import ProviderResponseError
-from .limits import ErrorVerdict
-from .provider import PerLoop, Provider, call_timeout_s, classify_sdk_error, require_env
+from .provider import SDKProvider
 
 __all__ = ["API_KEY_ENV", "AnthropicModel"]
 
 API_KEY_ENV = "ANTHROPIC_API_KEY"
 
 
-class AnthropicModel(Provider):
+class AnthropicModel(SDKProvider):
     provider = "anthropic"
+    sdk = anthropic
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout_s: float | None = None,
-        send_temperature: bool = True,
-    ) -> None:
-        self.model_id = model
+    client_class = "AsyncAnthropic"
+    api_key_env = API_KEY_ENV
+    base_url_env = "ANTHROPIC_BASE_URL"
+
+    def __init__(self, model: str, *, send_temperature: bool = True, **options: Any) -> None:
+        """`options`: api_key, base_url, timeout_s (see `SDKProvider`)."""
+        super().__init__(model, **options)
         self.send_temperature = send_temperature
-        self.name = f"{self.provider}:{model}"
-        # The SDK reads ANTHROPIC_BASE_URL itself; we read it too, so that answers recorded from
-        # another server (a local rehearsal) are never replayed as the real API's.
-        self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
-        key = api_key or require_env(API_KEY_ENV, self.provider)
-        # max_retries=0: retrying is Model's job, done once for every provider.
-        self._clients = PerLoop(
-            lambda: anthropic.AsyncAnthropic(
-                api_key=key, base_url=base_url, timeout=timeout_s or call_timeout_s(), max_retries=0
-            )
-        )
 
     async def generate(self, request: ChatRequest) -> ChatResult:
         started = time.perf_counter()
@@ -55,18 +40,6 @@ class AnthropicModel(Provider):
             model=getattr(response, "model", None) or self.model_id,
             latency_s=time.perf_counter() - started,
         )
-
-    @property
-    def cache_identity(self) -> str:
-        return f"{self.provider}@{self.base_url}" if self.base_url else self.provider
-
-    def classify_error(self, error: BaseException) -> ErrorVerdict:
-        return classify_sdk_error(error, anthropic)
-
-    async def aclose(self) -> None:
-        client = self._clients.pop_current()
-        if client is not None:
-            await client.close()
 
 
 def _request_kwargs(model: str, request: ChatRequest, send_temperature: bool) -> dict[str, Any]:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any, ClassVar
 
@@ -15,8 +14,7 @@ import openai
 
 from .base import ChatRequest, ChatResult, Usage
 from .errors import ProviderResponseError
-from .limits import ErrorVerdict
-from .provider import PerLoop, Provider, call_timeout_s, classify_sdk_error, require_env
+from .provider import SDKProvider
 from .redact import redact_url
 
 __all__ = ["API_KEY_ENV", "OpenAICompatibleModel", "OpenAIModel"]
@@ -26,33 +24,15 @@ log = logging.getLogger(__name__)
 API_KEY_ENV = "OPENAI_API_KEY"
 
 
-class OpenAIModel(Provider):
+class OpenAIModel(SDKProvider):
     provider = "openai"
+    sdk = openai
     # OpenAI deprecated `max_tokens` for chat models; other servers mostly know only `max_tokens`.
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout_s: float | None = None,
-    ) -> None:
-        self.model_id = model
-        self.name = f"{self.provider}:{model}"
-        # The SDK reads OPENAI_BASE_URL itself; the cache must know it too (see cache_identity).
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        key = self._api_key(api_key)
-        # max_retries=0: retrying is Model's job, done once for every provider.
-        self._clients = PerLoop(
-            lambda: openai.AsyncOpenAI(
-                api_key=key, base_url=base_url, timeout=timeout_s or call_timeout_s(), max_retries=0
-            )
-        )
-
-    def _api_key(self, given: str | None) -> str:
-        return given or require_env(API_KEY_ENV, self.provider)
+    client_class = "AsyncOpenAI"
+    api_key_env = API_KEY_ENV
+    base_url_env = "OPENAI_BASE_URL"
 
     async def generate(self, request: ChatRequest) -> ChatResult:
         started = time.perf_counter()
@@ -89,18 +69,6 @@ class OpenAIModel(Provider):
             input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens or 0, calls=1
         )
 
-    @property
-    def cache_identity(self) -> str:
-        """Answers recorded from another server (e.g. a local rehearsal) never replay as the API's."""
-        return f"{self.provider}@{self.base_url}" if self.base_url else self.provider
-
-    def classify_error(self, error: BaseException) -> ErrorVerdict:
-        return classify_sdk_error(error, openai)
-
-    async def aclose(self) -> None:
-        client = self._clients.pop_current()
-        if client is not None:
-            await client.close()
 
 
 class OpenAICompatibleModel(OpenAIModel):

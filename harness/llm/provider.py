@@ -12,7 +12,7 @@ import os
 import weakref
 from collections.abc import Callable
 from types import ModuleType
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from .base import ChatModel, ChatRequest
 from .errors import ConfigurationError
@@ -105,3 +105,50 @@ def classify_sdk_error(error: BaseException, sdk: ModuleType) -> ErrorVerdict:
     if isinstance(error, (sdk.APIConnectionError, sdk.APIResponseValidationError)):
         return ErrorVerdict(retryable=True)  # includes APITimeoutError
     return classify_common(error) or ErrorVerdict(retryable=False)
+
+
+class SDKProvider(Provider):
+    """A provider that calls a network API through an official SDK (`anthropic`, `openai`):
+    one client per event loop, errors judged by the SDK's exception tree, answers recorded
+    under the server they came from."""
+
+    sdk: ClassVar[ModuleType]
+    client_class: ClassVar[str]        # the SDK's async client, e.g. "AsyncOpenAI"
+    api_key_env: ClassVar[str]
+    base_url_env: ClassVar[str]
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        self.model_id = model
+        self.name = f"{self.provider}:{model}"
+        # The SDK reads its *_BASE_URL itself; we read it too, so that answers recorded from
+        # another server (a local rehearsal) are never replayed as the real API's.
+        self.base_url = base_url or os.environ.get(self.base_url_env) or None
+        key = self._api_key(api_key)
+        client = getattr(self.sdk, self.client_class)
+        # max_retries=0: retrying is Model's job, done once for every provider.
+        self._clients: PerLoop[Any] = PerLoop(
+            lambda: client(api_key=key, base_url=base_url, timeout=timeout_s or call_timeout_s(), max_retries=0)
+        )
+
+    def _api_key(self, given: str | None) -> str:
+        return given or require_env(self.api_key_env, self.provider)
+
+    @property
+    def cache_identity(self) -> str:
+        """Answers recorded from another server (e.g. a local rehearsal) never replay as the API's."""
+        return f"{self.provider}@{self.base_url}" if self.base_url else self.provider
+
+    def classify_error(self, error: BaseException) -> ErrorVerdict:
+        return classify_sdk_error(error, self.sdk)
+
+    async def aclose(self) -> None:
+        client = self._clients.pop_current()
+        if client is not None:
+            await client.close()
