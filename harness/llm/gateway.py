@@ -99,6 +99,13 @@ def build_app(backend: str, model: str, served_as: str) -> FastAPI:
     def anthropic_error(status: int, kind: str, message: str) -> JSONResponse:
         return JSONResponse({"type": "error", "error": {"type": kind, "message": message}}, status_code=status)
 
+    @app.exception_handler(httpx.TransportError)
+    async def backend_unreachable(_request: Request, e: httpx.TransportError) -> JSONResponse:
+        # A dead model server (OOM-killed, say) is a 502 that names it, not a traceback's 500;
+        # this body reads as an error in both the Anthropic and the OpenAI formats.
+        return anthropic_error(502, "api_error", f"the model server at {backend} did not answer: "
+                                                 f"{type(e).__name__}: {e}")
+
     async def backend_chat(chat: dict[str, Any]) -> httpx.Response:
         return await client.post("/chat/completions", json=chat)
 

@@ -66,6 +66,17 @@ def test_unsupported_requests_get_the_apis_own_errors(gateway) -> None:
         client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
 
 
+def test_a_dead_model_server_is_a_502_that_names_it() -> None:
+    from fastapi.testclient import TestClient
+
+    backend = f"http://127.0.0.1:{free_port()}/v1"      # nothing listens there
+    client = TestClient(build_app(backend, "/served/model", "local:tiny"))
+    for path in ("/v1/messages", "/v1/chat/completions"):
+        answer = client.post(path, json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+        assert answer.status_code == 502
+        assert answer.json()["error"]["message"].startswith(f"the model server at {backend} did not answer")
+
+
 def test_translation_both_ways() -> None:
     chat = messages_to_chat({"system": [{"type": "text", "text": "S"}], "max_tokens": 9, "temperature": 0,
                              "messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]},

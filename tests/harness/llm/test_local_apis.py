@@ -7,6 +7,8 @@ Slow: the model server starts once for the module (a minute), each call decodes 
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from harness.conditions import build_condition
@@ -81,3 +83,10 @@ def test_the_langgraph_classifier_routes_or_falls_back_and_counts(apis: LocalAPI
     second = run(session.reply([Turn(speaker="agent", text=first.text), TURNS[1]]))
     assert second.routing.calls >= 1 and 0 <= second.unparsed_routes <= second.routing.calls
     assert second.node in proc.nodes and second.model == "local:smollm2-135m"
+
+
+def test_the_model_server_stays_small_after_the_calls(apis: LocalAPIs) -> None:
+    # Runs last in the module: an unsized continuous-batching cache grew to 13.7 GB and was OOM-killed.
+    run(judge_transcript(openai_model(apis), TURNS * 8, challenge_posed=False))
+    rss_kb = int(subprocess.check_output(["ps", "-o", "rss=", "-p", str(apis.server_pid)]))
+    assert rss_kb < 2 * 1024 * 1024, f"the model server holds {rss_kb // 1024} MB"
