@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: gate test venv lint bench clean rehearse rehearse-replay
+.PHONY: gate test test-rehearsal venv lint bench clean rehearse rehearse-replay
 
 # Torch's OpenMP threads spin while waiting; on a shared 2-core machine that makes decoding
 # 10x slower whenever another process holds a core. Passive waiting must be set before import.
@@ -47,8 +47,13 @@ rehearse-replay: $(STAMP)
 		--pytest-args "--rootdir .subterra/rehearsal/replay --gate-report-dir .subterra/rehearsal/replay/reports"
 	$(BIN)/python -m gate.report.compare reports/rehearsal/report.json .subterra/rehearsal/replay/reports/rehearsal/report.json
 
+# The rehearsal test plays a whole gate against the locally served model: it runs on demand
+# (`make test-rehearsal`, like `make rehearse`), not in every test run.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 -m "not rehearsal"
+
+test-rehearsal: $(STAMP)
+	$(BIN)/python -m pytest -m rehearsal
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness compile gate subterra tests benchmarks

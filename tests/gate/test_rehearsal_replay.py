@@ -52,6 +52,7 @@ def _gate(pytester: pytest.Pytester, shared: Path, env: dict[str, str], *args: s
 
 
 @pytest.mark.slow
+@pytest.mark.rehearsal
 def test_replaying_the_rehearsal_gives_the_same_report(pytester: pytest.Pytester, tmp_path: Path) -> None:
     pytester.makefile(".gate.yaml", **{"test_suites/small": SUITE})
     shutil.copy(ROOT / "test_suites/test_gate.py", pytester.path / "test_suites/test_gate.py")
