@@ -17,7 +17,7 @@ def test_compile_reports_stages_and_second_run_reuses_everything(tmp_path, capsy
     assert main(args) == 0
     first = capsys.readouterr().out
     assert "data generation" in first and "fine-tuning" in first and "steps" in first
-    assert "reused" not in first
+    assert "reused from store" not in first and "0 reused" in first     # no stage, no conversation
     assert main(args) == 0
     second = capsys.readouterr().out
     assert "reused from store (12 conversations, 0 LLM calls)" in second
