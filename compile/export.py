@@ -136,8 +136,8 @@ def _info(compiled: CompiledModel, max_new_tokens: int) -> ExportInfo:
         model_fingerprint=compiled.model_fingerprint, dataset_fingerprint=compiled.dataset_fingerprint,
         recipe=compiled.recipe, system_prompt=procedure.system_prompt,
         train_conversations=data.train, eval_conversations=data.eval, turns=data.turns,
-        datagen_model=data.model, steps=training.get("steps"), parameters=training.get("parameters"),
-        initial_eval_loss=training.get("initial_eval_loss"), best_eval_loss=training.get("best_eval_loss"),
+        datagen_model=data.model, steps=training.steps, parameters=training.parameters,
+        initial_eval_loss=training.initial_eval_loss, best_eval_loss=training.best_eval_loss,
         max_new_tokens=max_new_tokens,
     )
 

@@ -9,7 +9,6 @@ content-addressed in the store so an unchanged input is never recomputed.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +20,7 @@ from compile.datagen import DatagenConfig, DatagenSummary, generate_dataset, loa
 from compile.reuse import ConversationPool
 from compile.settings import CompileSettings
 from compile.store import Store, fingerprint
+from compile.training_result import TrainResult
 from harness import __version__
 from harness.judges.trace import TraceJudge
 from harness.llm import get_model
@@ -42,7 +42,7 @@ class CompiledModel(BaseModel):
     dataset_dir: Path
     checkpoint: Path
     datagen: DatagenSummary
-    training: dict                   # the trainer's summary (losses, steps, tokens, seconds)
+    training: TrainResult            # the trainer's summary (losses, steps, tokens, seconds)
     timings: list[StageTiming]
 
     @property
@@ -54,12 +54,12 @@ class CompiledModel(BaseModel):
         t = self.training
         return {"recipe": self.recipe, "dataset": self.dataset_fingerprint[:12], "model": self.model_fingerprint[:12],
                 "train_conversations": self.datagen.train, "eval_conversations": self.datagen.eval,
-                "datagen_model": self.datagen.model, "steps": t.get("steps"), "parameters": t.get("parameters"),
-                "initial_eval_loss": t.get("initial_eval_loss"), "best_eval_loss": t.get("best_eval_loss")}
+                "datagen_model": self.datagen.model, "steps": t.steps, "parameters": t.parameters,
+                "initial_eval_loss": t.initial_eval_loss, "best_eval_loss": t.best_eval_loss}
 
     def cycle_seconds(self) -> dict[str, float]:
         """The recompile cycle's stages as they took when built (paper §6), reused or not."""
-        return {"data generation": self.datagen.seconds, "fine-tuning": float(self.training.get("seconds", 0.0))}
+        return {"data generation": self.datagen.seconds, "fine-tuning": self.training.seconds}
 
     @cached_property
     def trace_judge(self) -> TraceJudge:
@@ -121,9 +121,10 @@ def compile_procedure(procedure: Procedure, scenario_set: ScenarioSet, settings:
     model_dir = store.get_or_create("model", model_fp, build_model)
     timings.append(StageTiming(stage="fine-tuning", seconds=time.perf_counter() - started, reused=not trained))
 
-    training = json.loads((model_dir / "training.json").read_text())
+    training = TrainResult.model_validate_json((model_dir / "training.json").read_text())
+    training = training.model_copy(update={"checkpoint": model_dir / training.checkpoint})
     return CompiledModel(
         procedure=procedure, recipe=settings.recipe, dataset_fingerprint=data_fp,
-        model_fingerprint=model_fp, dataset_dir=dataset_dir, checkpoint=model_dir / training["checkpoint"],
+        model_fingerprint=model_fp, dataset_dir=dataset_dir, checkpoint=training.checkpoint,
         datagen=DatagenSummary.model_validate_json((dataset_dir / "summary.json").read_text()),
         training=training, timings=timings)

@@ -25,7 +25,8 @@ from harness.errors import SpecError
 from harness.spec_file import read_mapping, validate_spec
 from harness.yaml_source import load_yaml
 
-__all__ = ["RECIPES_DIR", "ModelSpec", "Recipe", "available_recipes", "load_recipe", "parse_overrides"]
+__all__ = ["RECIPES_DIR", "ModelSpec", "Recipe", "available_recipes", "cpu_multiplies_bf16", "load_recipe",
+           "parse_overrides"]
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 SCRATCH = "scratch"
@@ -84,6 +85,11 @@ class Recipe(BaseModel):
     launcher: Literal["none", "accelerate", "torchrun"] = "none"
     gpus: int = Field(default=1, ge=1)
     deepspeed: str | None = None          # a DeepSpeed JSON, relative to compile/recipes/ or absolute
+    # Training on a CPU: matmuls under bfloat16 autocast (weights, gradients and AdamW stay fp32).
+    # Where the CPU multiplies bf16 natively (AVX512-BF16, AMX) a step takes ~0.7x the time;
+    # elsewhere bf16 is emulated and slower, so "auto" picks bf16 only on such CPUs. "auto" is
+    # resolved when the recipe loads, so the store's fingerprint names the precision used.
+    cpu_autocast: Literal["off", "bf16", "auto"] = "off"
 
     @property
     def effective_batch(self) -> int:
@@ -107,6 +113,12 @@ class Recipe(BaseModel):
         if "zero_optimization" not in config:
             raise ValueError(f"recipe {self.name!r}: DeepSpeed config {path} has no 'zero_optimization' section")
         return config
+
+    @model_validator(mode="after")
+    def _resolve_cpu_autocast(self) -> Recipe:
+        if self.cpu_autocast == "auto":
+            self.cpu_autocast = "bf16" if cpu_multiplies_bf16() else "off"
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
@@ -183,6 +195,17 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         except SpecError as e:
             raise ValueError(f"--set {key.strip()}: {e.message}") from None
     return out
+
+
+def cpu_multiplies_bf16() -> bool:
+    """Whether this CPU has bfloat16 dot-product instructions (Linux's /proc/cpuinfo flags);
+    read without importing torch, which a recipe's validation must not pay for."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            flags = next((line for line in info if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def load_recipe(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -> Recipe:

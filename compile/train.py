@@ -42,7 +42,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from compile.base_model import load_base
@@ -56,6 +55,7 @@ from compile.dataset import (
 from compile.packed_attention import PACKED_SDPA
 from compile.recipe import Recipe, load_recipe, parse_overrides
 from compile.store import fingerprint
+from compile.training_result import EvalPoint, TrainResult
 from harness.transcript import Conversation, read_jsonl
 
 __all__ = ["EvalPoint", "TrainResult", "main", "train"]
@@ -63,31 +63,6 @@ __all__ = ["EvalPoint", "TrainResult", "main", "train"]
 log = logging.getLogger(__name__)
 RESULT_FILE = "training.json"
 STATE_COMPLETE = "complete"           # written last into a resume point
-
-
-class EvalPoint(BaseModel):
-    step: int
-    epoch: float
-    eval_loss: float                     # mean next-token loss on held-out assistant tokens
-    train_loss: float | None = None      # mean assistant-token loss of the steps since the last eval
-
-
-class TrainResult(BaseModel):
-    recipe: str
-    checkpoint: Path                     # out_dir/best
-    best_eval_loss: float
-    best_step: int
-    initial_eval_loss: float             # the base model's, before any step
-    curve: list[EvalPoint]
-    steps: int
-    epochs: float
-    train_tokens: int                    # assistant tokens trained on: the useful tokens
-    input_tokens: int                    # all tokens fed forward (there is no padding when packed)
-    seconds: float                       # wall time, summed over a killed run and its resumption
-    tokens_per_second: float             # useful tokens per second of optimizer steps
-    stopped_early: bool
-    resumed_from_step: int | None
-    parameters: int
 
 
 @dataclass
@@ -136,9 +111,17 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
                            "check it on the CPU with recipe.dry_run() (or `--set device=cpu` for a small model)")
     on_cuda = recipe.device == "cuda" or (recipe.device == "auto" and torch.cuda.is_available())
     ds_config = recipe.deepspeed_config()
+    if recipe.launcher == "none":
+        # accelerate keeps its state per process and refuses a second Accelerator with another
+        # precision; a gate compiles several recipes in one process (transformers' Trainer
+        # resets it the same way).
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator(
         cpu=not on_cuda,
-        mixed_precision="bf16" if ds_config and recipe.model.dtype == "bfloat16" else "no",
+        mixed_precision="bf16" if (ds_config and recipe.model.dtype == "bfloat16")
+        or (not on_cuda and recipe.cpu_autocast == "bf16") else "no",
         gradient_accumulation_steps=recipe.grad_accum,
         deepspeed_plugin=DeepSpeedPlugin(hf_ds_config=ds_config, gradient_accumulation_steps=recipe.grad_accum,
                                          gradient_clipping=recipe.grad_clip, zero3_init_flag=True)

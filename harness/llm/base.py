@@ -8,7 +8,6 @@ rate limits and usage accounting wrap providers once (they are not the provider'
 from __future__ import annotations
 
 import abc
-import asyncio
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -88,15 +87,12 @@ class ChatResult(BaseModel):
 
 
 class ChatModel(abc.ABC):
-    """A model that answers chat requests. Async first; `generate_sync` for scripts."""
+    """A model that answers chat requests. Async: scripts call it through `asyncio.run`."""
 
     name: str
 
     @abc.abstractmethod
     async def generate(self, request: ChatRequest) -> ChatResult: ...
-
-    def generate_sync(self, request: ChatRequest) -> ChatResult:
-        return asyncio.run(self.generate(request))
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections or weights; default does nothing."""

@@ -210,7 +210,7 @@ class Limits:
         self._rng = rng or random.Random()
         self._sleep = sleep
         # asyncio.Semaphore binds to the loop that first waits on it; keep one per loop so a
-        # model can serve `generate_sync` (its own loop) and async callers alike.
+        # model stays usable across `asyncio.run` calls (one per script step or test).
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._semaphores = weakref.WeakKeyDictionary()
 

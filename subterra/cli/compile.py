@@ -76,7 +76,7 @@ def _compile(p: argparse.ArgumentParser) -> Command:
                         f"{d.generated_now} conversations generated, {d.reused} reused, {d.turns} turns, {d.usage.input_tokens + d.usage.output_tokens:,} tokens")
             else:
                 work = ("reused from store (0 training steps)" if timing.reused else
-                        f"{t.get('steps', '?')} steps, best eval loss {t.get('best_eval_loss', float('nan')):.3f}")
+                        f"{t.steps} steps, best eval loss {t.best_eval_loss:.3f}")
             table.add_row(timing.stage, f"{timing.seconds:.1f}", work)
         console.print(table)
         console.print(f"checkpoint: {compiled.checkpoint}")

@@ -95,7 +95,7 @@ def test_system_prompt_file_card_and_info(exported: Path, compiled: CompiledMode
     assert info["train_conversations"] == compiled.datagen.train
     card = (exported / "README.md").read_text()
     for expected in (compiled.model_fingerprint, "tiny-cpu", system_prompt,
-                     f"{compiled.training['best_eval_loss']:.4f}", "| subterranean | task_success | 4.2 |"):
+                     f"{compiled.training.best_eval_loss:.4f}", "| subterranean | task_success | 4.2 |"):
         assert expected in card
 
 

@@ -75,3 +75,20 @@ def test_gpu_recipes_dry_run_on_cpu(name, toy_train, toy_eval, system_prompt, tm
     result = train(dry, toy_train, toy_eval, system_prompt=system_prompt, out_dir=tmp_path)
     assert result.steps == 2 and [p.step for p in result.curve] == [0, 2]
     assert result.train_tokens > 0 and (result.checkpoint / "config.json").is_file()
+
+
+@pytest.mark.parametrize(("native", "expected"), [(True, "bf16"), (False, "off")])
+def test_cpu_autocast_auto_is_resolved_at_load_from_the_cpu(native, expected, monkeypatch) -> None:
+    monkeypatch.setattr("compile.recipe.cpu_multiplies_bf16", lambda: native)
+    recipe = load_recipe("smollm2-135m")
+    assert recipe.cpu_autocast == expected          # the store's fingerprint names what ran
+    assert load_recipe("smollm2-135m", {"cpu_autocast": "off"}).cpu_autocast == "off"
+
+
+def test_cpu_bf16_autocast_trains_and_keeps_fp32_weights(micro_recipe, toy_train, toy_eval, system_prompt,
+                                                         tmp_path) -> None:
+    recipe = micro_recipe(cpu_autocast="bf16", max_steps=4, eval_every_steps=4)
+    result = train(recipe, toy_train, toy_eval, system_prompt=system_prompt, out_dir=tmp_path)
+    assert result.best_eval_loss < result.initial_eval_loss
+    config = (result.checkpoint / "config.json").read_text()
+    assert '"float32"' in config and "bfloat16" not in config

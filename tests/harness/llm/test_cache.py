@@ -20,6 +20,7 @@ from harness.llm import (
     get_model,
 )
 from harness.llm.cache import cache_key, default_cache_mode
+from tests.harness.llm.calls import answer, answers
 from tests.harness.llm.fake_servers import FakeLLMServer
 
 BASE = ChatRequest(messages=(Message(role="user", content="hello"),))
@@ -111,14 +112,15 @@ def test_replay_makes_no_network_calls_and_gives_identical_results(
     ]
     with FakeLLMServer(api) as server:
         options = {"api_key": server.api_key, "base_url": server.base_url, "cache_path": path}
-        with get_model(spec, cache="record", **options) as recorder:
-            recorded = [recorder.generate_sync(r) for r in requests]
+        recorder = get_model(spec, cache="record", **options)
+        recorded = answers(recorder, *requests)
         assert len(server.requests) == 6
         server.reset()
-        with get_model(spec, cache="replay", **options) as replayer:
-            replayed = [replayer.generate_sync(r) for r in requests]
-            with pytest.raises(CacheMissError, match=spec) as miss:
-                replayer.generate_sync(ChatRequest(messages=(Message(role="user", content="new"),)))
+        replayer = get_model(spec, cache="replay", **options)
+        replayed = answers(replayer, *requests)
+        with pytest.raises(CacheMissError, match=spec) as miss:
+            answer(get_model(spec, cache="replay", **options),
+                   ChatRequest(messages=(Message(role="user", content="new"),)))
         assert server.requests == []
     assert [r.model_dump_json(exclude={"cached"}) for r in replayed] == [
         r.model_dump_json(exclude={"cached"}) for r in recorded
@@ -137,9 +139,7 @@ def test_api_keys_never_reach_the_cache_file(api: str, tmp_path: Path) -> None:
         model = get_model(
             spec, api_key=secret, base_url=server.base_url, cache_path=tmp_path / "llm.sqlite"
         )
-        with model:
-            for i in range(3):
-                model.generate_sync(ChatRequest(messages=(Message(role="user", content=f"q{i}"),)))
+        answers(model, *(ChatRequest(messages=(Message(role="user", content=f"q{i}"),)) for i in range(3)))
         assert len(server.requests) == 3
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert b"q2" in stored  # the requests are there...

@@ -14,6 +14,7 @@ import uvicorn
 from harness.llm import ChatRequest, Message, get_model
 from harness.llm.gateway import build_app, chat_to_message, messages_to_chat
 from harness.llm.serving import free_port
+from tests.harness.llm.calls import answer
 from tests.harness.llm.fake_servers import FakeLLMServer
 
 
@@ -37,9 +38,9 @@ def gateway():
 def test_anthropic_sdk_through_the_gateway(gateway) -> None:
     url, backend = gateway
     model = get_model("anthropic:claude-sonnet-4-5", api_key="k", base_url=url, cache="off")
-    result = model.generate_sync(ChatRequest(messages=(Message(role="system", content="Be brief."),
-                                                       Message(role="user", content="Hello")),
-                                             max_tokens=20, stop=("\n\n",)))
+    result = answer(model, ChatRequest(messages=(Message(role="system", content="Be brief."),
+                                                 Message(role="user", content="Hello")),
+                                       max_tokens=20, stop=("\n\n",)))
     assert result.text == "echo /served/model: Hello"       # the backend got its own model name
     assert result.model == "local:tiny"                    # and the answer says who spoke
     assert result.usage.calls == 1 and result.usage.input_tokens > 0 and result.usage.output_tokens > 0
@@ -51,7 +52,7 @@ def test_anthropic_sdk_through_the_gateway(gateway) -> None:
 def test_openai_sdk_through_the_gateway(gateway) -> None:
     url, _ = gateway
     model = get_model("openai:gpt-4.1", api_key="k", base_url=f"{url}/v1", cache="off")
-    result = model.generate_sync(ChatRequest(messages=(Message(role="user", content="Hi"),), max_tokens=5))
+    result = answer(model, ChatRequest(messages=(Message(role="user", content="Hi"),), max_tokens=5))
     assert result.text == "echo /served/model: Hi" and result.model == "local:tiny"
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from harness.llm import ChatRequest, ChatResult, LLMCallError, Message, get_model
 from harness.llm.local import LocalModel
+from tests.harness.llm.calls import answer
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def smollm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModel]:
 
 
 def test_loads_from_the_gguf_offline_and_answers(smollm: LocalModel) -> None:
-    result = smollm.generate_sync(ask("What is the capital of France?"))
+    result = answer(smollm, ask("What is the capital of France?"))
     assert "Paris" in result.text
     assert result.model == "local:smollm2-135m"
     assert 0 < result.usage.output_tokens <= 6 and result.usage.input_tokens > 5
@@ -88,24 +89,21 @@ def test_seeded_sampling_is_reproducible_and_independent_of_the_batch(smollm: Lo
 
 
 def test_stop_sequences_cut_the_text(smollm: LocalModel) -> None:
-    full = smollm.generate_sync(ask("What is the capital of France?")).text
+    full = answer(smollm, ask("What is the capital of France?")).text
     assert " of " in full
-    cut = smollm.generate_sync(ask("What is the capital of France?", stop=(" of ",))).text
+    cut = answer(smollm, ask("What is the capital of France?", stop=(" of ",))).text
     assert cut == full[: full.index(" of ")]
 
 
 def test_get_model_accepts_loaded_weights(smollm: LocalModel) -> None:
     model, tokenizer = smollm.load()
-    with get_model("local:smollm2-135m", model=model, tokenizer=tokenizer) as wrapped:
-        assert wrapped.cache is None  # weights at a path can change: not cached by default
-        result = wrapped.generate_sync(ask("Say hello."))
-    assert result.text == smollm.generate_sync(ask("Say hello.")).text
+    wrapped = get_model("local:smollm2-135m", model=model, tokenizer=tokenizer)
+    assert wrapped.cache is None  # weights at a path can change: not cached by default
+    result = answer(wrapped, ask("Say hello."))
+    assert result.text == answer(smollm, ask("Say hello.")).text
     assert wrapped.usage == result.usage
 
 
 def test_missing_weights_fail_with_a_clear_error(tmp_path: Path) -> None:
-    with (
-        get_model(f"local:{tmp_path / 'missing.gguf'}") as model,
-        pytest.raises(LLMCallError, match="FileNotFoundError.*not found"),
-    ):
-        model.generate_sync(ask("hi"))
+    with pytest.raises(LLMCallError, match="FileNotFoundError.*not found"):
+        answer(get_model(f"local:{tmp_path / 'missing.gguf'}"), ask("hi"))

@@ -6,6 +6,7 @@ import asyncio
 
 from harness.llm import ChatRequest, ChatResult, Message, Model, Usage, UsageLedger
 from harness.llm.provider import Provider
+from tests.harness.llm.calls import answer, answers
 
 
 class CountingProvider(Provider):
@@ -50,18 +51,16 @@ def test_ledger_adds_per_purpose_and_separates_cache_hits() -> None:
 
 def test_model_counts_usage_per_purpose_and_resets() -> None:
     provider = CountingProvider()
-    with Model(provider) as model:
-        model.generate_sync(ask())
-        model.generate_sync(ask("routing"))
-        model.generate_sync(ask("routing"))
-        assert model.usage == Usage(input_tokens=30, output_tokens=6, calls=3)
-        assert model.ledger.by_purpose["routing"].calls == 2
-        model.reset_usage()
-        assert model.usage == Usage()
+    model = Model(provider)
+    answers(model, ask(), ask("routing"), ask("routing"))
+    assert model.usage == Usage(input_tokens=30, output_tokens=6, calls=3)
+    assert model.ledger.by_purpose["routing"].calls == 2
+    model.reset_usage()
+    assert model.usage == Usage()
     assert provider.closed >= 1
 
 
-def test_model_serves_sync_and_async_callers_alike() -> None:
+def test_model_serves_one_loop_after_another() -> None:
     provider = CountingProvider()
     model = Model(provider)
 
@@ -69,6 +68,5 @@ def test_model_serves_sync_and_async_callers_alike() -> None:
         return [r.text for r in await asyncio.gather(*(model.generate(ask()) for _ in range(5)))]
 
     assert sorted(asyncio.run(many()), key=int) == ["1", "2", "3", "4", "5"]
-    assert model.generate_sync(ask()).text == "6"
-    asyncio.run(model.aclose())
+    assert answer(model, ask()).text == "6"
     assert model.usage.calls == 6

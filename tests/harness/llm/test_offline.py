@@ -10,6 +10,7 @@ from harness.llm import ChatRequest, Hint, LLMCallError, Message, get_model
 from harness.llm.offline import OfflineHintError, OfflineModel, choose_option, usage_tokenizer
 from harness.llm.weights import CHATML_TEMPLATE
 from harness.templates import TemplateFailure
+from tests.harness.llm.calls import answer, answers
 
 EXAMPLES = (
     "Hello {{ name }}, how can I help?",
@@ -42,7 +43,7 @@ def turn(
 
 
 def generate(request: ChatRequest, label: str | None = None) -> str:
-    return OfflineModel(label).generate_sync(request).text
+    return answer(OfflineModel(label), request).text
 
 
 def test_turn_renders_an_example_with_the_variables() -> None:
@@ -59,7 +60,7 @@ def test_turn_is_deterministic_for_a_seed_and_differs_across_trials() -> None:
 
 def test_usage_is_counted_with_the_smollm2_tokenizer() -> None:
     request = turn("I would like to change my booking, please.")
-    result = OfflineModel().generate_sync(request)
+    result = answer(OfflineModel(), request)
     tokenizer = usage_tokenizer()
     assert len(tokenizer) == 49152  # SmolLM2's vocabulary
     prompt = tokenizer.apply_chat_template(
@@ -79,10 +80,10 @@ def test_usage_is_counted_with_the_smollm2_tokenizer() -> None:
 
 
 def test_model_id_always_says_offline() -> None:
-    assert OfflineModel().generate_sync(turn()).model == "offline"
-    assert OfflineModel("judge").generate_sync(turn()).model == "offline:judge"
+    assert answer(OfflineModel(), turn()).model == "offline"
+    assert answer(OfflineModel("judge"), turn()).model == "offline:judge"
     model = get_model("offline:simulator")
-    assert model.name == "offline:simulator" and "offline" in model.generate_sync(turn()).model
+    assert model.name == "offline:simulator" and "offline" in answer(model, turn()).model
 
 
 @pytest.mark.parametrize(
@@ -151,8 +152,8 @@ def test_judge_returns_the_precomputed_scores_as_json() -> None:
 def test_missing_material_is_a_clear_error(request_: ChatRequest, message: str) -> None:
     with pytest.raises(OfflineHintError, match=message):
         generate(request_)
-    with get_model("offline") as model, pytest.raises(LLMCallError, match=message):
-        model.generate_sync(request_)
+    with pytest.raises(LLMCallError, match=message):
+        answer(get_model("offline"), request_)
 
 
 def test_templates_are_strict_and_sandboxed() -> None:
@@ -163,9 +164,8 @@ def test_templates_are_strict_and_sandboxed() -> None:
 
 
 def test_usage_ledger_counts_offline_calls_per_purpose() -> None:
-    with get_model("offline") as model:
-        model.generate_sync(turn())
-        model.generate_sync(turn().model_copy(update={"purpose": "simulation"}))
+    model = get_model("offline")
+    answers(model, turn(), turn().model_copy(update={"purpose": "simulation"}))
     assert model.usage.calls == 2
     assert set(model.ledger.by_purpose) == {"generation", "simulation"}
 

@@ -19,6 +19,7 @@ from harness.llm import (
     get_model,
     get_provider,
 )
+from tests.harness.llm.calls import answer, answers
 from tests.harness.llm.fake_servers import FakeLLMServer, random_faults, scripted_faults
 
 SPECS = {"anthropic": "anthropic:claude-haiku-4-5", "openai": "openai:gpt-4.1"}
@@ -54,8 +55,8 @@ def test_request_and_response_are_translated(api: str) -> None:
         seed=3,
         stop=("END",),
     )
-    with FakeLLMServer(api) as server, model_for(server) as model:
-        result = model.generate_sync(request)
+    with FakeLLMServer(api) as server:
+        result = answer(model_for(server), request)
         body = server.requests[0].body
     assert result.text == "You said: How are you?"
     assert result.model == SPECS[api].split(":", 1)[1]
@@ -84,8 +85,7 @@ def test_anthropic_joins_several_system_messages(anthropic_server: FakeLLMServer
             Message(role="system", content="Rule two."),
         )
     )
-    with model_for(anthropic_server) as model:
-        model.generate_sync(request)
+    answer(model_for(anthropic_server), request)
     assert anthropic_server.requests[0].body["system"] == "Rule one.\n\nRule two."
 
 
@@ -102,8 +102,8 @@ def test_api_key_comes_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, openai_server: FakeLLMServer
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", openai_server.api_key)
-    with get_model(SPECS["openai"], base_url=openai_server.base_url, cache="off") as model:
-        assert model.generate_sync(ask("hi")).text == "You said: hi"
+    model = get_model(SPECS["openai"], base_url=openai_server.base_url, cache="off")
+    assert answer(model, ask("hi")).text == "You said: hi"
 
 
 def test_openai_compatible_needs_no_key_and_never_forwards_openai_key(
@@ -111,8 +111,8 @@ def test_openai_compatible_needs_no_key_and_never_forwards_openai_key(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-real-openai-key")
     with FakeLLMServer("openai", api_key="EMPTY") as server:
-        with get_model(f"openai-compatible:{server.base_url}:org/model:7b", cache="off") as model:
-            result = model.generate_sync(ask("hi", max_tokens=9))
+        model = get_model(f"openai-compatible:{server.base_url}:org/model:7b", cache="off")
+        result = answer(model, ask("hi", max_tokens=9))
         sent = server.requests[0]
     assert result.text == "You said: hi"
     assert sent.body["model"] == "org/model:7b"
@@ -165,9 +165,9 @@ def test_every_call_ends_and_usage_is_counted_once_under_faults(api: str) -> Non
 @pytest.mark.parametrize("api", APIS)
 def test_gives_up_after_max_attempts_with_a_clear_error(api: str) -> None:
     with FakeLLMServer(api, faults=lambda index: "server_error") as server:
-        with model_for(server, RetryPolicy(max_attempts=3, base_delay_s=0.001)) as model:
-            with pytest.raises(LLMCallError) as caught:
-                model.generate_sync(ask("hi"))
+        model = model_for(server, RetryPolicy(max_attempts=3, base_delay_s=0.001))
+        with pytest.raises(LLMCallError) as caught:
+            answer(model, ask("hi"))
         assert len(server.requests) == 3
     message = str(caught.value)
     assert SPECS[api] in message and "3 attempts" in message and "500" in message
@@ -179,8 +179,8 @@ def test_gives_up_after_max_attempts_with_a_clear_error(api: str) -> None:
 def test_authentication_errors_are_not_retried(api: str) -> None:
     with FakeLLMServer(api) as server:
         model = get_model(SPECS[api], api_key="wrong-key", base_url=server.base_url, cache="off")
-        with model, pytest.raises(LLMCallError, match="not retryable") as caught:
-            model.generate_sync(ask("hi"))
+        with pytest.raises(LLMCallError, match="not retryable") as caught:
+            answer(model, ask("hi"))
         assert len(server.requests) == 1
     assert caught.value.attempts == 1 and not caught.value.retryable
 
@@ -197,16 +197,15 @@ def test_retry_after_is_honoured(api: str) -> None:
     ) as server:
         provider = get_provider(SPECS[api], api_key=server.api_key, base_url=server.base_url)
         limits = Limits(RetryPolicy(base_delay_s=0.01, max_delay_s=0.01), sleep=record_sleep)
-        with Model(provider, limits=limits) as model:
-            assert model.generate_sync(ask("hi")).text == "You said: hi"
+        assert answer(Model(provider, limits=limits), ask("hi")).text == "You said: hi"
     assert len(waits) == 2
     assert 0.3 <= waits[0] <= 0.3 + 0.03  # the server's Retry-After (+ at most 10% jitter)
     assert waits[1] <= 0.01  # a 500 without Retry-After: full-jitter backoff
 
 
-def test_generate_sync_reuses_one_loop_and_connections(anthropic_server: FakeLLMServer) -> None:
-    with model_for(anthropic_server) as model:
-        texts = [model.generate_sync(ask(f"n{i}")).text for i in range(3)]
+def test_one_model_answers_several_calls_on_one_loop(anthropic_server: FakeLLMServer) -> None:
+    model = model_for(anthropic_server)
+    texts = [result.text for result in answers(model, *(ask(f"n{i}") for i in range(3)))]
     assert texts == ["You said: n0", "You said: n1", "You said: n2"]
     assert model.usage.calls == 3
 

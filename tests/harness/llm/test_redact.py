@@ -12,6 +12,7 @@ from harness.llm.errors import LLMError
 from harness.llm.limits import RetryPolicy
 from harness.llm.redact import redact, redact_url
 from harness.llm.registry import get_provider
+from tests.harness.llm.calls import answer
 
 SECRET = "s3cret-token-0123"
 
@@ -33,7 +34,7 @@ def test_failed_call_name_and_cache_hide_the_credentials(tmp_path: Path) -> None
     model = get_model(spec, cache="record", cache_path=tmp_path / "llm.sqlite",
                       retry=RetryPolicy(max_attempts=1))
     assert SECRET not in model.name and "some-model" in model.name
-    with model, pytest.raises(LLMError) as info:
-        model.generate_sync(ChatRequest(messages=(Message(role="user", content="hi"),)))
+    with pytest.raises(LLMError) as info:
+        answer(model, ChatRequest(messages=(Message(role="user", content="hi"),)))
     assert SECRET not in str(info.value)
     assert all(SECRET.encode() not in p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
