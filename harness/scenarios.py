@@ -60,7 +60,8 @@ class Range(BaseModel):
 
 
 def _variable_kind(value: Any) -> str | None:
-    if isinstance(value, dict):
+    # Called on the YAML's value when validating and on the model when serialising.
+    if isinstance(value, (dict, Range)):
         return "a range"
     return "a list of choices" if isinstance(value, list) else None
 

@@ -41,6 +41,16 @@ def test_sampling_is_seeded_paired_and_bound_to_valid_paths(scenario_set, mini_p
     assert len({s.key() for s in a}) == len(a)
 
 
+def test_a_scenario_set_serialises_without_warnings(scenario_set) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # pydantic warns when a union member cannot be told apart
+        dumped = scenario_set.model_dump(mode="json")
+    assert dumped["variables"]["budget"] == {"range": [500, 5000], "step": 100}
+    assert type(scenario_set).model_validate(dumped) == scenario_set
+
+
 def test_undefined_template_variable_is_reported_with_node(tmp_path, mini_path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(SET.replace("  destination: [Japan, Peru, Iceland]\n", ""))
