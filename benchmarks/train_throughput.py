@@ -20,8 +20,9 @@ number of optimizer steps, learning rate and cosine schedule, one epoch each:
 Useful tokens are the agent tokens the loss is computed on (never padding, never the prompt).
 Eval loss is each trained model's mean loss per agent token on the same held-out
 conversations, computed by one function. MFU = 6 · parameters · tokens fed (padding not
-counted) / training seconds / peak, the peak being the best of a few large fp32 matmuls
-measured at the start of the same run; attention FLOPs are left out, as usual.
+counted) / training seconds / peak, the peak being the best of a few large matmuls in the
+precision the trainers multiply in (bf16 where the recipe autocasts on this CPU, as all
+three do then; fp32 otherwise), measured in the same run; attention FLOPs are left out.
 
 Wall-clock numbers on a shared machine move with the other load; the ratios come from one
 run, and the three trainers run one after another, so rerun when the machine is busy.
@@ -94,9 +95,9 @@ class Measured:
         return 6 * parameters * self.fed / self.seconds / peak
 
 
-def peak_flops(n: int = 2048, repeats: int = 5) -> float:
-    """The machine's fp32 matmul rate (FLOP/s), best of `repeats`, with torch's threads."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def peak_flops(dtype: torch.dtype = torch.float32, n: int = 2048, repeats: int = 5) -> float:
+    """The machine's matmul rate (FLOP/s) in `dtype`, best of `repeats`, with torch's threads."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = math.inf
     for _ in range(repeats):
@@ -149,7 +150,8 @@ def _training_args(recipe: Recipe, steps: int, per_device: int, accumulation: in
                 warmup_steps=recipe.warmup_ratio, weight_decay=recipe.weight_decay,
                 adam_beta1=recipe.betas[0], adam_beta2=recipe.betas[1], max_grad_norm=recipe.grad_clip or 0.0,
                 save_strategy="no", eval_strategy="no", logging_strategy="no", report_to="none", use_cpu=True,
-                seed=recipe.seed, dataloader_num_workers=0, disable_tqdm=True)
+                seed=recipe.seed, dataloader_num_workers=0, disable_tqdm=True,
+                bf16=recipe.cpu_autocast == "bf16")     # the same autocast as ours
 
 
 def padded_trainer(recipe: Recipe, train_set, eval_set, corpus, steps: int, trainer_batch: int, work: Path
@@ -206,7 +208,6 @@ def main() -> None:
                         help="whose conversations (insurance: 9-39 turns, so padding costs more)")
     args = parser.parse_args()
 
-    peak = peak_flops()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         train_convs, eval_convs, system_prompt = offline_conversations(args.procedure, args.conversations + 12,
@@ -214,6 +215,9 @@ def main() -> None:
         train_convs, eval_convs = train_convs[:args.conversations], eval_convs[:4]
         recipe = load_recipe(args.model, {"epochs": 1, "max_steps": None, "eval_every_steps": None,
                                           "early_stopping_patience": None})
+        # MFU against the peak of the precision the matmuls run in (bf16 autocast where native).
+        precision = "bf16" if recipe.cpu_autocast == "bf16" else "fp32"
+        peak = peak_flops(torch.bfloat16 if precision == "bf16" else torch.float32)
         if recipe.effective_batch % args.trainer_batch:
             raise SystemExit(f"--trainer-batch must divide the effective batch {recipe.effective_batch}")
         corpus = [system_prompt] + [t.text for c in train_convs for t in c.turns]
@@ -224,7 +228,7 @@ def main() -> None:
         print(f"{args.model}: {len(train_set)} {args.procedure} conversations, {steps} steps of "
               f"{recipe.effective_batch} conversations (ours: {recipe.per_device_batch} x {recipe.grad_accum}, "
               f"packed={recipe.packing}; TRL: packed rows of {recipe.max_seq_len}; Trainer: {args.trainer_batch} x "
-              f"{recipe.effective_batch // args.trainer_batch}, padded); peak fp32 matmul {peak / 1e9:.0f} GFLOP/s")
+              f"{recipe.effective_batch // args.trainer_batch}, padded); matmuls in {precision} for all three, peak {precision} matmul {peak / 1e9:.0f} GFLOP/s")
 
         ours = ours_trainer(recipe, train_convs, eval_convs, eval_set, system_prompt, work)
         trl = trl_sft_trainer(recipe, train_set, eval_set, corpus, steps, work)

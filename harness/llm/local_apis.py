@@ -4,10 +4,12 @@
         os.environ.update(apis.environment())     # the SDKs' own base-URL and key variables
         get_model("anthropic:claude-sonnet-4-5")   # ... now talks to SmolLM2 on 127.0.0.1
 
-Two processes: `transformers serve` with the model (`harness.llm.serving.ModelServer`; a
-GGUF is converted to a checkpoint once, see `checkpoint_directory`) and the gateway in front
-of it (`harness.llm.gateway`), which speaks both wire formats. Only the official SDKs are
-clients: they are pointed here by `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`.
+The gateway (`harness.llm.gateway`) speaks both wire formats. By default (`engine="in-process"`)
+it holds the model itself and decodes concurrent requests in one batch; with
+`engine="transformers"` it fronts `transformers serve` (`harness.llm.serving.ModelServer`; a
+GGUF is converted to a checkpoint once, see `checkpoint_directory`), about 15x slower on a
+2-core CPU (see the gateway's docstring). Only the official SDKs are clients: they are pointed
+here by `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import httpx
 
@@ -42,8 +45,9 @@ class LocalAPIs:
     """Start the model server and the gateway; a context manager that stops both."""
 
     def __init__(self, source: str | Path = "smollm2-135m", *, port: int | None = None,
-                 threads: int | None = None, log_dir: Path | None = None, startup_timeout_s: float = 600.0) -> None:
-        self.source, self.port, self.threads = source, port, threads
+                 threads: int | None = None, log_dir: Path | None = None, startup_timeout_s: float = 600.0,
+                 engine: Literal["in-process", "transformers"] = "in-process") -> None:
+        self.source, self.port, self.threads, self.engine = source, port, threads, engine
         self.log_dir, self.startup_timeout_s = log_dir, startup_timeout_s
         self.served_as = f"local:{source}"
         self._server: ModelServer | None = None
@@ -51,8 +55,10 @@ class LocalAPIs:
 
     @property
     def server_pid(self) -> int | None:
-        """The model server's process id (to watch its memory), None when not started."""
-        return self._server.served.pid if self._server and self._server.served else None
+        """The process holding the model (to watch its memory), None when not started."""
+        if self._server is not None:
+            return self._server.served.pid if self._server.served else None
+        return self._gateway.pid if self._gateway is not None else None
 
     @property
     def url(self) -> str:
@@ -66,20 +72,22 @@ class LocalAPIs:
                 TIMEOUT_ENV: "1800"}
 
     def start(self) -> LocalAPIs:
-        directory = checkpoint_directory(self.source)
         logs = self.log_dir
-        # Continuous batching: the conversations that wait on the model at the same time are
-        # decoded together, several times the throughput of one request at a time on a CPU.
-        self._server = ModelServer(directory, engine="transformers", threads=self.threads,
-                                   extra_args=CONTINUOUS_BATCHING,
-                                   startup_timeout_s=self.startup_timeout_s,
-                                   log_path=logs / "model-server.log" if logs else None)
-        served = self._server.start()
+        backend = ["--local", str(self.source)] + (["--threads", str(self.threads)] if self.threads else [])
+        if self.engine == "transformers":
+            # Continuous batching: the conversations that wait on the model at the same time are
+            # decoded together, several times the throughput of one request at a time on a CPU.
+            self._server = ModelServer(checkpoint_directory(self.source), engine="transformers",
+                                       threads=self.threads, extra_args=CONTINUOUS_BATCHING,
+                                       startup_timeout_s=self.startup_timeout_s,
+                                       log_path=logs / "model-server.log" if logs else None)
+            served = self._server.start()
+            backend = ["--backend", served.base_url, "--model", served.model]
         self.port = self.port or free_port()
         log = (logs / "gateway.log").open("wb") if logs else subprocess.DEVNULL
         self._gateway = subprocess.Popen(
-            [sys.executable, "-m", "harness.llm.gateway", "--backend", served.base_url, "--model", served.model,
-             "--served-as", self.served_as, "--port", str(self.port)],
+            [sys.executable, "-m", "harness.llm.gateway", *backend, "--served-as", self.served_as,
+             "--port", str(self.port)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._wait()
@@ -90,7 +98,7 @@ class LocalAPIs:
 
     def _wait(self) -> None:
         assert self._gateway is not None
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self._gateway.poll() is not None:
                 raise ServingError(f"the gateway exited with status {self._gateway.returncode} "
@@ -101,7 +109,7 @@ class LocalAPIs:
             except httpx.TransportError:
                 pass
             time.sleep(0.25)
-        raise ServingError(f"the gateway did not answer on {self.url} within 60s")
+        raise ServingError(f"the gateway did not answer on {self.url} within {self.startup_timeout_s:.0f}s")
 
     def stop(self) -> None:
         gateway, self._gateway = self._gateway, None
@@ -138,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="smollm2-135m", help="local weights: alias, GGUF or checkpoint dir")
     parser.add_argument("--port", type=int, default=None,
                         help="the gateway's port (fix it to replay recorded calls later: the cache keys name it)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads of the model server")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for decoding")
+    parser.add_argument("--engine", choices=["in-process", "transformers"], default="in-process",
+                        help="the gateway decodes itself (batched), or fronts `transformers serve`")
     parser.add_argument("--logs", type=Path, default=None, help="folder for the servers' logs")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
     args = parser.parse_args(argv)
@@ -150,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"local APIs: starting {args.model} behind the Anthropic and OpenAI wire formats…", file=sys.stderr)
     # A terminated run stops its servers too: SIGTERM unwinds like Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
-    with LocalAPIs(args.model, port=args.port, threads=args.threads, log_dir=args.logs) as apis:
+    with LocalAPIs(args.model, port=args.port, threads=args.threads, log_dir=args.logs, engine=args.engine) as apis:
         print(f"local APIs: {apis.url} (ANTHROPIC_BASE_URL, OPENAI_BASE_URL/v1)", file=sys.stderr, flush=True)
         child = subprocess.Popen(command, env={**os.environ, **apis.environment()})
         try:
