@@ -21,12 +21,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compile.tiny_model import TinyModelConfig
+from harness.cpu import cpu_multiplies_bf16
 from harness.errors import SpecError
 from harness.spec_file import read_mapping, validate_spec
 from harness.yaml_source import load_yaml
 
-__all__ = ["RECIPES_DIR", "ModelSpec", "Recipe", "available_recipes", "cpu_multiplies_bf16", "load_recipe",
-           "parse_overrides"]
+__all__ = ["RECIPES_DIR", "ModelSpec", "Recipe", "available_recipes", "load_recipe", "parse_overrides"]
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 SCRATCH = "scratch"
@@ -195,17 +195,6 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         except SpecError as e:
             raise ValueError(f"--set {key.strip()}: {e.message}") from None
     return out
-
-
-def cpu_multiplies_bf16() -> bool:
-    """Whether this CPU has bfloat16 dot-product instructions (Linux's /proc/cpuinfo flags);
-    read without importing torch, which a recipe's validation must not pay for."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
-            flags = next((line for line in info if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def load_recipe(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -> Recipe:

@@ -54,7 +54,8 @@ async def run_transcripts(proc: ProcedureRun, compiled: CompiledModel, condition
             if on_done is not None:
                 on_done(finished(t))
 
-        transcripts = await run_conversations(agent, simulator, scenarios, on_done=done)
+        transcripts = await run_conversations(agent, simulator, scenarios, on_done=done,
+                                              max_turns=proc.entry.max_turns)
     return [finished(t) for t in transcripts]
 
 

@@ -25,6 +25,7 @@ from harness.errors import SpecError, SpecErrors
 from harness.judges.rubric import Criterion
 from harness.llm.choice import choose
 from harness.llm.errors import ConfigurationError
+from harness.runner import DEFAULT_MAX_TURNS
 from harness.spec_file import Sourced, load_spec
 
 MAX_EVAL_N = 10_000          # evaluation scenarios per condition (the paper uses 200)
@@ -89,6 +90,9 @@ class ProcedureEntry(_Strict):
     scenarios: Path
     n: int = Field(default=12, ge=1, le=MAX_EVAL_N, description="evaluation scenarios per condition")
     seed: int = 7
+    max_turns: int = Field(default=DEFAULT_MAX_TURNS, ge=2, le=1000,
+                           description="a conversation still open after this many turns (user and agent) "
+                                       "ends with reason turn_cap")
     served: ServedModel | None = None
 
 

@@ -239,6 +239,9 @@ def main(argv: list[str] | None = None) -> None:
     where.add_argument("--backend", metavar="URL", help="an OpenAI-compatible server's base URL (…/v1)")
     parser.add_argument("--model", help="with --backend: the model name the server serves")
     parser.add_argument("--threads", type=int, default=None, help="with --local: torch threads for decoding")
+    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
+                        help="with --local: the weights' precision; auto = bfloat16 where the CPU multiplies "
+                             "it natively (decoding ~1.5x faster on 2 cores), else float32")
     parser.add_argument("--served-as", default=None,
                         help="the model name responses carry (default: local:SOURCE, or --model)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -246,9 +249,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     backend: Backend
     if args.local:
+        import torch
+
+        from harness.cpu import cpu_multiplies_bf16
+
         from .registry import get_model
 
-        backend = ModelBackend(get_model(f"local:{args.local}", threads=args.threads))
+        dtype = args.dtype if args.dtype != "auto" else "bfloat16" if cpu_multiplies_bf16() else "float32"
+        backend = ModelBackend(get_model(f"local:{args.local}", threads=args.threads, dtype=getattr(torch, dtype)))
         served_as = args.served_as or f"local:{args.local}"
     else:
         if not args.model:

@@ -2,7 +2,7 @@
 local Anthropic and OpenAI servers, reached through the official SDKs. What it says is not
 scripted, so these tests assert the handling (counted, recorded, never a crash), not words.
 
-Slow: the model server starts once for the module (a minute), each call decodes on the CPU.
+Slow: the gateway loads the model once for the module, each call decodes on the CPU.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def test_the_langgraph_classifier_routes_or_falls_back_and_counts(apis: LocalAPI
 
 
 def test_the_model_server_stays_small_after_the_calls(apis: LocalAPIs) -> None:
-    # Runs last in the module: an unsized continuous-batching cache grew to 13.7 GB and was OOM-killed.
+    # Runs last in the module: an unsized continuous-batching cache of `transformers serve` once
+    # grew to 13.7 GB and was OOM-killed; the process holding the model must stay small.
     run(judge_transcript(openai_model(apis), TURNS * 8, challenge_posed=False))
     rss_kb = int(subprocess.check_output(["ps", "-o", "rss=", "-p", str(apis.server_pid)]))
     assert rss_kb < 2 * 1024 * 1024, f"the model server holds {rss_kb // 1024} MB"
