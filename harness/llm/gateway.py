@@ -11,7 +11,8 @@ for `model`, which a pinned backend insists on. `--local`: the batched local pro
 (`harness.llm.local`) in this process, requests that arrive together decoded in one batch.
 The rehearsal uses `--local`: on a 2-core CPU, `transformers serve` with continuous batching
 completed 4 concurrent 300-token generator calls in about 3 minutes (~7 tokens/s in all),
-which put the rehearsal at hours; the batched provider decodes the same at ~100 tokens/s.
+which put the rehearsal at hours; the batched provider decodes a batch of 4 at ~41 tokens/s
+(fp32) or ~62 (bf16, `--dtype auto` on a CPU with bf16 instructions).
 `POST /v1/messages` is translated either way: system and messages (string or text blocks)
 become chat messages, `stop_sequences` `stop`, and the completion an Anthropic `Message`
 (built with the SDK's own type) with the usage the backend counted.

@@ -7,7 +7,7 @@
 The gateway (`harness.llm.gateway`) speaks both wire formats. By default (`engine="in-process"`)
 it holds the model itself and decodes concurrent requests in one batch; with
 `engine="transformers"` it fronts `transformers serve` (`harness.llm.serving.ModelServer`; a
-GGUF is converted to a checkpoint once, see `checkpoint_directory`), about 15x slower on a
+GGUF is converted to a checkpoint once, see `checkpoint_directory`), 6-9x slower on a
 2-core CPU (see the gateway's docstring). Only the official SDKs are clients: they are pointed
 here by `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`.
 """

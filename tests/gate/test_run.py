@@ -87,3 +87,15 @@ def test_a_killed_run_resumes_without_having_finished_conversations_again(
             == [r.model_dump(exclude=timeless) for r in whole])     # and the results are one run's
     staging = killed.results.root / killed.procedure.name / "orchestrated" / STAGING
     assert not staging.exists()
+
+
+def test_the_suites_turn_cap_ends_conversations_and_keys_the_results(travel_repo: Path, tmp_path: Path,
+                                                                     offline_compiled) -> None:
+    uncapped = _fingerprint(travel_repo)
+    suite = travel_repo / "edits.gate.yaml"
+    suite.write_text(suite.read_text().replace("seed: 3}", "seed: 3, max_turns: 4}"))
+    assert _fingerprint(travel_repo) != uncapped       # results under another cap are not reused
+    run = _run(travel_repo, tmp_path)
+    transcripts = asyncio.run(run_transcripts(run, offline_compiled, "in_context", run.scenarios))
+    assert all(len(t.turns) <= 4 for t in transcripts)
+    assert {t.end_reason for t in transcripts} == {"turn_cap"}      # no travel path ends in 4 turns
