@@ -30,9 +30,12 @@ gate: $(STAMP)
 # The gateway's port is fixed because the recorded calls are keyed by it (rehearse-replay).
 REHEARSAL_PORT ?= 8765
 REHEARSAL_SUITE := test_suites/rehearsal/travel.gate.yaml
+# Four xdist workers: the four conditions converse (and are judged) at the same time, so the
+# local stand-in decodes their calls in one batch; a decoding step on 2 cores costs about the
+# same for 2 requests as for 16, and one condition at a time took over 30 minutes.
 rehearse: $(STAMP)
 	$(BIN)/python -m harness.llm.local_apis --port $(REHEARSAL_PORT) --logs .subterra/rehearsal/logs -- \
-		$(BIN)/subterra gate $(REHEARSAL_SUITE)
+		$(BIN)/subterra gate $(REHEARSAL_SUITE) --workers 4
 	$(BIN)/subterra handling reports/rehearsal
 	$(BIN)/subterra cost reports/rehearsal
 
