@@ -27,6 +27,12 @@ from harness.llm.errors import LLMError
 from harness.transcript import Turn
 
 
+# The rubric's reply is five integers and a short rationale: well under 150 tokens from a
+# model that follows it. A reply that runs on is not that JSON; it is cut here and repaired
+# (800 let a rambling model spend minutes of CPU decoding per call in the rehearsal).
+JUDGE_MAX_TOKENS = 400
+
+
 class JudgeResult(BaseModel):
     judge: str                      # the judge as the suite names it (the same whether it failed or not)
     model: str = ""                 # the concrete model id that answered, when one did
@@ -50,7 +56,7 @@ async def judge_transcript(model: ChatModel, turns: Sequence[Turn], *, challenge
     error: JudgeOutputError | None = None
     name = getattr(model, "name", "unknown")
     for attempt in range(2):
-        request = ChatRequest(messages=tuple(messages), max_tokens=800, temperature=0.0, seed=seed,
+        request = ChatRequest(messages=tuple(messages), max_tokens=JUDGE_MAX_TOKENS, temperature=0.0, seed=seed,
                               trial=attempt, hint=hint, purpose="judge")
         try:
             result = await model.generate(request)
