@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from gate.suite import Models
 from harness.conditions import model_role
-from harness.llm import ChatModel, get_model
+from harness.llm import ChatModel, get_model, get_provider
 
 
 @dataclass
@@ -29,6 +29,12 @@ class RoleModels:
 
 def build_models(models: Models, cache_mode: str | None = None) -> RoleModels:
     """The suite's models; network ones with the record/replay `cache_mode` when given."""
-    kw = {"cache": cache_mode} if cache_mode else {}
-    return RoleModels(user=get_model(models.user, **kw), frontier=get_model(models.frontier, **kw),
-                      base=get_model(models.base, **kw), judges=[get_model(j, **kw) for j in models.judges])
+    def build(spec: str) -> ChatModel:
+        # Local weights and the offline model are never recorded (see `get_model`), so a
+        # replay computes their answers again rather than looking for them in the cache.
+        if cache_mode and get_provider(spec).cacheable:
+            return get_model(spec, cache=cache_mode)
+        return get_model(spec)
+
+    return RoleModels(user=build(models.user), frontier=build(models.frontier), base=build(models.base),
+                      judges=[build(j) for j in models.judges])

@@ -26,7 +26,6 @@ from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
 from harness.llm.errors import LLMError
 from harness.transcript import Turn
 
-
 # The rubric's reply is five integers and a short rationale: well under 150 tokens from a
 # model that follows it. A reply that runs on is not that JSON; it is cut here and repaired
 # (800 let a rambling model spend minutes of CPU decoding per call in the rehearsal).
@@ -49,12 +48,14 @@ async def judge_transcript(model: ChatModel, turns: Sequence[Turn], *, challenge
                            offline_scores: Mapping[str, int] | None = None,
                            procedure_summary: str | None = None, seed: int = 0) -> JudgeResult:
     """Score one conversation blind (the judge never learns the condition)."""
+    name = getattr(model, "name", "unknown")
+    if not turns:   # a conversation whose first call failed: nothing to score, nothing to ask
+        return JudgeResult(judge=name, scores=None, failure="the conversation has no turns to judge")
     prompt = render_judge_prompt(turns, procedure_summary=procedure_summary)
     hint = Hint(task="judge", verdict={"scores": dict(offline_scores)}) if offline_scores else None
     messages = list(prompt.messages())
     usage = Usage()
     error: JudgeOutputError | None = None
-    name = getattr(model, "name", "unknown")
     for attempt in range(2):
         request = ChatRequest(messages=tuple(messages), max_tokens=JUDGE_MAX_TOKENS, temperature=0.0, seed=seed,
                               trial=attempt, hint=hint, purpose="judge")

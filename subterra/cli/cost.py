@@ -52,7 +52,7 @@ def _cost(p: argparse.ArgumentParser) -> Command:
         for data in reports:
             for proc in data["procedures"]:
                 name = proc["procedure"]["name"]
-                console.print(f"[bold]{data['run_name']} / {name}[/]")
+                console.print(f"{data['run_name']} / {name}", style="bold")
                 rows = {r["condition"]: r for r in _rows(proc, price, args.model)}
                 for r in rows.values():
                     console.print(f"  {r['condition']:<14} {dollars(r['dollars']):>14} per conversation  {r['label']}",

@@ -63,3 +63,15 @@ def test_the_shipped_gate_suite_follows_the_keys(monkeypatch: pytest.MonkeyPatch
 def test_an_unknown_provider_in_a_fallback_is_the_suites_error(tmp_path: Path) -> None:
     with pytest.raises(SpecErrors, match=r"s.gate.yaml:\d+: models(\.frontier)?: .*unknown model provider 'antropic'"):
         load_suite(suite_file(tmp_path, "models:\n  frontier: antropic:x | offline\n"))
+
+
+def test_a_replay_computes_local_models_again_and_replays_only_recorded_ones(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from gate.role_models import build_models
+    from gate.suite import Models
+
+    monkeypatch.setenv("SUBTERRA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    models = build_models(Models(user="openai:gpt-4.1", base="local:smollm2-135m", judges=["offline"]), "replay")
+    assert models.user.cache is not None and models.user.cache.mode == "replay"
+    assert models.base.cache is None and models.judges[0].cache is None   # never recorded: computed again

@@ -63,6 +63,7 @@ def test_break_even_includes_the_compiles_cost_and_the_command_prints_dollars(pr
     assert "claude-sonnet-4-5 list price (projected)" in out and "self-hosted GPU time" in out
     assert f"pays for itself after {e['economics']['break_even_conversations']:,} conversations" in out
     assert not re.search(r"\de[-+]\d", out), out                       # never scientific notation
+    assert "[bold]" not in out and "[/]" not in out                   # the CLI prints no markup verbatim
     html = (tmp_path / "demo" / "index.html").read_text()
     assert "projected at claude-sonnet-4-5" in html and not re.search(r"\$\d(\.\d+)?e[-+]", html)
     assert json.loads((tmp_path / "demo" / "report.json").read_text())["timings"]["economics"]

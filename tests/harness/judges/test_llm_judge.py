@@ -83,3 +83,8 @@ def test_a_failed_judge_call_is_a_recorded_failure_not_a_crash() -> None:
     result = asyncio.run(judge_transcript(Failing("not json"), TURNS, challenge_posed=True))
     assert result.scores is None and result.call_failed and result.invalid_replies == 1
     assert "context length exceeded" in result.failure and result.usage.calls == 1
+
+
+def test_a_conversation_without_turns_is_a_recorded_failure_not_a_crash() -> None:
+    result = asyncio.run(judge_transcript(OfflineModel("judge"), [], challenge_posed=False))
+    assert result.scores is None and "no turns" in result.failure and result.usage.calls == 0
