@@ -70,3 +70,27 @@ def test_model_serves_one_loop_after_another() -> None:
     assert sorted(asyncio.run(many()), key=int) == ["1", "2", "3", "4", "5"]
     assert answer(model, ask()).text == "6"
     assert model.usage.calls == 6
+
+
+def test_two_callers_recording_one_request_both_answer_with_what_the_cache_keeps(tmp_path) -> None:
+    """Processes that ask the same request at once both reach the provider; the cache keeps the
+    first answer stored, and the later caller answers with it too, so a replay gives each
+    caller the answer it used."""
+    from harness.llm.cache import ResponseCache
+
+    path = tmp_path / "llm.sqlite"
+    request = ask("same question")
+    other = Model(CountingProvider(), cache=ResponseCache(path, "record"))      # answers "1"
+
+    class Racing(CountingProvider):
+        async def generate(self, request: ChatRequest) -> ChatResult:
+            await other.generate(request)        # the other process records while this one decodes
+            self.calls = 41
+            return await super().generate(request)                             # live answer "42"
+
+    async def run() -> tuple[str, str]:
+        used = await Model(Racing(), cache=ResponseCache(path, "record")).generate(request)
+        replayed = await Model(CountingProvider(), cache=ResponseCache(path, "replay")).generate(request)
+        return used.text, replayed.text
+
+    assert asyncio.run(run()) == ("1", "1")
