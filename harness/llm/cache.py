@@ -159,13 +159,15 @@ class ResponseCache:
 
     def put(
         self, key: str, provider: str, model: str, request: ChatRequest, result: ChatResult
-    ) -> None:
+    ) -> bool:
+        """Store `result` under `key`; False when another caller had stored an answer first
+        (that one is kept)."""
         stored = result.model_copy(update={"cached": False}).model_dump_json()
-        self._run(
+        return bool(self._run(
             "INSERT OR IGNORE INTO responses (key, provider, model, request, result, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING key",
             (key, provider, model, canonical_json(_keyed_content(provider, model, request)), stored, time.time()),
-        )
+        ))
 
     def __len__(self) -> int:
         return self._run("SELECT COUNT(*) FROM responses")[0][0]

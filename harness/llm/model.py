@@ -58,14 +58,14 @@ class Model(ChatModel):
         # Count first: the call happened (and was paid for) even if storing it fails.
         self.ledger.add(request.purpose, result.usage, cached=False)
         if self.cache is not None and key is not None:
-            self.cache.put(
+            stored = self.cache.put(
                 key, self.provider.cache_identity, self.provider.model_id, request, result
             )
-            # Another caller may have recorded the same request first (the insert keeps theirs):
-            # answer with what the cache holds, so a replay gives every caller what it got now.
+            # Another caller recorded the same request first (the insert keeps theirs): answer
+            # with what the cache holds, so a replay gives every caller what it got now.
             # (A local stand-in's answer to one request can differ with its batch.)
-            kept = self.cache.get(key)
-            if kept is not None and kept.text != result.text:
+            kept = None if stored else self.cache.get(key)
+            if kept is not None:
                 result = kept.model_copy(update={"cached": False, "latency_s": result.latency_s})
         return result
 
