@@ -58,12 +58,17 @@ def _text(content: Any) -> str:
     raise ValueError("only text content is supported (no images, tools or documents)")
 
 
-def messages_to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
-    """An Anthropic Messages request body as an OpenAI chat completions body for `model`."""
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    """Streaming and tools are the two request features neither backend path implements."""
     if body.get("stream"):
         raise ValueError("streaming is not supported by this gateway")
     if body.get("tools"):
         raise ValueError("tools are not supported by this gateway")
+
+
+def messages_to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """An Anthropic Messages request body as an OpenAI chat completions body for `model`."""
+    _refuse_unsupported(body)
     messages = []
     if body.get("system"):
         messages.append({"role": "system", "content": _text(body["system"])})
@@ -96,10 +101,7 @@ def chat_to_message(completion: dict[str, Any], served_as: str) -> dict[str, Any
 
 def chat_request(body: dict[str, Any]) -> ChatRequest:
     """An OpenAI chat completions body as the harness's request (for a model in this process)."""
-    if body.get("stream"):
-        raise ValueError("streaming is not supported by this gateway")
-    if body.get("tools"):
-        raise ValueError("tools are not supported by this gateway")
+    _refuse_unsupported(body)
     messages = []
     for message in body.get("messages") or []:
         role = message.get("role")
@@ -215,9 +217,10 @@ def build_app(backend: Backend, served_as: str) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> JSONResponse:
         body = await request.json()
-        if body.get("stream"):
-            return JSONResponse({"error": {"message": "streaming is not supported by this gateway",
-                                           "type": "invalid_request_error"}}, status_code=400)
+        try:
+            _refuse_unsupported(body)  # before a server backend would answer in SSE
+        except ValueError as e:
+            return JSONResponse({"error": {"message": str(e), "type": "invalid_request_error"}}, status_code=400)
         status, answer = await backend.chat(body)
         if status == 200:
             answer["model"] = served_as

@@ -95,6 +95,9 @@ def test_unsupported_requests_get_the_apis_own_errors(gateway) -> None:
     client = openai.OpenAI(api_key="k", base_url=f"{url}/v1", max_retries=0)
     with pytest.raises(openai.BadRequestError, match="streaming"):
         client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
+    with pytest.raises(openai.BadRequestError, match="tools"):     # refused, not passed on to the server
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], tools=[
+            {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}])
 
 
 def test_a_dead_model_server_is_a_502_that_names_it() -> None:
