@@ -76,7 +76,7 @@ def _evaluate_group(proc: ProcedureRun, compiled: CompiledModel, condition: str,
         transcripts.update(reused)
         fresh = [by_index[i] for i in indices if i not in transcripts]
         started = time.perf_counter()
-        say(f"{proc.key} {condition}: running {len(fresh)} conversations"
+        say(f"{proc.key} {condition}: running {len(fresh)} conversation{'' if len(fresh) == 1 else 's'}"
             + (f" of the version at {proc.at_ref.ref}" if proc.at_ref else "")
             + (f", {resumed} finished before an interruption" if resumed else "")
             + (f", {len(reused)} reused from {proc.against}" if reused else ""))

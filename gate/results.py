@@ -70,6 +70,8 @@ class ResultStore:
 
     def stage(self, transcript: Transcript) -> None:
         t = transcript
+        if t.cut_by_failed_call:
+            return      # not finished: a resumed run has it again (its recorded calls answer from the cache)
         write_atomic(self._staged_path(t.procedure, t.condition, t.scenario_index), t.model_dump_json())
 
     def staged(self, procedure: str, condition: str, indices: list[int]) -> dict[int, Transcript]:

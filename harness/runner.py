@@ -33,6 +33,7 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
     agent_model = user_model = ""
     terminal: str | None = None
     error: str | None = None
+    failed_call = False
     visited: list[str] = []
     incidents = Incidents()
     reason: EndReason = "turn_cap"
@@ -44,7 +45,7 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
             try:
                 reply = await agent.reply(turns)
             except LLMError as e:
-                reason, error = "agent_error", str(e)
+                reason, error, failed_call = "agent_error", str(e), True
                 break
             agent_usage, routing_usage = agent_usage + reply.generation, routing_usage + reply.routing
             agent_model = reply.model or agent_model
@@ -64,7 +65,7 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
                 incidents += Incidents(empty_user_replies=e.empty_replies)
                 break
             except LLMError as e:
-                reason, error = "simulator_error", str(e)
+                reason, error, failed_call = "simulator_error", str(e), True
                 break
             user_usage = user_usage + said.usage
             incidents += Incidents(empty_user_replies=said.empty_replies)
@@ -80,7 +81,7 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
         turns=turns, end_reason=reason, terminal=terminal, agent_usage=agent_usage,
         routing_usage=routing_usage, user_usage=user_usage,
         wall_clock_s=round(time.perf_counter() - started, 3), agent_model=agent_model,
-        user_model=user_model, error=error, visited=visited, incidents=incidents)
+        user_model=user_model, error=error, visited=visited, incidents=incidents, cut_by_failed_call=failed_call)
 
 
 async def run_conversations(condition: Condition, simulator: UserSimulator, scenarios: Sequence[Scenario], *,

@@ -81,6 +81,10 @@ class Transcript(BaseModel):
     visited: list[str] = Field(default_factory=list)
     reused_from: str | None = None       # git ref of the run this transcript was reused from
     incidents: Incidents = Field(default_factory=Incidents)
+    # A model call failed after its retries (an outage, or a server stopped by the same
+    # interruption): the conversation did not finish, so an interrupted run does not keep it
+    # to resume from. Never written out; the error and end reason say the rest.
+    cut_by_failed_call: bool = Field(default=False, exclude=True)
 
 
 def write_jsonl(path: Path, records: list[BaseModel]) -> None:

@@ -18,7 +18,10 @@ def process_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:        # a zombie (ended, its parent not yet told) is not alive
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True
 PROCEDURE_DATA = Path(__file__).parent / "harness" / "procedure"
 
 

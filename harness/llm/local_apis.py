@@ -14,6 +14,7 @@ here by `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -132,15 +133,36 @@ class LocalAPIs:
         self.stop()
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+class _Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise _Interrupted(signum)
+
+
+def _stop_group(child: subprocess.Popen[bytes], signum: int, grace_s: float = 30.0) -> None:
+    """Stop the command and everything it started (pytest's xdist workers) before the servers
+    go: a worker left running would have its calls fail against a stopped server."""
+    try:
+        os.killpg(child.pid, signum)
+        child.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(child.pid, signal.SIGKILL)       # workers that outlived their controller
+    except ProcessLookupError:
+        pass
+    child.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m harness.llm.local_apis [--port P] [--logs DIR] -- COMMAND...`: run COMMAND
     with every API role pointed at the local model; the servers stop when it ends."""
     import argparse
-    import os
 
     parser = argparse.ArgumentParser(prog="python -m harness.llm.local_apis", description=main.__doc__)
     parser.add_argument("--model", default="smollm2-135m", help="local weights: alias, GGUF or checkpoint dir")
@@ -158,17 +180,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.logs:
         args.logs.mkdir(parents=True, exist_ok=True)
     print(f"local APIs: starting {args.model} behind the Anthropic and OpenAI wire formats…", file=sys.stderr)
-    # A terminated run stops its servers too: SIGTERM unwinds like Ctrl-C.
+    # Ctrl-C or a terminate stops the command's whole process group first, then the servers.
     signal.signal(signal.SIGTERM, _interrupt)
-    with LocalAPIs(args.model, port=args.port, threads=args.threads, log_dir=args.logs, engine=args.engine) as apis:
-        print(f"local APIs: {apis.url} (ANTHROPIC_BASE_URL, OPENAI_BASE_URL/v1)", file=sys.stderr, flush=True)
-        child = subprocess.Popen(command, env={**os.environ, **apis.environment()})
-        try:
-            return child.wait()
-        except KeyboardInterrupt:
-            child.terminate()
-            child.wait()
-            return 130
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        with LocalAPIs(args.model, port=args.port, threads=args.threads, log_dir=args.logs,
+                       engine=args.engine) as apis:
+            print(f"local APIs: {apis.url} (ANTHROPIC_BASE_URL, OPENAI_BASE_URL/v1)", file=sys.stderr, flush=True)
+            # Its own group, so the signal reaches the workers it starts and nothing else.
+            child = subprocess.Popen(command, env={**os.environ, **apis.environment()}, process_group=0)
+            try:
+                return child.wait()
+            except _Interrupted as interrupted:
+                for name in (signal.SIGINT, signal.SIGTERM):     # a second Ctrl-C must not cut the cleanup
+                    signal.signal(name, signal.SIG_IGN)
+                print("local APIs: interrupted; stopping the command, then the servers", file=sys.stderr, flush=True)
+                _stop_group(child, interrupted.signum)
+                raise
+    except _Interrupted as interrupted:
+        return 128 + interrupted.signum
 
 
 if __name__ == "__main__":

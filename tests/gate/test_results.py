@@ -45,3 +45,12 @@ def test_only_missing_results_are_run(tmp_path) -> None:
     got = store.ensure_group("p", "c", [0, 1, 2], run)
     assert asked == [0, 2] and [r.score("task_success") for r in got] == [5, 4, 5]
     assert len(store.all("p", "c")) == 3
+
+
+def test_a_conversation_cut_by_a_failed_call_is_not_kept_to_resume_from(tmp_path) -> None:
+    store = ResultStore(tmp_path)
+    finished, cut = result("c", 0, 5).transcript, result("c", 1, 5).transcript
+    cut = cut.model_copy(update={"end_reason": "agent_error", "error": "Connection error.", "cut_by_failed_call": True})
+    store.stage(finished)
+    store.stage(cut)
+    assert list(store.staged("p", "c", [0, 1])) == [0]     # a resumed run has scenario 1 again

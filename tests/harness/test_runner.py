@@ -107,6 +107,7 @@ def test_agent_error_when_the_model_raises_an_llm_error(error: Exception) -> Non
     assert transcript.end_reason == "agent_error" and transcript.error == str(error)
     assert [t.speaker for t in transcript.turns] == ["agent", "user", "agent", "user"]
     assert transcript.agent_usage.calls == 2
+    assert transcript.cut_by_failed_call and "cut_by_failed_call" not in transcript.model_dump_json()
 
 
 def test_agent_error_in_routing_too() -> None:
@@ -140,6 +141,8 @@ def test_simulator_error(user: ChatModel, message: str) -> None:
     assert [t.speaker for t in transcript.turns] == ["agent"]
     assert transcript.user_usage == Usage()
     assert transcript.incidents.empty_user_replies == (2 if "empty" in message else 0)
+    # a customer who said nothing is what the conversation was; a failed call cut it short
+    assert transcript.cut_by_failed_call == ("empty" not in message)
 
 
 def test_a_talking_models_slips_are_counted_on_the_transcript() -> None:

@@ -7,8 +7,13 @@ Slow: the gateway loads the model once for the module, each call decodes on the 
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from harness.conditions import build_condition
@@ -20,6 +25,7 @@ from harness.llm.local_apis import LOCAL_KEY, LocalAPIs
 from harness.runner import run_conversation
 from harness.simulator import UserSimulator
 from harness.transcript import Turn
+from tests.conftest import process_alive
 from tests.harness.conditions.doubles import offline, procedure, run, scenarios
 
 pytestmark = pytest.mark.slow
@@ -91,3 +97,28 @@ def test_the_model_server_stays_small_after_the_calls(apis: LocalAPIs) -> None:
     run(judge_transcript(openai_model(apis), TURNS * 8, challenge_posed=False))
     rss_kb = int(subprocess.check_output(["ps", "-o", "rss=", "-p", str(apis.server_pid)]))
     assert rss_kb < 2 * 1024 * 1024, f"the model server holds {rss_kb // 1024} MB"
+
+
+def test_a_terminated_run_stops_the_command_and_what_it_started_then_the_servers(
+        tiny_model_dir: Path, tmp_path: Path) -> None:
+    # The command starts a worker of its own (as pytest starts xdist workers) and waits. A
+    # worker left running after its controller would call a stopped server: calls that fail.
+    started = tmp_path / "started"
+    command = ("import os, subprocess, sys, time; "
+               "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
+               f"open({str(started)!r}, 'w').write(f'{{os.getpid()}} {{worker.pid}} {{os.environ[\"ANTHROPIC_BASE_URL\"]}}'); "
+               "time.sleep(300)")
+    wrapper = subprocess.Popen([sys.executable, "-m", "harness.llm.local_apis", "--model", str(tiny_model_dir),
+                                "--", sys.executable, "-c", command], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not started.exists() or len(started.read_text().split()) < 3:
+        assert wrapper.poll() is None and time.monotonic() < deadline, wrapper.stderr.read() if wrapper.stderr else ""
+        time.sleep(0.2)
+    parent, worker, url = started.read_text().split()
+    assert httpx.get(f"{url}/v1/models", timeout=10).status_code == 200
+    wrapper.send_signal(signal.SIGTERM)
+    status = wrapper.wait(timeout=90)
+    assert not process_alive(int(parent)) and not process_alive(int(worker))
+    assert status == 128 + signal.SIGTERM
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/v1/models", timeout=5)

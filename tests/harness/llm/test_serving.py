@@ -1,4 +1,5 @@
-"""`ModelServer` with `transformers serve` on a tiny random Llama saved as a plain HF directory."""
+"""`ModelServer` with `transformers serve` on a tiny random Llama saved as a plain HF directory
+(`tiny_model_dir`, in conftest)."""
 
 from __future__ import annotations
 
@@ -14,25 +15,10 @@ from tests.conftest import process_alive
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from compile.tiny_model import TinyModelConfig, build_tiny_model, train_tokenizer
-
-    tokenizer = train_tokenizer(["hello there, how can I help you today?"] * 8, vocab_size=300)
-    config = TinyModelConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_layers=1,
-                             num_heads=2, num_kv_heads=2, max_position_embeddings=256)
-    model = build_tiny_model(config, tokenizer, seed=0)
-    out = tmp_path_factory.mktemp("tiny-hf")
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
-
-def test_serves_lists_answers_and_stops(model_dir: Path) -> None:
-    with ModelServer(model_dir, engine="transformers", threads=1) as served:
+def test_serves_lists_answers_and_stops(tiny_model_dir: Path) -> None:
+    with ModelServer(tiny_model_dir, engine="transformers", threads=1) as served:
         assert served.base_url.startswith("http://127.0.0.1:")
-        assert served.spec == f"openai-compatible:{served.base_url}:{model_dir.resolve()}"
+        assert served.spec == f"openai-compatible:{served.base_url}:{tiny_model_dir.resolve()}"
         listed = httpx.get(f"{served.base_url}/models", timeout=10).json()["data"]
         assert [entry["id"] for entry in listed] == [served.model]
         body = {"model": served.model, "messages": [{"role": "user", "content": "hello"}],
