@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 from pathlib import Path
 
 from harness.files import runs_root, state_root
@@ -73,13 +74,23 @@ def _serve(p: argparse.ArgumentParser) -> Command:
                 console.print(f"gate it:  subterra run {_procedure_hint(folder)} --condition subterranean "
                               f"--model {served.spec} --system-prompt {folder / SYSTEM_PROMPT_FILE}")
                 console.print("Ctrl-C stops the server")
-                status = server.wait()
+                previous = signal.signal(signal.SIGTERM, _interrupt)   # `kill`, `docker stop`: the same
+                try:
+                    status = server.wait()
+                finally:
+                    signal.signal(signal.SIGTERM, previous)
         except ServingError as e:
             err_console.print(f"error: {e}", markup=False)
             return 1
         err_console.print(f"the server exited with status {status}; its log: {server.log_path}")
         return 1
     return run
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    # The model server runs in a session of its own: without this, a terminated `subterra
+    # serve` would leave it running.
+    raise KeyboardInterrupt
 
 
 def _procedure_hint(folder: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -36,8 +37,16 @@ def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout_s: floa
     raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(seen)}")
 
 
+def _as_from_a_terminal() -> None:
+    # A shell's background job (and so a test run started in one) ignores SIGINT, and a child
+    # inherits that; at a terminal Ctrl-C is not ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
-def test_export_serve_and_gate_the_endpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_export_serve_and_gate_the_endpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            stop: signal.Signals) -> None:
     zoom = str(ROOT / "procedures/zoom.yaml")
     out = tmp_path / "export"
     assert main(["export", zoom, *MICRO, "--store", str(tmp_path / "store"), "--out", str(out)]) == 0
@@ -45,7 +54,7 @@ def test_export_serve_and_gate_the_endpoint(tmp_path: Path, capsys: pytest.Captu
 
     serve = subprocess.Popen([sys.executable, "-m", "subterra.cli", "serve", str(out), "--engine", "transformers",
                               "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env={**os.environ, "COLUMNS": "400"})
+                             env={**os.environ, "COLUMNS": "400"}, preexec_fn=_as_from_a_terminal)
     try:
         server_pid = int(_wait_for_line(serve, r"serving .* \(pid (\d+),", 300)[1])
         url = _wait_for_line(serve, r"base URL: (\S+)", 10)[1]
@@ -59,6 +68,13 @@ def test_export_serve_and_gate_the_endpoint(tmp_path: Path, capsys: pytest.Captu
         assert [r["agent_model"] for r in rows] == [name, name]
         assert all(r["agent_usage"]["calls"] >= 1 for r in rows)
     finally:
-        serve.send_signal(signal.SIGINT)            # Ctrl-C
-        serve.wait(timeout=60)
-    assert serve.returncode == 130 and not process_alive(server_pid)
+        serve.send_signal(stop)
+        try:
+            said, _ = serve.communicate(timeout=60)    # drained: a full pipe must not hold it up
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            said, _ = serve.communicate()
+            with contextlib.suppress(NameError, ProcessLookupError):
+                os.killpg(server_pid, signal.SIGKILL)     # its model server, in a session of its own
+            raise AssertionError(f"`subterra serve` did not stop within 60 s of {stop.name}; it said:\n{said}") from None
+    assert serve.returncode == 130 and not process_alive(server_pid), said
