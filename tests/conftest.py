@@ -22,6 +22,8 @@ def process_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, IndexError):
         return True
+
+
 PROCEDURE_DATA = Path(__file__).parent / "harness" / "procedure"
 
 

@@ -14,6 +14,7 @@ here by `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -145,17 +146,12 @@ def _interrupt(signum: int, _frame: object) -> None:
 def _stop_group(child: subprocess.Popen[bytes], signum: int, grace_s: float = 30.0) -> None:
     """Stop the command and everything it started (pytest's xdist workers) before the servers
     go: a worker left running would have its calls fail against a stopped server."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signum)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         child.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        pass
-    except ProcessLookupError:
-        return
-    try:
-        os.killpg(child.pid, signal.SIGKILL)       # workers that outlived their controller
-    except ProcessLookupError:
-        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)       # whatever outlived the grace, workers included
     child.wait()
 
 
@@ -192,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return child.wait()
             except _Interrupted as interrupted:
-                for name in (signal.SIGINT, signal.SIGTERM):     # a second Ctrl-C must not cut the cleanup
-                    signal.signal(name, signal.SIG_IGN)
+                for signum in (signal.SIGINT, signal.SIGTERM):     # a second Ctrl-C must not cut the cleanup
+                    signal.signal(signum, signal.SIG_IGN)
                 print("local APIs: interrupted; stopping the command, then the servers", file=sys.stderr, flush=True)
                 _stop_group(child, interrupted.signum)
                 raise

@@ -55,6 +55,7 @@ def test_export_serve_and_gate_the_endpoint(tmp_path: Path, capsys: pytest.Captu
     serve = subprocess.Popen([sys.executable, "-m", "subterra.cli", "serve", str(out), "--engine", "transformers",
                               "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              env={**os.environ, "COLUMNS": "400"}, preexec_fn=_as_from_a_terminal)
+    server_pid: int | None = None
     try:
         server_pid = int(_wait_for_line(serve, r"serving .* \(pid (\d+),", 300)[1])
         url = _wait_for_line(serve, r"base URL: (\S+)", 10)[1]
@@ -74,7 +75,8 @@ def test_export_serve_and_gate_the_endpoint(tmp_path: Path, capsys: pytest.Captu
         except subprocess.TimeoutExpired:
             serve.kill()
             said, _ = serve.communicate()
-            with contextlib.suppress(NameError, ProcessLookupError):
-                os.killpg(server_pid, signal.SIGKILL)     # its model server, in a session of its own
+            if server_pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(server_pid, signal.SIGKILL)     # its model server, in a session of its own
             raise AssertionError(f"`subterra serve` did not stop within 60 s of {stop.name}; it said:\n{said}") from None
-    assert serve.returncode == 130 and not process_alive(server_pid), said
+    assert serve.returncode == 130 and server_pid is not None and not process_alive(server_pid), said
