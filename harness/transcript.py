@@ -9,9 +9,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from harness.files import write_atomic
-from harness.llm.base import Usage
+from harness.llm.base import ToolCall, Usage
 
-Speaker = Literal["agent", "user"]
+# "tool": a tool's result, the turn right after the agent turn that called it.
+Speaker = Literal["agent", "user", "tool"]
 EndReason = Literal["terminal", "user_ended", "turn_cap", "agent_error", "simulator_error"]
 
 
@@ -24,6 +25,9 @@ class Turn(BaseModel):
     node: str | None = None
     # The chain's earlier steps, in order (empty for a one-step turn; omitted when written).
     chain: list[str] = Field(default_factory=list, exclude_if=lambda steps: not steps)
+    # An agent turn that calls a tool (its `text` holds any words said with the call), or a
+    # tool turn: the call it answers (its `text` is the result as JSON).
+    tool_call: ToolCall | None = Field(default=None, exclude_if=lambda call: call is None)
 
     @property
     def steps(self) -> list[str]:

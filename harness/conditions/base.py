@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from harness.llm.base import ChatModel, ChatResult, Message, Usage
+from harness.llm.base import ChatModel, ChatResult, Message, ToolCall, Usage
 from harness.procedure import Procedure
 from harness.scenarios import Scenario
 from harness.transcript import Turn
@@ -32,6 +32,10 @@ class AgentReply(BaseModel):
     routing: Usage = Field(default_factory=Usage)
     model: str = ""
     unparsed_routes: int = 0                 # router replies this turn that named no option
+    # The agent calls a tool instead of (or after) speaking `text`: the runner executes it
+    # against the scenario's backend, appends the call and its result as turns, and asks the
+    # session again before the customer speaks.
+    tool_call: ToolCall | None = None
 
 
 class ConditionSession(abc.ABC):

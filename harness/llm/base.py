@@ -12,7 +12,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class ToolSpec(BaseModel):
+    """A tool as the vendor tool-use APIs declare it: name, description, JSON-Schema parameters."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolCall(BaseModel):
+    """One call of a tool by a model: which tool, with which arguments."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
 
 
 class Message(BaseModel):
@@ -20,6 +40,25 @@ class Message(BaseModel):
 
     role: Role
     content: str
+    # An assistant message that calls tools (its `content` may be empty).
+    tool_calls: tuple[ToolCall, ...] = Field(default=(), exclude_if=lambda calls: not calls)
+    # A `tool` message: the call whose result `content` holds (JSON text).
+    tool_call_id: str | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class OutputSchema(BaseModel):
+    """The shape a reply must have: a JSON Schema, or exactly one of named choices.
+
+    Providers enforce it the vendor's native way (OpenAI structured outputs, Anthropic forced
+    tool use, constrained decoding for local models) and say so in `ChatResult.constrained`;
+    callers still parse the text, and keep their repair path for providers that cannot.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    json_schema: dict[str, Any] | None = None
+    choices: tuple[str, ...] = ()
 
 
 class Hint(BaseModel):
@@ -63,6 +102,11 @@ class ChatRequest(BaseModel):
     hint: Hint | None = None
     # Free-form label for logs and the cost table, e.g. "generation" or "routing".
     purpose: str = "generation"
+    # Tools the model may call; `tool_choice` is "auto", "required", "none" or one tool's name.
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str = "auto"
+    # The reply's required shape (None: free text).
+    output: OutputSchema | None = None
 
 
 class Usage(BaseModel):
@@ -84,6 +128,10 @@ class ChatResult(BaseModel):
     model: str                      # the concrete model id; contains "offline" for offline results
     latency_s: float = 0.0
     cached: bool = False
+    # The tools the model called (empty: it only spoke).
+    tool_calls: tuple[ToolCall, ...] = Field(default=(), exclude_if=lambda calls: not calls)
+    # The provider enforced `request.output` natively (so a parse failure is the provider's bug).
+    constrained: bool = Field(default=False, exclude_if=lambda value: not value)
 
 
 class ChatModel(abc.ABC):
