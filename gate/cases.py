@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gate.before_after import RegressionCheck, regression_checks
+from gate.against.regression_checks import RegressionCheck, regression_checks
 from gate.checks import Check, CheckResult, checks_of, conversation_problems
 from gate.conversations import evaluate_condition
 from gate.run import GateRun, ProcedureRun

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from gate.results import ConversationResult, criterion_values, scores_by_scenario
+from gate.result_store import ConversationResult, criterion_values, scores_by_scenario
 from gate.suite import FailureThreshold, MeanThreshold, NonInferiority, PerConversation, Thresholds
 from harness.judges.rubric import FAILURE_AT_OR_BELOW
 from harness.stats import align_by_scenario, bootstrap_mean_difference_ci

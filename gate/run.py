@@ -13,8 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gate.regression import Edit, VersionAtRef, file_at_ref
-from gate.results import ConversationResult, ResultStore
+from gate.against.reuse import Edit, VersionAtRef, file_at_ref
+from gate.result_store import ConversationResult, ResultStore
 from gate.settings import GateSettings
 from gate.suite import GateSuite, ProcedureEntry, load_suite, suite_at_ref
 from harness.errors import SpecErrors
@@ -34,7 +34,7 @@ from harness.yaml_source import read_text
 
 if TYPE_CHECKING:
     from compile.pipeline import CompiledModel
-    from gate.compare import EditComparison
+    from gate.against.comparison import EditComparison
     from gate.role_models import RoleModels
 
 
@@ -51,7 +51,7 @@ class ProcedureRun:
     at_ref: VersionAtRef | None = None  # set when this run is that earlier version
     ref_suite: GateSuite | None = None  # the suite as it was at `against`, when it loads there
     paired: tuple[Scenario, ...] = ()   # an earlier version's share of the edit's scenarios
-    comparison: EditComparison | None = field(default=None, repr=False)   # set by gate.before_after
+    comparison: EditComparison | None = field(default=None, repr=False)   # set by gate.against.regression_checks
 
     @property
     def key(self) -> str:

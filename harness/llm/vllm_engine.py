@@ -20,10 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.servers.model_server import vllm_unavailable_reason
+
 from .base import ChatRequest, Usage
 from .batching import BatchingProvider, prompt_ids, sampling_seed
 from .errors import ConfigurationError
-from .serving import vllm_unavailable_reason
 
 __all__ = ["VLLMModel"]
 

@@ -12,7 +12,7 @@ from subterra.cli import Command, command, console
 def changed_procedures(ref: str, suites: list[Path], n: int | None = None) -> list[str]:
     """Diff each suite procedure against its version at git `ref`; lines to print.
     `n` overrides the suites' scenario counts, as `--n` does for the run."""
-    from gate.regression import file_at_ref
+    from gate.against.reuse import file_at_ref
     from gate.suite import load_suite
     from harness.conditions import CONDITIONS, condition_class
     from harness.errors import SpecErrors
@@ -63,7 +63,7 @@ def _gate(p: argparse.ArgumentParser) -> Command:
                    help="gate suite files (default: test_suites/*.gate.yaml)")
     p.add_argument("--against", metavar="REF",
                    help="git ref of an earlier version: print what changed, reuse its conversations "
-                        "the edit cannot have touched (orchestrated, langgraph; see gate/regression.py)")
+                        "the edit cannot have touched (orchestrated, langgraph; see gate/against/reuse.py)")
     p.add_argument("--recipe", help="compile recipe for every suite (e.g. tiny-cpu for a quick look)")
     p.add_argument("--n", type=int, help="evaluation scenarios per condition")
     p.add_argument("--conditions", help="comma-separated subset of conditions")

@@ -4,9 +4,9 @@
         os.environ.update(apis.environment())     # the SDKs' own base-URL and key variables
         get_model("anthropic:claude-sonnet-4-5")   # ... now talks to SmolLM2 on 127.0.0.1
 
-The gateway (`harness.llm.gateway`) speaks both wire formats. By default (`engine="in-process"`)
+The gateway (`harness.servers.gateway`) speaks both wire formats. By default (`engine="in-process"`)
 it holds the model itself and decodes concurrent requests in one batch; with
-`engine="transformers"` it fronts `transformers serve` (`harness.llm.serving.ModelServer`; a
+`engine="transformers"` it fronts `transformers serve` (`harness.servers.model_server.ModelServer`; a
 GGUF is converted to a checkpoint once, see `checkpoint_directory`), 6-9x slower on a
 2-core CPU (see the gateway's docstring). Only the official SDKs are clients: they are pointed
 here by `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`.
@@ -26,9 +26,9 @@ from typing import Literal
 
 import httpx
 
-from .provider import TIMEOUT_ENV
-from .serving import ModelServer, ServingError, free_port
-from .weights import checkpoint_directory
+from harness.llm.provider import TIMEOUT_ENV
+from harness.llm.weights import checkpoint_directory
+from harness.servers.model_server import ModelServer, ServingError, free_port
 
 __all__ = ["LocalAPIs"]
 
@@ -88,7 +88,7 @@ class LocalAPIs:
         self.port = self.port or free_port()
         log = (logs / "gateway.log").open("wb") if logs else subprocess.DEVNULL
         self._gateway = subprocess.Popen(
-            [sys.executable, "-m", "harness.llm.gateway", *backend, "--served-as", self.served_as,
+            [sys.executable, "-m", "harness.servers.gateway", *backend, "--served-as", self.served_as,
              "--port", str(self.port)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -156,11 +156,11 @@ def _stop_group(child: subprocess.Popen[bytes], signum: int, grace_s: float = 30
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m harness.llm.local_apis [--port P] [--logs DIR] -- COMMAND...`: run COMMAND
+    """`python -m harness.servers.vendor_apis [--port P] [--logs DIR] -- COMMAND...`: run COMMAND
     with every API role pointed at the local model; the servers stop when it ends."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m harness.llm.local_apis", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harness.servers.vendor_apis", description=main.__doc__)
     parser.add_argument("--model", default="smollm2-135m", help="local weights: alias, GGUF or checkpoint dir")
     parser.add_argument("--port", type=int, default=None,
                         help="the gateway's port (fix it to replay recorded calls later: the cache keys name it)")

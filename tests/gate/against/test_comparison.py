@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gate.compare import Version, compare_versions, verdict
-from gate.results import ConversationResult
+from gate.against.comparison import Version, compare_versions, verdict
+from gate.result_store import ConversationResult
 from harness.judges.llm_judge import JudgeResult
 from harness.judges.rubric import Scores
 from harness.judges.trace import TraceVerdict

@@ -21,8 +21,8 @@ from harness.conditions.langgraph_flow import LangGraphCondition
 from harness.conditions.routing import route
 from harness.judges.llm_judge import judge_transcript
 from harness.llm import get_model
-from harness.llm.local_apis import LOCAL_KEY, LocalAPIs
 from harness.runner import run_conversation
+from harness.servers.vendor_apis import LOCAL_KEY, LocalAPIs
 from harness.simulator import UserSimulator
 from harness.transcript import Turn
 from tests.conftest import process_alive
@@ -108,7 +108,7 @@ def test_a_terminated_run_stops_the_command_and_what_it_started_then_the_servers
                "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
                f"open({str(started)!r}, 'w').write(f'{{os.getpid()}} {{worker.pid}} {{os.environ[\"ANTHROPIC_BASE_URL\"]}}'); "
                "time.sleep(300)")
-    wrapper = subprocess.Popen([sys.executable, "-m", "harness.llm.local_apis", "--model", str(tiny_model_dir),
+    wrapper = subprocess.Popen([sys.executable, "-m", "harness.servers.vendor_apis", "--model", str(tiny_model_dir),
                                 "--", sys.executable, "-c", command], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not started.exists() or len(started.read_text().split()) < 3:

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from gate.against.reuse import Edit, file_at_ref, reusable_transcripts
 from gate.conversations import run_transcripts
-from gate.regression import Edit, file_at_ref, reusable_transcripts
-from gate.results import ConversationResult
+from gate.result_store import ConversationResult
 from gate.run import ProcedureRun
 from gate.suite import load_suite
 from harness.judges.trace import TraceVerdict

@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from gate.results import ConversationResult, scores_by_scenario
+from gate.result_store import ConversationResult, scores_by_scenario
 from harness.procedure import Procedure
 from harness.procedure.diff import ProcedureDiff, diff_procedures
 from harness.scenarios import Scenario

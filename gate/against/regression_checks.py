@@ -5,7 +5,7 @@ REF's results come from the results store when a gate of REF's version left them
 (they are keyed by that version's fingerprint: procedure, scenarios, suite settings,
 recipe); otherwise REF's version runs now, with its own procedure, scenarios and suite,
 its compiled model taken from the compile store or compiled once. The numbers and
-verdicts are `gate.compare`'s.
+verdicts are `gate.against.comparison`'s.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gate.against.comparison import EditComparison, Version, compare_versions
 from gate.checks import CheckResult
-from gate.compare import EditComparison, Version, compare_versions
 from gate.conversations import evaluate_condition
 
 if TYPE_CHECKING:
