@@ -294,19 +294,3 @@ def _recipe_errors(suite: GateSuite) -> list[SpecError]:
                        ("compile", "overrides") + key_of(err.message)) for err in e.errors]
     return []
 
-
-def suite_at_ref(path: Path, ref: str) -> GateSuite | None:
-    """The suite file as it was at git `ref` (its recipe and models), or None when it was
-    not there or does not load there."""
-    from gate.against.reuse import file_at_ref
-
-    text = file_at_ref(Path(path), ref)
-    if text is None:
-        return None
-    try:
-        suite = load_spec(f"{ref}:{path}", GateSuite, "a gate suite (name, procedures, …)", text)
-    except SpecErrors:
-        return None
-    if suite.source is not None:
-        suite.source.origin = Path(path).resolve()      # its paths resolve as the current file's do
-    return suite

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from gate.against.reuse import Edit, file_at_ref, reusable_transcripts
+from gate.against.git_ref import file_at_ref
+from gate.against.reuse import Edit, reusable_transcripts
 from gate.conversations import run_transcripts
 from gate.result_store import ConversationResult
 from gate.run import ProcedureRun

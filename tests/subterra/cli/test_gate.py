@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gate.against.preview import changed_procedures
 from subterra.cli import main
-from subterra.cli.gate import changed_procedures
 from tests.conftest import git
 
 
