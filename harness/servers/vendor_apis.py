@@ -14,7 +14,6 @@ here by `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -29,6 +28,7 @@ import httpx
 from harness.llm.provider import TIMEOUT_ENV
 from harness.llm.weights import checkpoint_directory
 from harness.servers.model_server import ModelServer, ServingError, free_port
+from harness.servers.processes import stop_group
 
 __all__ = ["LocalAPIs"]
 
@@ -116,12 +116,7 @@ class LocalAPIs:
     def stop(self) -> None:
         gateway, self._gateway = self._gateway, None
         if gateway is not None and gateway.poll() is None:
-            gateway.terminate()
-            try:
-                gateway.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
-                gateway.wait()
+            stop_group(gateway)
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -141,18 +136,6 @@ class _Interrupted(Exception):
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise _Interrupted(signum)
-
-
-def _stop_group(child: subprocess.Popen[bytes], signum: int, grace_s: float = 30.0) -> None:
-    """Stop the command and everything it started (pytest's xdist workers) before the servers
-    go: a worker left running would have its calls fail against a stopped server."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signum)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        child.wait(timeout=grace_s)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGKILL)       # whatever outlived the grace, workers included
-    child.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                 for signum in (signal.SIGINT, signal.SIGTERM):     # a second Ctrl-C must not cut the cleanup
                     signal.signal(signum, signal.SIG_IGN)
                 print("local APIs: interrupted; stopping the command, then the servers", file=sys.stderr, flush=True)
-                _stop_group(child, interrupted.signum)
+                stop_group(child, interrupted.signum, grace_s=30.0)
                 raise
     except _Interrupted as interrupted:
         return 128 + interrupted.signum

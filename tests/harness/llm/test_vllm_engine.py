@@ -17,8 +17,7 @@ import torch
 
 from harness.llm import ChatRequest, ConfigurationError, Message, get_model
 from harness.llm.local import LocalModel
-from harness.llm.vllm_engine import VLLMModel
-from harness.servers.model_server import vllm_unavailable_reason
+from harness.llm.vllm_engine import VLLMModel, vllm_unavailable_reason
 
 
 class GreedyEngine:
