@@ -78,8 +78,6 @@ VariableSpec = Annotated[
 RESERVED = frozenset({"self", "loop", "caller", "varargs", "kwargs", "range", "lipsum", "dict", "namespace",
                       "cycler", "joiner", "true", "false", "none", "True", "False", "None"})
 
-PERSONA_KEYS = ("style", "satisfaction", "challenge")
-
 
 class ScenarioSet(Sourced):
     model_config = ConfigDict(extra="forbid")

@@ -107,10 +107,6 @@ class EditComparison(_Frozen):
     def row(self, condition: str, criterion: str) -> CriterionChange:
         return next(c for c in self.criteria if (c.condition, c.criterion) == (condition, criterion))
 
-    @property
-    def regressions(self) -> list[CriterionChange]:
-        return [c for c in self.criteria if c.verdict == "regressed"]
-
 
 def _num(x: float | None, *, sign: bool = False) -> str:
     """Two decimals with a true minus sign, as the messages print them."""
