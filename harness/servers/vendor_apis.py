@@ -165,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with LocalAPIs(args.model, port=args.port, threads=args.threads, log_dir=args.logs,
                        engine=args.engine) as apis:
-            print(f"local APIs: {apis.url} (ANTHROPIC_BASE_URL, OPENAI_BASE_URL/v1)", file=sys.stderr, flush=True)
+            # The pid of the process holding the model: where to watch its memory during a rehearsal.
+            print(f"local APIs: {apis.url} (ANTHROPIC_BASE_URL, OPENAI_BASE_URL/v1), model in pid {apis.server_pid}",
+                  file=sys.stderr, flush=True)
             # Its own group, so the signal reaches the workers it starts and nothing else.
             child = subprocess.Popen(command, env={**os.environ, **apis.environment()}, process_group=0)
             try:

@@ -7,6 +7,7 @@ Slow: the gateway loads the model once for the module, each call decodes on the 
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -120,5 +121,8 @@ def test_a_terminated_run_stops_the_command_and_what_it_started_then_the_servers
     status = wrapper.wait(timeout=90)
     assert not process_alive(int(parent)) and not process_alive(int(worker))
     assert status == 128 + signal.SIGTERM
+    said = wrapper.stderr.read() if wrapper.stderr else ""
+    model_pid = re.search(r"model in pid (\d+)", said)
+    assert model_pid and not process_alive(int(model_pid[1])), said
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/v1/models", timeout=5)
