@@ -48,7 +48,7 @@ gate: $(STAMP)
 	$(BIN)/subterra gate
 
 # The rehearsal: the travel suite with every API role a real model (SmolLM2-135M-Instruct behind
-# local servers speaking the Anthropic and OpenAI wire formats, see harness/llm/local_apis.py).
+# local servers speaking the Anthropic and OpenAI wire formats, see harness/servers/vendor_apis.py).
 # The gateway's port is fixed because the recorded calls are keyed by it (rehearse-replay).
 REHEARSAL_PORT ?= 8765
 REHEARSAL_SUITE := test_suites/rehearsal/travel.gate.yaml
@@ -56,7 +56,7 @@ REHEARSAL_SUITE := test_suites/rehearsal/travel.gate.yaml
 # local stand-in decodes their calls in one batch; a decoding step on 2 cores costs about the
 # same for 2 requests as for 16, and one condition at a time took over 30 minutes.
 rehearse: $(STAMP)
-	$(BIN)/python -m harness.llm.local_apis --port $(REHEARSAL_PORT) --logs .subterra/rehearsal/logs -- \
+	$(BIN)/python -m harness.servers.vendor_apis --port $(REHEARSAL_PORT) --logs .subterra/rehearsal/logs -- \
 		$(BIN)/subterra gate $(REHEARSAL_SUITE) --workers 4
 	$(BIN)/subterra handling reports/rehearsal
 	$(BIN)/subterra cost reports/rehearsal
@@ -70,7 +70,7 @@ rehearse-replay: $(STAMP)
 	SUBTERRA_CACHE_DIR=$(CURDIR)/.subterra/cache \
 		$(BIN)/subterra gate $(REHEARSAL_SUITE) --cache replay \
 		--pytest-args "--rootdir .subterra/rehearsal/replay --gate-report-dir .subterra/rehearsal/replay/reports"
-	$(BIN)/python -m gate.report.compare reports/rehearsal/report.json .subterra/rehearsal/replay/reports/rehearsal/report.json
+	$(BIN)/python -m gate.report.report_diff reports/rehearsal/report.json .subterra/rehearsal/replay/reports/rehearsal/report.json
 
 # The rehearsal test plays a whole gate against the locally served model: it runs on demand
 # (`make test-rehearsal`, like `make rehearse`), not in every test run.

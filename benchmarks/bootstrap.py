@@ -5,7 +5,7 @@
 For n = 200 Likert scores (one condition, one criterion, as in the paper) and 10,000
 resamples, times `harness.stats.bootstrap_mean_ci` against a loop that draws and averages
 one resample per iteration from the same Generator state, checks that both give the same
-interval, and prints the speed ratios (also against a pure-Python loop with `random.choices`). Then times one full `compare` (five criteria, two
+interval, and prints the speed ratios (also against a pure-Python loop with `random.choices`). Then times one full `compare_conditions` (five criteria, two
 mean CIs and a difference CI each, tests, Holm) as a table of Appendix B would need it.
 """
 
@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from harness.judges.rubric import CRITERIA, Scores
-from harness.stats import bootstrap_mean_ci, compare
+from harness.stats import bootstrap_mean_ci, compare_conditions
 
 N, RESAMPLES, REPEATS = 200, 10_000, 5
 
@@ -72,7 +72,7 @@ def main() -> None:
          for _ in range(N)]
         for _ in range(2)
     ]
-    t_table = best_of(lambda: compare(scores[0], scores[1], paired=True), 3)
+    t_table = best_of(lambda: compare_conditions(scores[0], scores[1], paired=True), 3)
     print(f"one comparison block (5 criteria x 3 CIs + tests + Holm): {t_table * 1e3:.1f} ms")
 
 

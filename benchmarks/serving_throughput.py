@@ -1,7 +1,7 @@
 """Served vs in-process decoding throughput: the same model, the same batch of requests.
 
 In-process: the local provider decodes the batch in one left-padded `generate` call. Served:
-the same folder behind `transformers serve` (harness.llm.serving), the same requests sent
+the same folder behind `transformers serve` (harness.servers.model_server), the same requests sent
 concurrently through the openai-compatible provider. Both decode greedily with the same
 number of CPU threads. Prints output tokens per second for each and their ratio (measured
 within one run, so a shared, busy CPU affects both alike), and how many replies agree.
@@ -27,7 +27,7 @@ from pathlib import Path  # noqa: E402
 
 from harness.files import cache_dir  # noqa: E402
 from harness.llm import ChatRequest, ChatResult, Message, get_model  # noqa: E402
-from harness.llm.serving import ModelServer  # noqa: E402
+from harness.servers.model_server import ModelServer  # noqa: E402
 
 SYSTEM = "You are a helpful Zoom technical support assistant."
 OPENINGS = [

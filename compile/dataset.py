@@ -41,7 +41,6 @@ __all__ = [
     "collate",
     "epoch_batches",
     "render_with_spans",
-    "split_by_conversation",
     "tokenize_conversation",
     "tokenize_conversations",
 ]
@@ -146,18 +145,6 @@ def tokenize_conversations(tokenizer: Any, conversations: Sequence[Conversation]
     """Tokenised conversations that still carry at least one assistant token after truncation."""
     out = [tokenize_conversation(tokenizer, c, system_prompt, max_seq_len) for c in conversations]
     return [t for t in out if t.n_labels > 0]
-
-
-def split_by_conversation(conversations: Sequence[Conversation], eval_fraction: float, seed: int
-                          ) -> tuple[list[Conversation], list[Conversation]]:
-    """Train / eval by whole conversations, shuffled by `seed` (datagen splits by id already;
-    this is for data that arrives unsplit)."""
-    if not 0 <= eval_fraction < 1:
-        raise ValueError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
-    ordered = sorted(conversations, key=lambda c: c.id)
-    random.Random(seed).shuffle(ordered)
-    n_eval = round(len(ordered) * eval_fraction)
-    return ordered[n_eval:], ordered[:n_eval]
 
 
 def epoch_batches(n_examples: int, per_device_batch: int, *, seed: int, epoch: int, shuffle: bool = True,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gate.before_after import RegressionCheck, regression_checks
-from gate.checks import Check, CheckResult, checks_of, conversation_problems
+from gate.against.regression_checks import regression_checks
+from gate.checks import AggregateCheck, CheckResult, checks_of, conversation_problems
 from gate.conversations import evaluate_condition
 from gate.run import GateRun, ProcedureRun
 from harness.scenarios import Scenario
@@ -44,7 +44,7 @@ class GateCheck(GateCase):
     """One aggregate threshold over its conditions' conversations, or one regression check
     of the edit since `--gate-against`."""
 
-    check: Check | RegressionCheck
+    check: AggregateCheck
 
     @property
     def test_id(self) -> str:
@@ -70,7 +70,5 @@ def run_conversation_case(case: GateConversation, compiled: CompiledModel) -> li
 
 
 def run_check_case(case: GateCheck, compiled: CompiledModel) -> CheckResult:
-    """Run (or read) the conversations of the check's conditions; judge them."""
-    if isinstance(case.check, RegressionCheck):
-        return case.check.run_against(case.run, compiled)
-    return case.check.run([evaluate_condition(case.run, compiled, c) for c in case.check.conditions])
+    """Run (or read) the conversations the check needs; judge them."""
+    return case.check.evaluate(case.run, compiled)

@@ -1,22 +1,30 @@
 """The gate's checks: per conversation and per (procedure, condition), each with a verdict
 that says what was measured, against which bound, and where it failed.
 
-A suite's aggregate thresholds become `Check`s (`checks_of`): one class per kind of
-threshold; `run` judges the results of the threshold's conditions, in their order.
+Every aggregate check of a procedure run is an `AggregateCheck`: its test id's `label`, and
+`evaluate`, which runs (or reads) the conversations it needs and judges them. A suite's
+thresholds become `Check`s (`checks_of`): one class per kind of threshold; `run` judges the
+results of the threshold's conditions, in their order. The regression checks of `--against`
+are the other kind (`gate.against.regression_checks`).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel
 
-from gate.results import ConversationResult, criterion_values, scores_by_scenario
+from gate.conversations import evaluate_condition
+from gate.result_store import ConversationResult, criterion_values, scores_by_scenario
 from gate.suite import FailureThreshold, MeanThreshold, NonInferiority, PerConversation, Thresholds
 from harness.judges.rubric import FAILURE_AT_OR_BELOW
 from harness.stats import align_by_scenario, bootstrap_mean_difference_ci
+
+if TYPE_CHECKING:
+    from compile.pipeline import CompiledModel
+    from gate.run import ProcedureRun
 
 
 class CheckResult(BaseModel):
@@ -52,7 +60,20 @@ def conversation_problems(result: ConversationResult, spec: PerConversation) -> 
     return problems
 
 
-class Check(ABC):
+class AggregateCheck(ABC):
+    """One check over many conversations of a procedure run, a test of its own."""
+
+    @property
+    @abstractmethod
+    def label(self) -> str:
+        """What the check's test id says after the procedure."""
+
+    @abstractmethod
+    def evaluate(self, proc: ProcedureRun, compiled: CompiledModel) -> CheckResult:
+        """Run (or read) the conversations the check needs, and judge them."""
+
+
+class Check(AggregateCheck):
     """One aggregate threshold of a suite, over the results of its conditions."""
 
     kind: ClassVar[str]
@@ -67,6 +88,9 @@ class Check(ABC):
         """What the check's test id says after the procedure."""
         criterion = getattr(self.threshold, "criterion", None)
         return "/".join([self.kind, "-vs-".join(self.conditions), *([criterion] if criterion else [])])
+
+    def evaluate(self, proc: ProcedureRun, compiled: CompiledModel) -> CheckResult:
+        return self.run([evaluate_condition(proc, compiled, c) for c in self.conditions])
 
     @abstractmethod
     def run(self, groups: list[list[ConversationResult]]) -> CheckResult:

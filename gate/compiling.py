@@ -7,30 +7,30 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from compile.pipeline import CompiledModel, compile_procedure
+from compile.settings import CompileSettings
 from compile.store import Store
 from harness.files import store_root
+from harness.procedure import Procedure
+from harness.scenarios import ScenarioSet
 
-if TYPE_CHECKING:
-    from gate.run import ProcedureRun
 
-
-def compile_for_gate(proc: ProcedureRun) -> CompiledModel:
-    """Compile (or reuse from the store) the model of one procedure of a gate suite."""
-    settings = proc.suite.compile
-    root = store_root(proc.root)
-    print(f"subterra: {proc.key}: compiling with {settings.recipe} (each stage reused from {root} if unchanged)",
+def compile_for_gate(key: str, procedure: Procedure, scenario_set: ScenarioSet, settings: CompileSettings,
+                     root: Path, *, generator: str) -> CompiledModel:
+    """Compile (or reuse from the store under `root`) the model of one procedure of a gate
+    suite; `key` names it in the progress lines."""
+    store = store_root(root)
+    print(f"subterra: {key}: compiling with {settings.recipe} (each stage reused from {store} if unchanged)",
           file=sys.stderr, flush=True)
     with _training_log_on_stderr():
-        compiled = compile_procedure(proc.procedure, proc.scenario_set, settings, Store(root),
-                                     generator=proc.suite.models.generator)
+        compiled = compile_procedure(procedure, scenario_set, settings, Store(store), generator=generator)
     stages = ", ".join(f"{t.stage} {'reused' if t.reused else f'{t.seconds:.0f}s'}" for t in compiled.timings)
     d = compiled.datagen
     if not compiled.timings[0].reused:
         stages += f"; conversations: {d.reused} reused, {d.generated_now} generated"
-    print(f"subterra: {proc.key}: compiled ({stages})", file=sys.stderr, flush=True)
+    print(f"subterra: {key}: compiled ({stages})", file=sys.stderr, flush=True)
     return compiled
 
 

@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from gate.against.reuse import reusable_transcripts
 from gate.judging import judge_conversations
-from gate.model_results import compiled_label
+from gate.model_card_results import compiled_label
 from gate.progress import conversation_bar, say
-from gate.regression import reusable_transcripts
-from gate.results import ConversationResult, ResultStore
+from gate.result_store import ConversationResult, ResultStore
 from gate.served import served_procedure
 from harness.conditions import build_condition, model_role
 from harness.runner import run_conversations

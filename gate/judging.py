@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from gate.results import ConversationResult
+from gate.result_store import ConversationResult
 from harness.judges.llm_judge import judge_transcript
 from harness.judges.offline import offline_scores
 from harness.scenarios import Scenario

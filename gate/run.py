@@ -13,10 +13,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gate.regression import Edit, VersionAtRef, file_at_ref
-from gate.results import ConversationResult, ResultStore
+from gate.against.git_ref import VersionAtRef, file_at_ref, suite_at_ref
+from gate.against.reuse import Edit
+from gate.result_store import ConversationResult, ResultStore
 from gate.settings import GateSettings
-from gate.suite import GateSuite, ProcedureEntry, load_suite, suite_at_ref
+from gate.suite import GateSuite, ProcedureEntry, load_suite
 from harness.errors import SpecErrors
 from harness.files import digest, runs_root
 from harness.procedure import Procedure, load_procedure
@@ -34,7 +35,6 @@ from harness.yaml_source import read_text
 
 if TYPE_CHECKING:
     from compile.pipeline import CompiledModel
-    from gate.compare import EditComparison
     from gate.role_models import RoleModels
 
 
@@ -51,7 +51,6 @@ class ProcedureRun:
     at_ref: VersionAtRef | None = None  # set when this run is that earlier version
     ref_suite: GateSuite | None = None  # the suite as it was at `against`, when it loads there
     paired: tuple[Scenario, ...] = ()   # an earlier version's share of the edit's scenarios
-    comparison: EditComparison | None = field(default=None, repr=False)   # set by gate.before_after
 
     @property
     def key(self) -> str:
@@ -128,6 +127,13 @@ class ProcedureRun:
 
         return build_models(self.suite.models, self.cache_mode)
 
+    def compile(self) -> CompiledModel:
+        """This procedure's compiled model, from the compile store or compiled now."""
+        from gate.compiling import compile_for_gate
+
+        return compile_for_gate(self.key, self.procedure, self.scenario_set, self.suite.compile, self.root,
+                                generator=self.suite.models.generator)
+
     @cached_property
     def results(self) -> ResultStore:
         return ResultStore(runs_root(self.root) / self.fingerprint[:16])
@@ -188,7 +194,5 @@ class GateRun:
     def compiled(self, key: str) -> CompiledModel:
         """The compiled model for a procedure: from the store, built once if missing."""
         if key not in self._compiled:
-            from gate.compiling import compile_for_gate
-
-            self._compiled[key] = compile_for_gate(self.procedure(key))
+            self._compiled[key] = self.procedure(key).compile()
         return self._compiled[key]

@@ -186,7 +186,7 @@ class Thresholds(_Strict):
 
 class Regression(_Strict):
     """How `--against REF` compares the edited procedure with its version at REF (see
-    gate/compare.py): one check per condition × criterion, failing when the paired
+    gate/against/comparison.py): one check per condition × criterion, failing when the paired
     bootstrap CI of Δ = after − before reaches the margin."""
 
     margin: float = Field(default=-0.25, le=0, description="how far a mean may drop and still pass")
@@ -294,19 +294,3 @@ def _recipe_errors(suite: GateSuite) -> list[SpecError]:
                        ("compile", "overrides") + key_of(err.message)) for err in e.errors]
     return []
 
-
-def suite_at_ref(path: Path, ref: str) -> GateSuite | None:
-    """The suite file as it was at git `ref` (its recipe and models), or None when it was
-    not there or does not load there."""
-    from gate.regression import file_at_ref
-
-    text = file_at_ref(Path(path), ref)
-    if text is None:
-        return None
-    try:
-        suite = load_spec(f"{ref}:{path}", GateSuite, "a gate suite (name, procedures, …)", text)
-    except SpecErrors:
-        return None
-    if suite.source is not None:
-        suite.source.origin = Path(path).resolve()      # its paths resolve as the current file's do
-    return suite

@@ -31,14 +31,12 @@ __all__ = [
     "CompileEconomics",
     "ConditionCost",
     "ConditionUsage",
-    "CostTable",
     "amortised_per_conversation",
     "break_even_conversations",
     "compile_cost",
     "compile_economics",
     "condition_cost",
     "condition_usage",
-    "cost_table",
     "dollars",
 ]
 
@@ -110,35 +108,6 @@ def condition_cost(usage: ConditionUsage) -> ConditionCost:
         input_tokens_per_conversation=(usage.generation.input_tokens + usage.routing.input_tokens) / n,
         output_tokens_per_conversation=(usage.generation.output_tokens + usage.routing.output_tokens) / n,
     )
-
-
-class CostTable(BaseModel):
-    """Table 6 for one domain: each condition's cost and its ratio to the reference's."""
-
-    model_config = ConfigDict(frozen=True)
-
-    reference: str                    # the denominator, normally the compiled model
-    costs: list[ConditionCost]
-    ratios: dict[str, float]          # condition -> its cost / the reference's ("IC/Sub")
-
-    def cost_of(self, condition: str) -> ConditionCost:
-        for c in self.costs:
-            if c.condition == condition:
-                return c
-        raise KeyError(f"no cost for condition {condition!r}; have {[c.condition for c in self.costs]}")
-
-
-def cost_table(costs: Sequence[ConditionCost], *, reference: str) -> CostTable:
-    by_name = {c.condition: c for c in costs}
-    if len(by_name) != len(costs):
-        raise ValueError(f"expected one cost per condition, found {[c.condition for c in costs]}")
-    if reference not in by_name:
-        raise ValueError(f"reference condition {reference!r} not among {sorted(by_name)}")
-    denominator = by_name[reference].total_per_conversation
-    if denominator <= 0:
-        raise ValueError(f"reference condition {reference!r} costs {denominator}; ratios to it are undefined")
-    return CostTable(reference=reference, costs=list(costs),
-                     ratios={c.condition: c.total_per_conversation / denominator for c in costs})
 
 
 # ---- one-time compile cost ---------------------------------------------------------------------

@@ -27,7 +27,7 @@ from harness.errors import SpecError, SpecErrors
 from harness.procedure.paths import Target, paths_through, sample_paths
 from harness.procedure.spec import Identifier, Procedure
 from harness.procedure.validate import rendering_errors, template_variables
-from harness.spec_file import Sourced, load_spec
+from harness.spec_file import Sourced, file_schema, load_spec
 from harness.yaml_source import SourceMap
 
 Scalar = str | int | float | bool
@@ -77,8 +77,6 @@ VariableSpec = Annotated[
 # Names the template language gives its own meaning to.
 RESERVED = frozenset({"self", "loop", "caller", "varargs", "kwargs", "range", "lipsum", "dict", "namespace",
                       "cycler", "joiner", "true", "false", "none", "True", "False", "None"})
-
-PERSONA_KEYS = ("style", "satisfaction", "challenge")
 
 
 class ScenarioSet(Sourced):
@@ -148,6 +146,11 @@ class Scenario(BaseModel):
 def load_scenario_set(path: str | Path, text: str | None = None) -> ScenarioSet:
     """Load and validate a scenario set; raises `SpecErrors` (file:line)."""
     return load_spec(path, ScenarioSet, "a scenario file (procedure, variables, persona)", text)
+
+
+def scenario_set_schema() -> dict[str, Any]:
+    """JSON Schema of the scenario-set file format (for editors and CI linting)."""
+    return file_schema(ScenarioSet, "subterra scenario set")
 
 
 def check_against(scenario_set: ScenarioSet, procedure: Procedure) -> None:

@@ -64,6 +64,14 @@ def load_spec(path: str | Path, model: type[M], kind: str, text: str | None = No
     return validate_spec(model, data, source)
 
 
+def file_schema(model: type[BaseModel], title: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a file format whose content `model` validates."""
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = title
+    return schema
+
+
 def _data_path(data: Any, loc: tuple) -> tuple:
     """The part of pydantic's `loc` that is a path into `data`: unions and tagged unions put
     branch names ("str", "list[…]", "range") in loc; a missing key is kept as the last step."""

@@ -48,7 +48,7 @@ __all__ = [
     "bootstrap_mean_ci",
     "bootstrap_mean_difference_ci",
     "cohens_d",
-    "compare",
+    "compare_conditions",
     "conversation_stats",
     "count_questions",
     "default_batch",
@@ -346,7 +346,7 @@ def align_by_scenario(a: Mapping[int, T], b: Mapping[int, T]) -> tuple[list[int]
     return common, [a[i] for i in common], [b[i] for i in common]
 
 
-def compare(scores_a: Sequence[Scores], scores_b: Sequence[Scores], *, paired: bool,
+def compare_conditions(scores_a: Sequence[Scores], scores_b: Sequence[Scores], *, paired: bool,
             label_a: str = "A", label_b: str = "B", n_resamples: int = N_RESAMPLES,
             confidence: float = 0.95, alpha: float = 0.05, seed: int = 0) -> Comparison:
     """Condition A against condition B on every criterion, as one block of Tables 7–9.

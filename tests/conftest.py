@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from harness.procedure import Procedure, load_procedure
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +31,12 @@ def process_alive(pid: int) -> bool:
 PROCEDURE_DATA = Path(__file__).parent / "harness" / "procedure"
 
 
+@cache
+def shipped_procedure(domain: str) -> Procedure:
+    """`procedures/<domain>.yaml` of this checkout, loaded once."""
+    return load_procedure(ROOT / "procedures" / f"{domain}.yaml")
+
+
 @pytest.fixture
 def mini_path() -> Path:
     """A small valid procedure: 6 nodes, one hub with a loop."""
@@ -36,6 +46,27 @@ def mini_path() -> Path:
 @pytest.fixture
 def mini_text(mini_path: Path) -> str:
     return mini_path.read_text()
+
+
+def tiny_model(texts: list[str], *, seed: int) -> tuple[Any, Any]:
+    """A tiny random Llama (1 layer, 32 wide) and a 300-token tokenizer trained on `texts`:
+    a real model that loads and decodes in milliseconds."""
+    from compile.tiny_model import TinyModelConfig, build_tiny_model, train_tokenizer
+
+    tokenizer = train_tokenizer(texts * 8, vocab_size=300)
+    config = TinyModelConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_layers=1,
+                             num_heads=2, num_kv_heads=2, max_position_embeddings=256)
+    return build_tiny_model(config, tokenizer, seed=seed), tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model saved as a plain HF directory: a model that loads and serves in seconds."""
+    model, tokenizer = tiny_model(["hello there, how can I help you today?"], seed=0)
+    out = tmp_path_factory.mktemp("tiny-hf")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
 
 
 # No real keys, endpoints or cache modes leak into the tests.

@@ -1,4 +1,5 @@
-"""The layers import one way: harness (core) ← compile ← gate ← subterra (the CLI).
+"""The layers import one way: harness (core) ← compile ← gate ← subterra (the CLI), and no
+module imports itself back through others (no import cycle).
 
 Every import statement of every module counts, function-level and `TYPE_CHECKING` ones
 included: a hidden import upwards is still a seam that runs both ways.
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 from tests.conftest import ROOT
@@ -37,6 +39,44 @@ def upward_imports(layer: str) -> list[str]:
             for package, line in sorted(imported_packages(path)) if package in above]
 
 
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path, name: str, modules: set[str]) -> set[str]:
+    """The modules among `modules` that the module `name` (at `path`) imports: `from a.b import c`
+    names `a.b.c` when that is a module, else `a.b`; relative imports resolved."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
+    return found & modules - {name}
+
+
+def import_graph(root: Path) -> nx.DiGraph:
+    """Module → the modules it imports, over every module of the four layers under `root`."""
+    paths = {module_name(p, root): p for layer in LAYERS if (root / layer).is_dir()
+             for p in sorted((root / layer).rglob("*.py"))}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(paths)
+    for name, path in paths.items():
+        graph.add_edges_from((name, target) for target in imported_modules(path, name, set(paths)))
+    return graph
+
+
+def import_cycles(root: Path) -> list[list[str]]:
+    """Each group of modules that import one another (a strongly connected component), sorted."""
+    return sorted(sorted(c) for c in nx.strongly_connected_components(import_graph(root)) if len(c) > 1)
+
+
 @pytest.mark.parametrize("layer", LAYERS[:-1])
 def test_no_layer_imports_one_above_it(layer: str) -> None:
     assert upward_imports(layer) == []
@@ -46,6 +86,21 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from gate.run import GateRun\n    import subterra.cli\n")
     assert imported_packages(module) == {("gate", 2), ("subterra", 3)}
+
+
+def test_no_module_imports_itself_back() -> None:
+    assert import_cycles(ROOT) == []
+
+
+def test_the_cycle_check_sees_hidden_and_relative_imports(tmp_path: Path) -> None:
+    package = tmp_path / "gate"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "run.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .cases import Case\n")
+    (package / "cases.py").write_text("def collect():\n    from gate import checks\n")
+    (package / "checks.py").write_text("import gate.run\n")
+    (package / "plain.py").write_text("from gate.run import x\n")
+    assert import_cycles(tmp_path) == [["gate.cases", "gate.checks", "gate.run"]]
 
 
 def test_importing_the_pytest_plugin_loads_neither_langgraph_nor_scikit_learn() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from gate.compare import EditComparison
+from gate.against.comparison import EditComparison
 from gate.report.transcripts import trace_coverage, transcript_view
 from gate.report.views import (
     ConditionCostView,
@@ -30,10 +30,10 @@ from gate.report.views import (
     ReportData,
     is_offline_model,
 )
-from gate.results import ConversationResult
+from gate.result_store import ConversationResult
 from harness.conditions import reference_condition
 from harness.cost import ConditionCost, Hosting, condition_cost, condition_usage
-from harness.handling import handling
+from harness.incidents import handling
 from harness.judges.agreement import agreement
 from harness.judges.rubric import CRITERIA, Scores
 from harness.llm.pricing import Overrides, Price, UnknownPriceError, price_for
@@ -44,7 +44,7 @@ from harness.stats import (
     Comparison,
     align_by_scenario,
     bootstrap_mean_ci,
-    compare,
+    compare_conditions,
     conversation_stats,
     failure_rate,
 )
@@ -64,7 +64,7 @@ def _sorted_results(rs: Sequence[ConversationResult]) -> list[ConversationResult
 
 
 def _criterion_cis(scores: Sequence[Scores], seed: int, n_resamples: int) -> dict[str, CI]:
-    # Same generator per criterion as `stats.compare`, so the columns of Tables 1–3 show the
+    # Same generator per criterion as `stats.compare_conditions`, so the columns of Tables 1–3 show the
     # very intervals the pairwise comparisons print for the same sample.
     if not scores:
         return {}
@@ -112,7 +112,7 @@ def _comparison(reference: str, ref: list[ConversationResult], condition: str,
         paired = True
     except ValueError:
         sa, sb, paired = [a[i] for i in sorted(a)], [b[i] for i in sorted(b)], False
-    cmp = compare(sa, sb, paired=paired, label_a=reference, label_b=condition, seed=seed,
+    cmp = compare_conditions(sa, sb, paired=paired, label_a=reference, label_b=condition, seed=seed,
                   n_resamples=n_resamples)
     note = "" if paired else f"{reference} vs {condition}: no shared scenarios, compared unpaired (Mann–Whitney U)"
     return cmp, note

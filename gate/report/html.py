@@ -22,7 +22,7 @@ from gate.report.svg import (
     scores_chart,
 )
 from gate.report.views import ProcedureReport, ReportData, is_offline_model
-from gate.results import dump_json
+from gate.result_store import dump_json
 from harness.cost import dollars
 from harness.files import write_atomic
 from harness.judges.rubric import CRITERIA

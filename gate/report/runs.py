@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gate.before_after import edit_comparison
+from gate.against.regression_checks import edit_comparison
 from gate.report.changes import CHANGES_MD, changes_markdown
 from gate.report.data import build_procedure_report, build_report
 from gate.report.economics import condition_pricing, projected_economics

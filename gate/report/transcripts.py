@@ -13,7 +13,7 @@ from gate.report.views import (
     TurnView,
     is_offline_model,
 )
-from gate.results import ConversationResult
+from gate.result_store import ConversationResult
 from harness.procedure import Procedure
 
 

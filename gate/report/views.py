@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gate.compare import EditComparison
+from gate.against.comparison import EditComparison
 from harness.cost import ConditionCost, Hosting
-from harness.handling import Handling
+from harness.incidents import Handling
 from harness.judges.agreement import AgreementReport
 from harness.judges.rubric import Scores
 from harness.llm.base import Usage

@@ -43,7 +43,7 @@ class Model(ChatModel):
             key = cache_key(self.provider.cache_identity, self.provider.model_id, request)
             hit = self.cache.get(key)
             if hit is not None:
-                self.ledger.add(request.purpose, hit.usage, cached=True)
+                self.ledger.add(request.purpose, hit.usage)
                 return hit
             if self.cache.mode == "replay":
                 raise CacheMissError(self.name, request_summary(request), key)
@@ -56,7 +56,7 @@ class Model(ChatModel):
         )
         self.limits.rate.settle(reserved, result.usage.input_tokens + result.usage.output_tokens)
         # Count first: the call happened (and was paid for) even if storing it fails.
-        self.ledger.add(request.purpose, result.usage, cached=False)
+        self.ledger.add(request.purpose, result.usage)
         if self.cache is not None and key is not None:
             stored = self.cache.put(
                 key, self.provider.cache_identity, self.provider.model_id, request, result
@@ -73,9 +73,6 @@ class Model(ChatModel):
         await self.provider.aclose()
         if self.cache is not None:
             self.cache.close()
-
-    def reset_usage(self) -> None:
-        self.ledger.reset()
 
     async def __aenter__(self) -> Model:
         return self

@@ -15,6 +15,7 @@ The engine is created on first use. Tests (and callers with an engine already bu
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +24,19 @@ from typing import Any
 from .base import ChatRequest, Usage
 from .batching import BatchingProvider, prompt_ids, sampling_seed
 from .errors import ConfigurationError
-from .serving import vllm_unavailable_reason
 
-__all__ = ["VLLMModel"]
+__all__ = ["VLLMModel", "vllm_unavailable_reason"]
+
+
+def vllm_unavailable_reason() -> str | None:
+    """Why vLLM cannot run here (None when it can): not installed, or no CUDA device."""
+    if importlib.util.find_spec("vllm") is None:
+        return "vllm is not installed (pip install 'subterra[gpu]' on a GPU machine)"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "vllm is installed but no CUDA device is visible"
+    return None
 
 
 class VLLMModel(BatchingProvider):

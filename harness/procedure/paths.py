@@ -18,7 +18,6 @@ number of loop edges, so it is bounded: past `MAX_STATES` states counting stops 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -77,8 +76,6 @@ class PathSpace:
                 mask |= ahead[d]
             ahead[c] = mask
         self._live: dict[str, int] = {nid: ahead[component[nid]] for nid in procedure.nodes}
-        self._count: dict[State, int] = {}
-        self._range: dict[State, tuple[int, int]] = {}
 
     @property
     def start(self) -> State:
@@ -128,29 +125,45 @@ class PathSpace:
             file=source.file if source else None, line=source.line(("nodes",)) if source else None)
 
     @cached_property
-    def _states(self) -> list[State]:
+    def _tables(self) -> tuple[list[State], dict[State, int], dict[State, tuple[int, int]]]:
+        """The reachable states (successors first), and from each state the number of paths to
+        a terminal and their range of turns: one dynamic-programming pass, on first use."""
         order = self._order()
         terminals = self.procedure.terminals()
+        count: dict[State, int] = {}
+        turns: dict[State, tuple[int, int]] = {}
         for state in order:  # successors first, so their values are ready
             node = state[0]
             if node in terminals:
-                self._count[state], self._range[state] = 1, (1, 1)
+                count[state], turns[state] = 1, (1, 1)
                 continue
             total, lo, hi = 0, None, None
             for succ, nxt in self.moves(state):
-                c = self._count[nxt]
+                c = count[nxt]
                 if c:
                     total += c
-                    a, b = self._range[nxt]
+                    a, b = turns[nxt]
                     step = 0 if self._role[node] is self._role[succ] else 1   # a chain of agent steps is one turn
                     lo = a + step if lo is None else min(lo, a + step)
                     hi = b + step if hi is None else max(hi, b + step)
-            self._count[state] = total
-            self._range[state] = (lo or 0, hi or 0)
-        return order
+            count[state] = total
+            turns[state] = (lo or 0, hi or 0)
+        return order, count, turns
+
+    # Each a plain attribute after its first read (cached_property), so hot loops pay nothing.
+    @cached_property
+    def _states(self) -> list[State]:
+        return self._tables[0]
+
+    @cached_property
+    def _count(self) -> dict[State, int]:
+        return self._tables[1]
+
+    @cached_property
+    def _range(self) -> dict[State, tuple[int, int]]:
+        return self._tables[2]
 
     def stats(self) -> PathStats:
-        self._states  # noqa: B018 - fills the tables
         lo, hi = self._range[self.start]
         return PathStats(count=self._count[self.start], min_turns=lo, max_turns=hi)
 
@@ -177,7 +190,6 @@ class PathSpace:
 
     def enumerate(self, limit: int | None = None) -> Iterator[Path]:
         """Yield paths in a deterministic (file-order, depth-first) order."""
-        self._states  # noqa: B018
         terminals = self.procedure.terminals()
         produced = 0
         # An explicit stack, not recursion: with many loops a path can be thousands of steps.
@@ -204,28 +216,10 @@ class PathSpace:
                 stack.pop()
                 prefix.pop()
 
-    def sample_uniform(self, rng: random.Random) -> Path:
-        """One path drawn uniformly from all paths (choices weighted by path counts)."""
-        self._states  # noqa: B018
-        state = self.start
-        path = [state[0]]
-        terminals = self.procedure.terminals()
-        while state[0] not in terminals:
-            options = [(node, nxt) for node, nxt in self.moves(state) if self._count.get(nxt)]
-            r = rng.randrange(sum(self._count[nxt] for _, nxt in options))
-            for node, nxt in options:
-                r -= self._count[nxt]
-                if r < 0:
-                    path.append(node)
-                    state = nxt
-                    break
-        return tuple(path)
-
     def _shortest_through(self, edge: tuple[str, str]) -> Path | None:
         """A shortest path that takes `edge`, by BFS over states; None if no path does."""
         from collections import deque
 
-        self._states  # noqa: B018
         # BFS from start over states, tracking whether the edge has been taken.
         start = (self.start, False)
         parent: dict = {start: None}
@@ -308,7 +302,6 @@ def keyed_walk(space: PathSpace, key: tuple, through: Target | None = None) -> P
     With `through`, options are limited to those that can still reach it until it is taken;
     None when no path reaches it.
     """
-    space._states  # noqa: B018 - fills the count tables
     terminals = space.procedure.terminals()
     if through is None:
         ahead: dict[State, int] | None = None

@@ -19,7 +19,7 @@ def export_compiled(args: argparse.Namespace, out: Path, *, reuse: bool = False)
     card's gate results from `.subterra/runs` when this model was gated here. `reuse`: keep
     an export of the same model already at `out`."""
     from compile.export import EXPORT_INFO, export_model
-    from gate.model_results import latest_results, results_markdown
+    from gate.model_card_results import latest_results, results_markdown
 
     compiled = compile_from_args(args)
     info = out / EXPORT_INFO
@@ -57,7 +57,7 @@ def _serve(p: argparse.ArgumentParser) -> Command:
 
     def run(args: argparse.Namespace) -> int:
         from compile.export import SYSTEM_PROMPT_FILE
-        from harness.llm.serving import ModelServer, ServingError
+        from harness.servers.model_server import ModelServer, ServingError
 
         target = Path(args.procedure)
         if target.is_dir():

@@ -9,25 +9,35 @@ from subterra.cli import EXIT_INPUT_ERROR, Command, command, console
 from subterra.cli.reports import add_reports_argument, read_reports
 
 
-def _rate(part: int, whole: int) -> str:
-    return f"{part}/{whole}" + (f" ({100 * part / whole:.0f} %)" if whole else "")
+def _share(part: int, whole: int, rate: float | None) -> str:
+    """`part/whole (pct %)`: the percentage is the rate as the report holds it (None: of nothing)."""
+    return f"{part}/{whole}" + (f" ({100 * rate:.0f} %)" if rate is not None else "")
+
+
+def _of(part: int, whole: int) -> float | None:
+    # Shares the report keeps as counts only (turn-cap endings, empty agent replies).
+    return part / whole if whole else None
 
 
 def figures(report: dict) -> list[str]:
-    """One line per condition and judge: the counts of `gate.report.data.ProcedureReport.handling`."""
+    """One line per condition and judge: the counts and rates of
+    `gate.report.data.ProcedureReport.handling` (`harness.incidents.Handling`)."""
     lines = []
     for proc in report["procedures"]:
         lines.append(f"{report['run_name']} / {proc['procedure']['name']}")
         for condition, h in proc["handling"].items():
-            lines.append(f"  {condition:<13} unparsed routes {_rate(h['unparsed_routes'], h['routing_calls'])}, "
-                         f"turn-cap endings {_rate(h['turn_cap_endings'], h['conversations'])}, "
-                         f"empty agent replies {_rate(h['empty_agent_replies'], h['agent_turns'])}, "
+            capped, empty = (h["turn_cap_endings"], h["conversations"]), (h["empty_agent_replies"], h["agent_turns"])
+            lines.append(f"  {condition:<13} unparsed routes "
+                         f"{_share(h['unparsed_routes'], h['routing_calls'], h['unparsed_route_rate'])}, "
+                         f"turn-cap endings {_share(*capped, _of(*capped))}, "
+                         f"empty agent replies {_share(*empty, _of(*empty))}, "
                          f"empty customer replies {h['empty_user_replies']}, "
                          f"agent/customer errors {h['agent_errors']}/{h['simulator_errors']}")
             for j in h["judges"]:
                 asked = j["judged"] - j["call_failures"]
-                lines.append(f"    judge {j['judge']}: parse failures {_rate(j['invalid_first'], asked)}, "
-                             f"repaired {_rate(j['repaired'], j['invalid_first'])}, "
+                lines.append(f"    judge {j['judge']}: parse failures "
+                             f"{_share(j['invalid_first'], asked, j['parse_failure_rate'])}, "
+                             f"repaired {_share(j['repaired'], j['invalid_first'], j['repair_rate'])}, "
                              f"unscored {j['unparsed']} (+{j['call_failures']} failed calls)")
     return lines
 

@@ -178,7 +178,8 @@ def _schema(p: argparse.ArgumentParser) -> Command:
     p.add_argument("kind", nargs="?", choices=["procedure", "scenarios"], default="procedure")
 
     def run(args: argparse.Namespace) -> int:
-        from harness.procedure.schema import procedure_schema, scenario_set_schema
+        from harness.procedure.schema import procedure_schema
+        from harness.scenarios import scenario_set_schema
 
         schema = procedure_schema() if args.kind == "procedure" else scenario_set_schema()
         sys.stdout.write(json.dumps(schema, indent=2) + "\n")

@@ -10,14 +10,11 @@ from compile.dataset import (
     collate,
     epoch_batches,
     render_with_spans,
-    split_by_conversation,
     tokenize_conversation,
     tokenize_conversations,
 )
 from compile.packed_attention import PACKED_SDPA
 from compile.tiny_model import TinyModelConfig, build_tiny_model, train_tokenizer
-
-from .conftest import toy_conversation
 
 # Qwen3's behaviour in a few lines: the assistant message after the last user message gets an
 # empty think block, earlier ones do not, so rendering prefix by prefix is not prefix-stable.
@@ -167,15 +164,6 @@ def test_ranks_get_disjoint_equal_shares() -> None:
     assert {len(s) for s in shares} == {4}                               # 13 micro-batches: one left out
     seen = [i for share in shares for b in share for i in b]
     assert len(seen) == len(set(seen))
-
-
-def test_split_is_by_whole_conversation_and_seeded() -> None:
-    conversations = [toy_conversation(i) for i in range(20)]
-    train, held_out = split_by_conversation(conversations, 0.25, seed=3)
-    assert len(held_out) == 5 and len(train) == 15
-    assert not {c.id for c in train} & {c.id for c in held_out}
-    assert split_by_conversation(list(reversed(conversations)), 0.25, seed=3) == (train, held_out)
-    assert split_by_conversation(conversations, 0.25, seed=4)[1] != held_out
 
 
 def test_a_customer_opened_conversation_trains_on_the_agent_turns_only(tokenizer, toy_train, system_prompt) -> None:

@@ -21,10 +21,10 @@ from compile.store import Store
 from harness.conditions import build_condition
 from harness.conditions.orchestrated import AGENT_MAX_TOKENS
 from harness.llm import get_model
-from harness.llm.serving import ModelServer
 from harness.procedure import load_procedure
 from harness.runner import run_conversations
 from harness.scenarios import load_scenario_set, sample_scenarios
+from harness.servers.model_server import ModelServer
 from harness.simulator import UserSimulator
 from harness.transcript import Transcript
 from tests.conftest import ROOT

@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import pytest
 
-from harness.procedure import PathSpace, Procedure, load_procedure
+from harness.procedure import PathSpace
 from harness.procedure.validate import template_variables
 from harness.scenarios import ScenarioSet, check_against, load_scenario_set, sample_scenarios
 from harness.templates import render
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT
+from tests.conftest import shipped_procedure as procedure
 
 
 @dataclass(frozen=True)
@@ -52,11 +51,6 @@ EXPECTED = {
                                   frozenset({"health_incident", "provider"}), frozenset({"liability_incident"}))),
 }
 DOMAINS = sorted(EXPECTED)
-
-
-@cache
-def procedure(domain: str) -> Procedure:
-    return load_procedure(ROOT / "procedures" / f"{domain}.yaml")
 
 
 @cache

@@ -6,7 +6,7 @@ from gate.checks import (
     NonInferiorityCheck,
     conversation_problems,
 )
-from gate.results import ConversationResult
+from gate.result_store import ConversationResult
 from gate.suite import FailureThreshold, MeanThreshold, NonInferiority, PerConversation
 from harness.judges.llm_judge import JudgeResult
 from harness.judges.rubric import Scores

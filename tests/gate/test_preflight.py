@@ -15,12 +15,6 @@ from tests.conftest import ROOT
 PAPER = sorted((ROOT / "test_suites/paper").glob("*.gate.yaml"))
 
 
-@pytest.fixture(autouse=True)
-def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
-        monkeypatch.delenv(variable, raising=False)
-
-
 def test_the_paper_suites_are_the_papers_setup() -> None:
     assert [p.stem for p in PAPER] == ["insurance.gate", "travel.gate", "zoom.gate"]
     for path in PAPER:

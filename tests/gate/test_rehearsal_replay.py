@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gate.report.compare import first_difference
-from harness.llm.local_apis import LocalAPIs
+from gate.report.report_diff import first_difference
+from harness.servers.vendor_apis import LocalAPIs
 from tests.conftest import ROOT
 
 pytest_plugins = ("pytester",)

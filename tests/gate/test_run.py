@@ -12,7 +12,7 @@ import pytest
 import gate.conversations as conversations_module
 from compile.datagen import DatagenConfig, generate_dataset, load_split
 from gate.conversations import evaluate_condition, run_transcripts
-from gate.results import STAGING
+from gate.result_store import STAGING
 from gate.run import ProcedureRun
 from gate.suite import load_suite
 from harness.judges.trace import TraceJudge

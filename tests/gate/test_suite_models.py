@@ -26,12 +26,6 @@ def suite_file(tmp_path: Path, models: str) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
-        monkeypatch.delenv(variable, raising=False)
-
-
 def test_without_keys_every_role_falls_back_and_the_suite_is_offline(tmp_path: Path) -> None:
     suite = load_suite(suite_file(tmp_path, ROLES))
     m = suite.models

@@ -14,7 +14,7 @@ from harness.stats import (
     bootstrap_mean_ci,
     bootstrap_mean_difference_ci,
     cohens_d,
-    compare,
+    compare_conditions,
     conversation_stats,
     count_questions,
     default_batch,
@@ -233,7 +233,7 @@ def sample_scores(rng: np.random.Generator, n: int, shift: float) -> list[Scores
 def test_compare_builds_a_table_7_block(paired: bool) -> None:
     rng = np.random.default_rng(42)
     a, b = sample_scores(rng, 200, 0.5), sample_scores(rng, 200, 0.0)
-    table = compare(a, b, paired=paired, label_a="3B Sub", label_b="3B Orch", n_resamples=2000, seed=7)
+    table = compare_conditions(a, b, paired=paired, label_a="3B Sub", label_b="3B Orch", n_resamples=2000, seed=7)
     assert [r.criterion for r in table.rows] == list(CRITERIA)
     raw = [r.test.p_value for r in table.rows]
     assert [r.p_corrected for r in table.rows] == pytest.approx(holm(raw), abs=1e-12)
@@ -249,15 +249,15 @@ def test_compare_builds_a_table_7_block(paired: bool) -> None:
         assert row.significant == (row.p_corrected < 0.05)
         if i % 2:     # criteria where A was shifted up by half a point
             assert row.delta.low > 0 and row.cohens_d > 0.3 and row.stars == "***"
-    assert compare(a, b, paired=paired, n_resamples=2000, seed=7) .rows == table.rows
+    assert compare_conditions(a, b, paired=paired, n_resamples=2000, seed=7) .rows == table.rows
 
 
 def test_a_condition_keeps_its_ci_across_comparisons() -> None:
     rng = np.random.default_rng(1)
     sub, orch, ic = (sample_scores(rng, 100, s) for s in (0.3, 0.0, 0.6))
-    t1 = compare(sub, orch, paired=True, n_resamples=1000)
-    t2 = compare(sub, ic, paired=False, n_resamples=1000)
-    t3 = compare(ic, sub, paired=False, n_resamples=1000)
+    t1 = compare_conditions(sub, orch, paired=True, n_resamples=1000)
+    t2 = compare_conditions(sub, ic, paired=False, n_resamples=1000)
+    t3 = compare_conditions(ic, sub, paired=False, n_resamples=1000)
     for c in CRITERIA:
         assert t1.row(c).a == t2.row(c).a == t3.row(c).b
 
@@ -265,11 +265,11 @@ def test_a_condition_keeps_its_ci_across_comparisons() -> None:
 def test_compare_input_checks() -> None:
     s = scores([4, 5])
     with pytest.raises(ValueError, match="one B per A"):
-        compare(s, s[:1], paired=True)
+        compare_conditions(s, s[:1], paired=True)
     with pytest.raises(ValueError, match="both conditions"):
-        compare(s, [], paired=False)
+        compare_conditions(s, [], paired=False)
     # Identical constant conditions: no NaN anywhere, nothing significant.
-    flat = compare(scores([4] * 10), scores([4] * 10), paired=True, n_resamples=200)
+    flat = compare_conditions(scores([4] * 10), scores([4] * 10), paired=True, n_resamples=200)
     for row in flat.rows:
         assert row.p_corrected == 1.0 and row.cohens_d == 0.0 and row.stars == ""
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gate.results import ConversationResult
+from gate.result_store import ConversationResult
 from harness.judges.llm_judge import JudgeResult
 from harness.judges.rubric import CRITERIA, Scores
 from harness.judges.trace import TraceVerdict

@@ -16,7 +16,7 @@ from harness.llm.pricing import Price, cost, price_for
 from harness.stats import (
     align_by_scenario,
     bootstrap_mean_ci,
-    compare,
+    compare_conditions,
     failure_rate,
     holm,
     significance_stars,
@@ -57,7 +57,7 @@ def test_comparison_is_reference_minus_other_paired_with_holm(procedure, make_re
     assert row.test.test == "wilcoxon"
     by = {c: {r.transcript.scenario_index: r.scores for r in rs} for c, rs in results.items()}
     _, a, b = align_by_scenario(by["subterranean"], by["orchestrated"])
-    assert cmp == compare(a, b, paired=True, label_a="subterranean", label_b="orchestrated", n_resamples=N)
+    assert cmp == compare_conditions(a, b, paired=True, label_a="subterranean", label_b="orchestrated", n_resamples=N)
     assert row.stars == significance_stars(row.p_corrected) != ""   # 10 pairs, all A > B
     assert [r.p_corrected for r in cmp.rows] == holm([r.test.p_value for r in cmp.rows])
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from gate.report import build_procedure_report, build_report, render_html, write_report
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
 EVIL = "<script>alert('x')</script> & <b>bold</b>"
 
 

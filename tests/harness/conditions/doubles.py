@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 
 from harness.conditions import ConditionSession, build_condition
 from harness.llm import ChatModel, ChatRequest, ChatResult, Usage, get_model
@@ -14,15 +13,10 @@ from harness.runner import run_conversations
 from harness.scenarios import Scenario, load_scenario_set, sample_scenarios
 from harness.simulator import SimulatorSession, UserReply, UserSimulator
 from harness.transcript import Turn
-from tests.conftest import shape_files
+from tests.conftest import ROOT, shape_files
+from tests.conftest import shipped_procedure as procedure
 
-ROOT = Path(__file__).resolve().parents[3]
 DOMAINS = ("travel", "zoom", "insurance")
-
-
-@cache
-def procedure(domain: str) -> Procedure:
-    return load_procedure(ROOT / "procedures" / f"{domain}.yaml")
 
 
 @cache

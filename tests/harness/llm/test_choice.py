@@ -8,12 +8,6 @@ from harness.llm.choice import choose, missing_requirement
 from harness.llm.errors import ConfigurationError
 
 
-@pytest.fixture(autouse=True)
-def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
-        monkeypatch.delenv(variable, raising=False)
-
-
 def test_without_keys_the_fallback_plays_and_says_why() -> None:
     choice = choose("anthropic:claude-sonnet-4-5 | openai:gpt-4.1 | offline")
     assert choice.spec == "offline"

@@ -36,27 +36,22 @@ def ask(purpose: str = "generation") -> ChatRequest:
     return ChatRequest(messages=(Message(role="user", content="hi"),), purpose=purpose)
 
 
-def test_ledger_adds_per_purpose_and_separates_cache_hits() -> None:
+def test_ledger_adds_per_purpose() -> None:
     ledger = UsageLedger()
     one = Usage(input_tokens=1, output_tokens=2, calls=1)
-    ledger.add("generation", one, cached=False)
-    ledger.add("judge", one, cached=True)
-    ledger.add("judge", one, cached=False)
+    ledger.add("generation", one)
+    ledger.add("judge", one)
+    ledger.add("judge", one)
     assert ledger.total == Usage(input_tokens=3, output_tokens=6, calls=3)
     assert ledger.by_purpose == {"generation": one, "judge": one + one}
-    assert ledger.from_cache == one and ledger.fresh == one + one
-    ledger.reset()
-    assert ledger.total == Usage() and ledger.by_purpose == {}
 
 
-def test_model_counts_usage_per_purpose_and_resets() -> None:
+def test_model_counts_usage_per_purpose() -> None:
     provider = CountingProvider()
     model = Model(provider)
     answers(model, ask(), ask("routing"), ask("routing"))
     assert model.usage == Usage(input_tokens=30, output_tokens=6, calls=3)
     assert model.ledger.by_purpose["routing"].calls == 2
-    model.reset_usage()
-    assert model.usage == Usage()
     assert provider.closed >= 1
 
 

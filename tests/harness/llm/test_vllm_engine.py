@@ -17,8 +17,8 @@ import torch
 
 from harness.llm import ChatRequest, ConfigurationError, Message, get_model
 from harness.llm.local import LocalModel
-from harness.llm.serving import vllm_unavailable_reason
-from harness.llm.vllm_engine import VLLMModel
+from harness.llm.vllm_engine import VLLMModel, vllm_unavailable_reason
+from tests.conftest import tiny_model
 
 
 class GreedyEngine:
@@ -52,13 +52,8 @@ class GreedyEngine:
 
 @pytest.fixture(scope="module")
 def weights() -> tuple[Any, Any]:
-    from compile.tiny_model import TinyModelConfig, build_tiny_model, train_tokenizer
-
-    tokenizer = train_tokenizer(["please reset my password", "your booking is confirmed"] * 8,
-                                vocab_size=300)
-    config = TinyModelConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_layers=1,
-                             num_heads=2, num_kv_heads=2, max_position_embeddings=256)
-    return build_tiny_model(config, tokenizer, seed=3).eval(), tokenizer
+    model, tokenizer = tiny_model(["please reset my password", "your booking is confirmed"], seed=3)
+    return model.eval(), tokenizer
 
 
 def ask(text: str, **fields: Any) -> ChatRequest:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import random
 from collections import Counter
 
 import pytest
@@ -96,15 +95,6 @@ def test_sampling_is_seeded_and_paths_are_valid(mini_path) -> None:
     assert a != sample_paths(proc, 20, seed=8)
     valid = set(PathSpace(proc).enumerate())
     assert all(p in valid for p in a)
-
-
-def test_uniform_sampling_is_uniform(mini_path) -> None:
-    space = PathSpace(load_procedure(mini_path))
-    rng = random.Random(0)
-    counts = Counter(space.sample_uniform(rng) for _ in range(4000))
-    assert len(counts) == space.count() == 4
-    for c in counts.values():  # expected 1000 each; 5 sigma ~ 140
-        assert abs(c - 1000) < 150
 
 
 def _with_new_branch(proc: Procedure, hub: str) -> Procedure:

@@ -4,7 +4,8 @@ import jsonschema
 import pytest
 import yaml
 
-from harness.procedure.schema import procedure_schema, scenario_set_schema
+from harness.procedure.schema import procedure_schema
+from harness.scenarios import scenario_set_schema
 
 
 def test_valid_procedure_matches_schema(mini_path) -> None:

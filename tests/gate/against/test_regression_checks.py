@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gate.before_after import regression_checks
+from gate.against.regression_checks import regression_checks
 from gate.cases import GateCheck, collect_cases
 from gate.run import GateRun, ProcedureRun
 from gate.settings import GateSettings

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from gate.against.reuse import Edit, reusable_transcripts
 from gate.conversations import run_transcripts
-from gate.regression import Edit, file_at_ref, reusable_transcripts
-from gate.results import ConversationResult
+from gate.result_store import ConversationResult
 from gate.run import ProcedureRun
 from gate.suite import load_suite
 from harness.judges.trace import TraceVerdict
@@ -64,16 +64,6 @@ def test_reuse_needs_a_local_condition_the_same_scenario_and_a_clear_route() -> 
     assert not edit.can_reuse(_transcript("orchestrated", []), scenario, scenario)       # route unknown
     assert not edit.can_reuse(_transcript("orchestrated", clear, "agent_error"), scenario, scenario)
     assert not Edit("HEAD~1", None).can_reuse(_transcript("orchestrated", clear), scenario, scenario)
-
-
-def test_file_at_ref_reads_git_and_tells_a_missing_file_from_a_bad_ref(travel_repo: Path) -> None:
-    path = travel_repo / "procedures/travel.yaml"
-    committed = path.read_text()
-    path.write_text(committed + "\n# edited\n")
-    assert file_at_ref(path, "HEAD") == committed
-    assert file_at_ref(travel_repo / "procedures/new.yaml", "HEAD") is None
-    with pytest.raises(ValueError, match="no-such-ref"):
-        file_at_ref(path, "no-such-ref")
 
 
 def _record_old_run(run: ProcedureRun, condition: str) -> None:

@@ -24,9 +24,7 @@ log's tail. Nothing is fetched from a hub: the child runs with the Hugging Face 
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +37,9 @@ from typing import IO, Literal
 
 import httpx
 
+from harness.llm.vllm_engine import vllm_unavailable_reason
+from harness.servers.processes import stop_group
+
 __all__ = [
     "ENGINES",
     "Engine",
@@ -48,7 +49,6 @@ __all__ = [
     "engine_command",
     "free_port",
     "resolve_engine",
-    "vllm_unavailable_reason",
 ]
 
 Engine = Literal["auto", "transformers", "vllm"]
@@ -84,17 +84,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
-
-
-def vllm_unavailable_reason() -> str | None:
-    """Why vLLM cannot serve here (None when it can): not installed, or no CUDA device."""
-    if importlib.util.find_spec("vllm") is None:
-        return "vllm is not installed (pip install 'subterra[gpu]' on a GPU machine)"
-    import torch
-
-    if not torch.cuda.is_available():
-        return "vllm is installed but no CUDA device is visible"
-    return None
 
 
 def resolve_engine(engine: Engine) -> Literal["transformers", "vllm"]:
@@ -222,13 +211,7 @@ class ModelServer:
         process, self._process = self._process, None
         self.served = None
         if process is not None and process.poll() is None:
-            # Signal the group only while its leader is unreaped, so the group id is still ours.
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=_STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_group(process, grace_s=_STOP_GRACE_S)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -1,4 +1,4 @@
-"""`python -m gate.report.compare A/report.json B/report.json`: are two runs' report data equal?
+"""`python -m gate.report.report_diff A/report.json B/report.json`: are two runs' report data equal?
 
 Timings differ run to run (and so does everything derived from them), so they are left out;
 everything else must be identical. Exit 0 when equal, 1 with the first difference otherwise.
@@ -31,7 +31,7 @@ def first_difference(a: Any, b: Any, path: str = "") -> str | None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m gate.report.compare FIRST/report.json SECOND/report.json", file=sys.stderr)
+        print("usage: python -m gate.report.report_diff FIRST/report.json SECOND/report.json", file=sys.stderr)
         return 2
     first, second = (json.loads(open(path, encoding="utf-8").read()) for path in argv)
     for data in (first, second):

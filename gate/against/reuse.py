@@ -19,40 +19,15 @@ Reused transcripts are judged again: the trace judge is retrained on the new ver
 
 from __future__ import annotations
 
-import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Protocol
 
+from gate.result_store import ResultStore
 from harness.conditions import condition_class
+from harness.procedure import Procedure
 from harness.scenarios import Scenario
 from harness.transcript import Transcript
-
-if TYPE_CHECKING:
-    from gate.run import ProcedureRun
-
-
-
-class VersionAtRef(NamedTuple):
-    """A suite entry's procedure and scenario files as they were at a git ref."""
-
-    ref: str
-    procedure: str
-    scenarios: str
-
-
-def file_at_ref(path: Path, ref: str) -> str | None:
-    """The file's content at git `ref`, or None when it did not exist there."""
-    path = path.resolve()
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "-C", str(path.parent), *args], capture_output=True, text=True)
-
-    known = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    if known.returncode != 0:
-        raise ValueError(f"git cannot resolve {ref!r} in {path.parent}: {known.stderr.strip() or 'unknown ref'}")
-    shown = git("show", f"{ref}:./{path.name}")
-    return shown.stdout if shown.returncode == 0 else None
 
 
 @dataclass(frozen=True)
@@ -67,11 +42,33 @@ class Edit:
             return False
         if old_scenario != scenario or not old.visited or old.end_reason in ("agent_error", "simulator_error"):
             return False
-        seen = set(scenario.path) | set(old.visited)
-        return not seen & self.touched
+        return self.avoids(scenario) and not set(old.visited) & self.touched
+
+    def avoids(self, scenario: Scenario) -> bool:
+        """Whether the scenario's intended path stays clear of the edit (before any
+        conversation: where it really went decides reuse too)."""
+        return self.touched is not None and not set(scenario.path) & self.touched
 
 
-def reusable_transcripts(proc: ProcedureRun, condition: str, indices: list[int]) -> dict[int, Transcript]:
+class Version(Protocol):
+    """What reuse reads of a version of a procedure (a `gate.run.ProcedureRun`)."""
+
+    @property
+    def procedure(self) -> Procedure: ...
+    @property
+    def scenarios(self) -> Sequence[Scenario]: ...
+    @property
+    def results(self) -> ResultStore: ...
+
+
+class EditedVersion(Version, Protocol):
+    """A version that may have an earlier one at `--against` to reuse conversations from."""
+
+    @property
+    def previous(self) -> tuple[Version, Edit] | None: ...
+
+
+def reusable_transcripts(proc: EditedVersion, condition: str, indices: list[int]) -> dict[int, Transcript]:
     """Conversations of the version at `--gate-against` that the edit cannot have changed."""
     if proc.previous is None:
         return {}

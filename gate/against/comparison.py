@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from gate.results import ConversationResult, scores_by_scenario
+from gate.result_store import ConversationResult, scores_by_scenario
 from harness.procedure import Procedure
 from harness.procedure.diff import ProcedureDiff, diff_procedures
 from harness.scenarios import Scenario
@@ -106,10 +106,6 @@ class EditComparison(_Frozen):
 
     def row(self, condition: str, criterion: str) -> CriterionChange:
         return next(c for c in self.criteria if (c.condition, c.criterion) == (condition, criterion))
-
-    @property
-    def regressions(self) -> list[CriterionChange]:
-        return [c for c in self.criteria if c.verdict == "regressed"]
 
 
 def _num(x: float | None, *, sign: bool = False) -> str:

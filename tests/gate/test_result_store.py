@@ -4,7 +4,7 @@ import asyncio
 import multiprocessing as mp
 from pathlib import Path
 
-from gate.results import ResultStore
+from gate.result_store import ResultStore
 from tests.gate.test_checks import result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.handling import handling
+from harness.incidents import handling
 from harness.judges.llm_judge import JudgeResult
 from harness.judges.rubric import Scores
 from harness.llm import Usage

@@ -7,6 +7,7 @@ Slow: the gateway loads the model once for the module, each call decodes on the 
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -21,8 +22,8 @@ from harness.conditions.langgraph_flow import LangGraphCondition
 from harness.conditions.routing import route
 from harness.judges.llm_judge import judge_transcript
 from harness.llm import get_model
-from harness.llm.local_apis import LOCAL_KEY, LocalAPIs
 from harness.runner import run_conversation
+from harness.servers.vendor_apis import LOCAL_KEY, LocalAPIs
 from harness.simulator import UserSimulator
 from harness.transcript import Turn
 from tests.conftest import process_alive
@@ -108,7 +109,7 @@ def test_a_terminated_run_stops_the_command_and_what_it_started_then_the_servers
                "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
                f"open({str(started)!r}, 'w').write(f'{{os.getpid()}} {{worker.pid}} {{os.environ[\"ANTHROPIC_BASE_URL\"]}}'); "
                "time.sleep(300)")
-    wrapper = subprocess.Popen([sys.executable, "-m", "harness.llm.local_apis", "--model", str(tiny_model_dir),
+    wrapper = subprocess.Popen([sys.executable, "-m", "harness.servers.vendor_apis", "--model", str(tiny_model_dir),
                                 "--", sys.executable, "-c", command], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not started.exists() or len(started.read_text().split()) < 3:
@@ -120,5 +121,8 @@ def test_a_terminated_run_stops_the_command_and_what_it_started_then_the_servers
     status = wrapper.wait(timeout=90)
     assert not process_alive(int(parent)) and not process_alive(int(worker))
     assert status == 128 + signal.SIGTERM
+    said = wrapper.stderr.read() if wrapper.stderr else ""
+    model_pid = re.search(r"model in pid (\d+)", said)
+    assert model_pid and not process_alive(int(model_pid[1])), said
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/v1/models", timeout=5)

@@ -4,9 +4,9 @@
         os.environ.update(apis.environment())     # the SDKs' own base-URL and key variables
         get_model("anthropic:claude-sonnet-4-5")   # ... now talks to SmolLM2 on 127.0.0.1
 
-The gateway (`harness.llm.gateway`) speaks both wire formats. By default (`engine="in-process"`)
+The gateway (`harness.servers.gateway`) speaks both wire formats. By default (`engine="in-process"`)
 it holds the model itself and decodes concurrent requests in one batch; with
-`engine="transformers"` it fronts `transformers serve` (`harness.llm.serving.ModelServer`; a
+`engine="transformers"` it fronts `transformers serve` (`harness.servers.model_server.ModelServer`; a
 GGUF is converted to a checkpoint once, see `checkpoint_directory`), 6-9x slower on a
 2-core CPU (see the gateway's docstring). Only the official SDKs are clients: they are pointed
 here by `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`.
@@ -14,7 +14,6 @@ here by `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -26,9 +25,10 @@ from typing import Literal
 
 import httpx
 
-from .provider import TIMEOUT_ENV
-from .serving import ModelServer, ServingError, free_port
-from .weights import checkpoint_directory
+from harness.llm.provider import TIMEOUT_ENV
+from harness.llm.weights import checkpoint_directory
+from harness.servers.model_server import ModelServer, ServingError, free_port
+from harness.servers.processes import stop_group
 
 __all__ = ["LocalAPIs"]
 
@@ -88,7 +88,7 @@ class LocalAPIs:
         self.port = self.port or free_port()
         log = (logs / "gateway.log").open("wb") if logs else subprocess.DEVNULL
         self._gateway = subprocess.Popen(
-            [sys.executable, "-m", "harness.llm.gateway", *backend, "--served-as", self.served_as,
+            [sys.executable, "-m", "harness.servers.gateway", *backend, "--served-as", self.served_as,
              "--port", str(self.port)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -116,12 +116,7 @@ class LocalAPIs:
     def stop(self) -> None:
         gateway, self._gateway = self._gateway, None
         if gateway is not None and gateway.poll() is None:
-            gateway.terminate()
-            try:
-                gateway.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
-                gateway.wait()
+            stop_group(gateway)
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -143,24 +138,12 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise _Interrupted(signum)
 
 
-def _stop_group(child: subprocess.Popen[bytes], signum: int, grace_s: float = 30.0) -> None:
-    """Stop the command and everything it started (pytest's xdist workers) before the servers
-    go: a worker left running would have its calls fail against a stopped server."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signum)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        child.wait(timeout=grace_s)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGKILL)       # whatever outlived the grace, workers included
-    child.wait()
-
-
 def main(argv: list[str] | None = None) -> int:
-    """`python -m harness.llm.local_apis [--port P] [--logs DIR] -- COMMAND...`: run COMMAND
+    """`python -m harness.servers.vendor_apis [--port P] [--logs DIR] -- COMMAND...`: run COMMAND
     with every API role pointed at the local model; the servers stop when it ends."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m harness.llm.local_apis", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harness.servers.vendor_apis", description=main.__doc__)
     parser.add_argument("--model", default="smollm2-135m", help="local weights: alias, GGUF or checkpoint dir")
     parser.add_argument("--port", type=int, default=None,
                         help="the gateway's port (fix it to replay recorded calls later: the cache keys name it)")
@@ -182,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with LocalAPIs(args.model, port=args.port, threads=args.threads, log_dir=args.logs,
                        engine=args.engine) as apis:
-            print(f"local APIs: {apis.url} (ANTHROPIC_BASE_URL, OPENAI_BASE_URL/v1)", file=sys.stderr, flush=True)
+            # The pid of the process holding the model: where to watch its memory during a rehearsal.
+            print(f"local APIs: {apis.url} (ANTHROPIC_BASE_URL, OPENAI_BASE_URL/v1), model in pid {apis.server_pid}",
+                  file=sys.stderr, flush=True)
             # Its own group, so the signal reaches the workers it starts and nothing else.
             child = subprocess.Popen(command, env={**os.environ, **apis.environment()}, process_group=0)
             try:
@@ -191,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 for signum in (signal.SIGINT, signal.SIGTERM):     # a second Ctrl-C must not cut the cleanup
                     signal.signal(signum, signal.SIG_IGN)
                 print("local APIs: interrupted; stopping the command, then the servers", file=sys.stderr, flush=True)
-                _stop_group(child, interrupted.signum)
+                stop_group(child, interrupted.signum, grace_s=30.0)
                 raise
     except _Interrupted as interrupted:
         return 128 + interrupted.signum

@@ -1,12 +1,12 @@
 """A local gateway that answers the Anthropic Messages and OpenAI Chat Completions APIs with
 one local model: what the rehearsal points the official SDKs at.
 
-    python -m harness.llm.gateway --local smollm2-135m --port 8765          # the model in this process
-    python -m harness.llm.gateway --backend http://127.0.0.1:8001/v1 --model /path/served --port 8765
+    python -m harness.servers.gateway --local smollm2-135m --port 8765          # the model in this process
+    python -m harness.servers.gateway --backend http://127.0.0.1:8001/v1 --model /path/served --port 8765
     ANTHROPIC_BASE_URL=http://127.0.0.1:8765  OPENAI_BASE_URL=http://127.0.0.1:8765/v1
 
 Two backends. `--backend`: an OpenAI-compatible server (`transformers serve`, vLLM; see
-`harness.llm.serving`), to which `POST /v1/chat/completions` is passed through unchanged but
+`harness.servers.model_server`), to which `POST /v1/chat/completions` is passed through unchanged but
 for `model`, which a pinned backend insists on. `--local`: the batched local provider
 (`harness.llm.local`) in this process, requests that arrive together decoded in one batch.
 The rehearsal uses `--local`: on a 2-core CPU, `transformers serve` with continuous batching
@@ -41,8 +41,8 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from .base import ChatModel, ChatRequest, Message
-from .errors import LLMError
+from harness.llm.base import ChatModel, ChatRequest, Message
+from harness.llm.errors import LLMError
 
 __all__ = ["ModelBackend", "ServerBackend", "build_app", "chat_request", "chat_to_message", "messages_to_chat"]
 
@@ -236,7 +236,7 @@ def build_app(backend: Backend, served_as: str) -> FastAPI:
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
-    parser = argparse.ArgumentParser(prog="python -m harness.llm.gateway", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.servers.gateway", description=__doc__.split("\n")[0])
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--local", metavar="SOURCE", help="answer with this local model in this process "
                                                          "(alias, GGUF or checkpoint dir)")
@@ -256,8 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         import torch
 
         from harness.cpu import cpu_multiplies_bf16
-
-        from .registry import get_model
+        from harness.llm.registry import get_model
 
         dtype = args.dtype if args.dtype != "auto" else "bfloat16" if cpu_multiplies_bf16() else "float32"
         backend = ModelBackend(get_model(f"local:{args.local}", threads=args.threads, dtype=getattr(torch, dtype)))

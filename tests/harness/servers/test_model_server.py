@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.llm.serving import ModelServer, ServingError, engine_command, resolve_engine
+from harness.servers.model_server import ModelServer, ServingError, engine_command, resolve_engine
 from tests.conftest import process_alive
 
 pytestmark = pytest.mark.slow
@@ -64,7 +64,7 @@ def test_vllm_command_serves_the_directory_under_its_path(tmp_path: Path) -> Non
 
 def test_stop_ends_a_server_that_ignores_sigterm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A stand-in engine that ignores SIGTERM and never listens: stop() must still end it.
-    import harness.llm.serving as serving
+    import harness.servers.model_server as serving
 
     script = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(600)\n"
     monkeypatch.setattr(serving, "resolve_engine", lambda engine: "transformers")

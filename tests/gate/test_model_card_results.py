@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gate.model_results import compiled_label, latest_results, results_markdown
-from gate.results import ConversationResult, ResultStore
+from gate.model_card_results import compiled_label, latest_results, results_markdown
+from gate.result_store import ConversationResult, ResultStore
 from harness.judges.llm_judge import JudgeResult
 from harness.judges.rubric import Scores
 from harness.judges.trace import TraceVerdict

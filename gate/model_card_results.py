@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from statistics import mean
 
-from gate.results import ConversationResult
+from gate.result_store import ConversationResult
 from harness.judges.rubric import CRITERIA
 
 __all__ = ["compiled_label", "latest_results", "results_markdown"]

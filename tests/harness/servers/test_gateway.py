@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from harness.llm import ChatModel, ChatRequest, ChatResult, Message, Usage, get_model
-from harness.llm.gateway import (
+from harness.servers.gateway import (
     ModelBackend,
     ServerBackend,
     build_app,
@@ -23,7 +23,7 @@ from harness.llm.gateway import (
     chat_to_message,
     messages_to_chat,
 )
-from harness.llm.serving import free_port
+from harness.servers.model_server import free_port
 from tests.harness.llm.calls import answer
 from tests.harness.llm.fake_servers import FakeLLMServer
 
