@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 MAX_N = 100_000      # training scenarios per seed: beyond this a typo, not a plan
 
@@ -17,11 +17,12 @@ MAX_N = 100_000      # training scenarios per seed: beyond this a typo, not a pl
 class DataSize(BaseModel):
     """How much synthetic data a compile generates, and how much of it is held out."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Written in YAML by hand: `n: true` is not 1, and a number is finite.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    n: int = Field(default=120, ge=2, le=MAX_N, description="training scenarios per seed")
-    seeds: list[int] = Field(default_factory=lambda: [42], min_length=1)
-    eval_fraction: float = Field(default=0.1, gt=0, lt=1)
+    n: StrictInt = Field(default=120, ge=2, le=MAX_N, description="training scenarios per seed")
+    seeds: list[StrictInt] = Field(default_factory=lambda: [42], min_length=1)
+    eval_fraction: StrictFloat = Field(default=0.1, gt=0, lt=1)
 
     @field_validator("seeds")
     @classmethod

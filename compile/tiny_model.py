@@ -8,13 +8,14 @@ the same chat template, dataset and trainer as the real models (ChatML, like Smo
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import torch
 from pydantic import BaseModel, Field, model_validator
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from harness.llm.weights import CHATML_TEMPLATE
+# torch, tokenizers and transformers load inside the functions that build: recipes name a
+# TinyModelConfig, and loading a recipe (a suite, `validate`) must not import torch.
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 __all__ = ["PAD", "SPECIAL_TOKENS", "TinyModelConfig", "build_tiny_model", "train_tokenizer"]
 
@@ -48,6 +49,11 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
 
     Byte-level: every string encodes (no unknown token), whatever the corpus lacked.
     """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from harness.llm.weights import CHATML_TEMPLATE
+
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -63,6 +69,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
 def build_tiny_model(config: TinyModelConfig, tokenizer: PreTrainedTokenizerFast, *, seed: int,
                      attention: str = "sdpa") -> LlamaForCausalLM:
     """A freshly initialised LlamaForCausalLM sized by `config` for `tokenizer`'s vocabulary."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     llama = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=config.hidden_size,
         intermediate_size=config.intermediate_size, num_hidden_layers=config.num_layers,

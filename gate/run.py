@@ -8,10 +8,11 @@ the compiled model of each (from the compile store, built once if missing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gate.against.git_ref import VersionAtRef, file_at_ref, suite_at_ref
 from gate.against.reuse import Edit
@@ -51,10 +52,11 @@ class ProcedureRun:
     at_ref: VersionAtRef | None = None  # set when this run is that earlier version
     ref_suite: GateSuite | None = None  # the suite as it was at `against`, when it loads there
     paired: tuple[Scenario, ...] = ()   # an earlier version's share of the edit's scenarios
+    occurrence: int = 1                 # this is the suite's n-th entry of its procedure (other seeds, n)
 
     @property
     def key(self) -> str:
-        return f"{self.suite.name}:{self.procedure.name}"
+        return f"{self.suite.name}:{self.procedure.name}" + (f"#{self.occurrence}" if self.occurrence > 1 else "")
 
     def _text(self, path: Path) -> str:
         if self.at_ref is not None:
@@ -67,11 +69,11 @@ class ProcedureRun:
 
     @cached_property
     def procedure(self) -> Procedure:
-        return load_procedure(self._label(self.entry.procedure), text=self._text(self.entry.procedure))
+        return _loaded(load_procedure, self._label(self.entry.procedure), self._text(self.entry.procedure))
 
     @cached_property
     def scenario_set(self) -> ScenarioSet:
-        return load_scenario_set(self._label(self.entry.scenarios), text=self._text(self.entry.scenarios))
+        return _loaded(load_scenario_set, self._label(self.entry.scenarios), self._text(self.entry.scenarios))
 
     @cached_property
     def base_scenarios(self) -> list[Scenario]:
@@ -168,6 +170,13 @@ class ProcedureRun:
         return replace(old, paired=paired)
 
 
+@lru_cache(maxsize=256)
+def _loaded(load: Callable[..., Any], label: str, text: str) -> Any:
+    """One model per file content: the entries of a suite that name one file share it (and
+    its checks), so a suite of 10,000 entries does not load it 10,000 times."""
+    return load(label, text=text)
+
+
 @dataclass
 class GateRun:
     """All suites of one pytest session, loaded lazily."""
@@ -184,12 +193,21 @@ class GateRun:
             suite = self.settings.apply(load_suite(path))
             at_ref = suite_at_ref(path, against) if against else None
             ref_suite = self.settings.apply(at_ref) if at_ref else None
-            runs.extend(ProcedureRun(suite, entry, self.root, self.settings.cache, against=against,
-                                     ref_suite=ref_suite) for entry in suite.procedures)
+            seen: dict[str, int] = {}
+            for entry in suite.procedures:
+                run = ProcedureRun(suite, entry, self.root, self.settings.cache, against=against,
+                                   ref_suite=ref_suite)
+                # A procedure listed again (another seed or n) gets keys and test ids of its own.
+                run.occurrence = seen[run.procedure.name] = seen.get(run.procedure.name, 0) + 1
+                runs.append(run)
         return runs
 
+    @cached_property
+    def _by_key(self) -> dict[str, ProcedureRun]:
+        return {p.key: p for p in self.procedures}
+
     def procedure(self, key: str) -> ProcedureRun:
-        return next(p for p in self.procedures if p.key == key)
+        return self._by_key[key]
 
     def compiled(self, key: str) -> CompiledModel:
         """The compiled model for a procedure: from the store, built once if missing."""

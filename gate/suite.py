@@ -16,12 +16,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
     model_validator,
 )
 
 from compile.settings import CompileSettings
 from harness.conditions import CONDITIONS, ConditionName
-from harness.errors import SpecError, SpecErrors
+from harness.errors import MAX_FILE_SHOWN, SpecError, SpecErrors, shown
 from harness.judges.rubric import Criterion
 from harness.llm.choice import choose
 from harness.llm.errors import ConfigurationError
@@ -34,7 +36,9 @@ Condition = ConditionName
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A suite is written by hand: no unknown keys, numbers finite (a margin of -.inf is a check
+    # that can never fail), and the numeric fields take numbers only (`n: true` is not 1).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _unique(values: list) -> list:
@@ -88,9 +92,9 @@ class ServedModel(_Strict):
 class ProcedureEntry(_Strict):
     procedure: Path
     scenarios: Path
-    n: int = Field(default=12, ge=1, le=MAX_EVAL_N, description="evaluation scenarios per condition")
-    seed: int = 7
-    max_turns: int = Field(default=DEFAULT_MAX_TURNS, ge=2, le=1000,
+    n: StrictInt = Field(default=12, ge=1, le=MAX_EVAL_N, description="evaluation scenarios per condition")
+    seed: StrictInt = 7
+    max_turns: StrictInt = Field(default=DEFAULT_MAX_TURNS, ge=2, le=1000,
                            description="a conversation still open after this many turns (user and agent) "
                                        "ends with reason turn_cap")
     served: ServedModel | None = None
@@ -151,11 +155,11 @@ class _OneCondition(_Strict):
 
 class MeanThreshold(_OneCondition):
     criterion: Criterion
-    min_mean: float = Field(ge=1, le=5)
+    min_mean: StrictFloat = Field(ge=1, le=5)
 
 
 class FailureThreshold(_OneCondition):
-    max_failure_rate: float = Field(ge=0, le=1)
+    max_failure_rate: StrictFloat = Field(ge=0, le=1)
 
 
 class NonInferiority(_Strict):
@@ -164,7 +168,7 @@ class NonInferiority(_Strict):
     a: Condition
     b: Condition
     criterion: Criterion
-    margin: float = Field(le=0)
+    margin: StrictFloat = Field(le=0)
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -189,11 +193,11 @@ class Regression(_Strict):
     gate/against/comparison.py): one check per condition × criterion, failing when the paired
     bootstrap CI of Δ = after − before reaches the margin."""
 
-    margin: float = Field(default=-0.25, le=0, description="how far a mean may drop and still pass")
+    margin: StrictFloat = Field(default=-0.25, le=0, description="how far a mean may drop and still pass")
     criteria: list[Criterion] = Field(default_factory=lambda: ["task_success", "information_accuracy"],
                                       min_length=1)
     conditions: list[Condition] | None = Field(default=None, description="default: the suite's conditions")
-    k: int = Field(default=2, ge=0, description="scenarios through every node and edge the edit added or changed")
+    k: StrictInt = Field(default=2, ge=0, description="scenarios through every node and edge the edit added or changed")
 
 
 class GateSuite(Sourced, _Strict):
@@ -246,25 +250,66 @@ def load_suite(path: str | Path) -> GateSuite:
 
 def check_references(suite: GateSuite) -> list[SpecError]:
     """Problems in the files and recipe a suite names. A file that cannot be read is blamed
-    on the suite's line that names it; problems inside a file point into that file."""
+    on the suite's line that names it; a problem inside a file points into that file and says
+    which suite line named it. Each file is loaded, and each pair cross-checked, once however
+    many entries name it (a suite of 10,000 entries over one procedure loads it once)."""
     from harness.procedure import load_procedure
     from harness.scenarios import check_against, load_scenario_set
 
     errors: list[SpecError] = []
+    loaded: dict[tuple[str, Path], Any] = {}           # (key, resolved file) -> model, or None if broken
+    checked: set[tuple[Path, Path]] = set()
+    entries: dict[tuple, int] = {}
+    canonical: dict[Path, Path] = {}                   # as written -> resolved (resolving is a syscall per part)
     for i, entry in enumerate(suite.procedures):
-        loaded: dict[str, Any] = {}
+        files = {key: canonical.get(written) or canonical.setdefault(written, _canonical(suite.resolve(written)))
+                 for key, written in (("procedure", entry.procedure), ("scenarios", entry.scenarios))}
+        same = (files["procedure"], files["scenarios"], entry.model_dump_json(exclude={"procedure", "scenarios"}))
+        if same in entries:
+            errors.append(_blame(suite, f"the same entry as procedures[{entries[same]}] (line "
+                                 f"{_line(suite, ('procedures', entries[same]))}): listed twice, it would run "
+                                 "twice", ("procedures", i)))
+            continue
+        entries[same] = i
         for key, load in (("procedure", load_procedure), ("scenarios", load_scenario_set)):
+            if (key, files[key]) in loaded:
+                continue
             try:
-                loaded[key] = load(suite.resolve(getattr(entry, key)))
+                loaded[key, files[key]] = load(suite.resolve(getattr(entry, key)))
             except SpecErrors as e:
-                errors.extend(_blame(suite, f"{key} {err.file}: {err.message}", ("procedures", i, key))
-                              if err.line is None else err for err in e.errors)
-        if len(loaded) == 2:
+                loaded[key, files[key]] = None
+                errors.extend(_named_by(suite, err, key, ("procedures", i, key)) for err in e.errors)
+        procedure, scenarios = loaded["procedure", files["procedure"]], loaded["scenarios", files["scenarios"]]
+        pair = (files["procedure"], files["scenarios"])
+        if procedure is not None and scenarios is not None and pair not in checked:
+            checked.add(pair)
             try:
-                check_against(loaded["scenarios"], loaded["procedure"])
+                check_against(scenarios, procedure)
             except SpecErrors as e:
-                errors.extend(e.errors)
+                errors.extend(_named_by(suite, err, "procedure and scenarios", ("procedures", i))
+                              for err in e.errors)
     return errors + _recipe_errors(suite)
+
+
+def _canonical(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):      # a symlink loop: the file's own load reports it
+        return path
+
+
+def _line(suite: GateSuite, path: tuple) -> int | None:
+    return suite.source.line(path) if suite.source else None
+
+
+def _named_by(suite: GateSuite, err: SpecError, key: str, path: tuple) -> SpecError:
+    """`err`, found in a file the suite names, also pointing at the suite line naming it."""
+    if err.line is None:         # the file cannot be read at all: the suite's line is the place
+        return _blame(suite, f"{key} {shown(err.file or '', MAX_FILE_SHOWN)}: {err.message}", path)
+    if suite.source is None:
+        return err
+    where = f"{shown(suite.source.file, MAX_FILE_SHOWN)}:{_line(suite, path)}"
+    return SpecError(f"{err.message} (in the {key} named at {where})", file=err.file, line=err.line, node=err.node)
 
 
 def _blame(suite: GateSuite, message: str, path: tuple) -> SpecError:

@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+# What one error line may show of any one part (file, node, message): an error quoting a
+# 1 MB value must stay one readable line (the CLI promises lines under 2,000 characters).
+MAX_FILE_SHOWN = 300
+MAX_NODE_SHOWN = 100
+MAX_MESSAGE_SHOWN = 1_200
+# Characters that would break the line or the terminal: line breaks, other controls,
+# surrogates (from undecodable file names). Shown as Python escapes instead.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def shown(text: str, limit: int) -> str:
+    """`text` on one line and at most about `limit` characters: unprintable characters escaped
+    (a newline in a file name cannot forge a second line), the middle of a long text cut."""
+    text = _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text)
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 2 // 3, limit // 3
+    return f"{text[:head]}…[{len(text) - head - tail:,} characters]…{text[-tail:]}"
 
 
 class SpecError(Exception):
@@ -26,9 +46,11 @@ class SpecError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = (self.file or "") + (f":{self.line}" if self.line is not None and self.file else "")
-        node = f"node '{self.node}': " if self.node else ""
-        return f"{where}: {node}{self.message}" if where else f"{node}{self.message}"
+        file = shown(self.file, MAX_FILE_SHOWN) if self.file else ""
+        where = file + (f":{self.line}" if self.line is not None and file else "")
+        node = f"node '{shown(str(self.node), MAX_NODE_SHOWN)}': " if self.node else ""
+        message = shown(self.message, MAX_MESSAGE_SHOWN)
+        return f"{where}: {node}{message}" if where else f"{node}{message}"
 
 
 class SpecErrors(SpecError):

@@ -19,7 +19,9 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
+    ValidationInfo,
     field_validator,
 )
 
@@ -85,6 +87,9 @@ class ScenarioSet(Sourced):
     procedure: Identifier
     variables: dict[Identifier, VariableSpec] = Field(default_factory=dict)
     persona: dict[Identifier, Choice] = Field(default_factory=dict)
+    # Procedures (these very objects) `check_against` passed: a suite naming one pair many
+    # times checks it once.
+    _passed: list[Procedure] = PrivateAttr(default_factory=list)
 
     @field_validator("variables", "persona")
     @classmethod
@@ -92,6 +97,16 @@ class ScenarioSet(Sourced):
         taken = sorted(RESERVED & set(value))
         if taken:
             raise ValueError(f"'{taken[0]}' is reserved by the template language; name it otherwise")
+        return value
+
+    @field_validator("persona")
+    @classmethod
+    def _not_a_variable(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Templates see variables and traits under one namespace: one would hide the other.
+        both = sorted(set(value) & set(info.data.get("variables") or ()))
+        if both:
+            raise ValueError(f"'{both[0]}' is both a variable and a persona trait; templates see both under one "
+                             "name, so one would hide the other: rename one")
         return value
 
     def value_contexts(self, seed: int = 0) -> list[dict[str, Any]]:
@@ -157,6 +172,8 @@ def check_against(scenario_set: ScenarioSet, procedure: Procedure) -> None:
     """`scenario_set` is for `procedure`, defines every name its templates use, and every
     template renders with every value the set can give it (sandboxed, bounded); raises
     `SpecErrors`, one line per problem."""
+    if any(p is procedure for p in scenario_set._passed):
+        return
     if scenario_set.procedure != procedure.name:
         raise SpecErrors([_error(scenario_set.source, f"scenario set is for procedure '{scenario_set.procedure}', "
                                  f"not '{procedure.name}'", ("procedure",))])
@@ -170,6 +187,7 @@ def check_against(scenario_set: ScenarioSet, procedure: Procedure) -> None:
     errors = errors or rendering_errors(procedure, scenario_set.value_contexts())
     if errors:
         raise SpecErrors(errors)
+    scenario_set._passed.append(procedure)
 
 
 def _error(source: SourceMap | None, message: str, path: tuple, node: str | None = None) -> SpecError:

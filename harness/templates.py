@@ -244,7 +244,11 @@ def _compiled(template: str) -> Template | TemplateFailure:
 
 
 def compile_template(template: str) -> Template:
-    """The compiled template; raises `TemplateFailure` (syntax, unknown filter, refused tag)."""
+    """The compiled template; raises `TemplateFailure` (syntax, unknown filter, refused tag, or
+    longer than a rendered text may be: it could never render, so it fails where it is written)."""
+    if len(template) > MAX_OUTPUT:
+        raise TemplateFailure(f"template is {len(template):,} characters long; a rendered text may be at most "
+                              f"{MAX_OUTPUT:,}")
     compiled = _compiled(template)
     if isinstance(compiled, TemplateFailure):
         raise compiled
@@ -253,8 +257,14 @@ def compile_template(template: str) -> Template:
 
 def template_names(template: str) -> set[str]:
     """The variables `template` reads from its context."""
+    return set(_names(template))
+
+
+@lru_cache(maxsize=4096)
+def _names(template: str) -> frozenset[str]:
+    # Parsed once per text: a suite of many entries asks for the same templates many times.
     compile_template(template)     # refuses what cannot compile before the parse below
-    return jinja2.meta.find_undeclared_variables(template_env().parse(template))
+    return frozenset(jinja2.meta.find_undeclared_variables(template_env().parse(template)))
 
 
 def render(template: str, variables: dict[str, Any]) -> str:

@@ -4,11 +4,20 @@ We drive libyaml's C parser (`yaml.CSafeLoader`) event by event and build plain 
 data with an explicit stack, recording each value's 1-based line under its data path
 (e.g. ``("nodes", "greet", "next", 0, "to")``) so validation can point at the exact line.
 
+Plain scalars mean what YAML 1.2's core schema says (`_plain`), not what PyYAML's YAML 1.1
+resolver says: only ``true``/``false`` (also ``True``, ``TRUE``, …) are booleans, so node ids
+``yes`` and ``no`` and the country code ``NO`` stay strings; ``9:30`` is a string, not 570;
+``0o17`` is octal. One rule goes beyond 1.2 so that nothing a user wrote changes silently:
+a decimal integer that would not print back as written (``0123``, ``+44``) stays the string
+as written (1.2 would read 123 and 44).
+
 Every limit below turns what would be a hang, a traceback or gigabytes of memory into one
 ``file:line: message`` `SpecError`:
 
 - only regular files, at most `MAX_BYTES`, opened non-blocking (no FIFO, device, /dev/zero);
-- characters YAML forbids (control characters) are reported with their line;
+- files are UTF-8, or UTF-16/32 with a byte-order mark (the encodings YAML allows);
+- characters the format forbids (control characters) are reported with their line, whether
+  written raw or as an escape in a double-quoted string (``"\\x1b"``);
 - nesting deeper than `MAX_DEPTH` (no recursion anywhere, so no RecursionError);
 - aliases are shared, never re-expanded, but count as the values they stand for: more than
   `MAX_VALUES` in all (an alias bomb) is refused, and so is an alias inside its own anchor;
@@ -20,6 +29,7 @@ Every limit below turns what would be a hang, a traceback or gigabytes of memory
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import stat
@@ -41,6 +51,18 @@ _FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _MERGE = f"{_TAG}merge"
+
+# YAML 1.2 core schema (yaml.org/spec/1.2.2, 10.3.2), for plain scalars and explicit tags.
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_AS_WRITTEN = re.compile(r"-?(?:0|[1-9][0-9]*)")        # a decimal integer that prints back as written
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+_NUMERIC_START = frozenset("0123456789+-.")
+# Byte-order marks, longest first (UTF-32 LE's begins with UTF-16 LE's).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"), (codecs.BOM_UTF8, "utf-8-sig"))
 
 
 class SourceMap:
@@ -81,11 +103,14 @@ def read_text(path: str | Path) -> str:
     except OSError as e:
         raise SpecError(f"cannot read file: {e.strerror or e}", file=file) from None
     _check_size(len(data), file)
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
     try:
-        return data.decode("utf-8")
+        return data.decode(encoding)
     except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise SpecError(f"file is not valid UTF-8 (byte {data[e.start]:#04x})", file=file, line=line) from None
+        line = data[: e.start].decode(encoding, errors="replace").count("\n") + 1
+        shown = encoding.upper().removesuffix("-SIG")
+        raise SpecError(f"file is not valid {shown} (byte {data[e.start]:#04x} at offset {e.start}); "
+                        "save it as UTF-8", file=file, line=line) from None
 
 
 def _check_size(size: int, file: str) -> None:
@@ -104,8 +129,10 @@ def load_yaml(path: str | Path, text: str | None = None) -> tuple[Any, SourceMap
     _check_size(len(text), file)
     bad = _FORBIDDEN.search(text)
     if bad:
+        # NUL bytes between ASCII letters: most likely UTF-16 saved without a byte-order mark.
+        hint = "; is the file UTF-16 without a byte-order mark? save it as UTF-8" if bad.group() == "\0" else ""
         raise SpecError(f"character U+{ord(bad.group()):04X} is not allowed in YAML (column "
-                        f"{bad.start() - text.rfind(chr(10), 0, bad.start())})",
+                        f"{bad.start() - text.rfind(chr(10), 0, bad.start())}){hint}",
                         file=file, line=text.count("\n", 0, bad.start()) + 1)
     builder = _Builder(file)
     try:
@@ -188,32 +215,57 @@ class _Builder:
                              "stands for); refusing to expand further", event)
 
     def _scalar(self, event: yaml.ScalarEvent) -> None:
+        if event.style == '"':      # the only style with escapes: "\x1b" is as refused as a raw ESC
+            bad = _FORBIDDEN.search(event.value)
+            if bad:
+                raise self.error(f"escaped character U+{ord(bad.group()):04X} is not allowed: the format "
+                                 "refuses control characters, written raw or as an escape", event)
         tag = event.tag
-        if tag in (None, "!"):
-            tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
-        if self._expecting_key():
-            if tag == _MERGE:
+        if tag is None and event.implicit[0]:       # a plain scalar: its meaning comes from its text
+            if self._expecting_key() and event.value == "<<":
                 self._set_key(_MERGE, event)
                 return
-            self._set_key(self._construct(tag, event), event)
+            value = self._plain(event)
+        elif tag in (None, "!"):                    # quoted, or the non-specific tag: a string
+            value = event.value
+        else:
+            value = self._construct(tag, event)
+        if self._expecting_key():
+            self._set_key(value, event)
             return
-        value = self._construct(tag, event)
         self._count(1, event)
         if event.anchor:
             self.anchors[event.anchor] = (value, 1)
         self._add(value, 1, event)
 
-    def _construct(self, tag: str, event: yaml.ScalarEvent) -> Any:
-        if tag == _MERGE:
+    def _plain(self, event: yaml.ScalarEvent) -> Any:
+        text = event.value
+        if text == "<<":
             raise self.error("`<<` (a YAML merge key) may only be used as a mapping key", event)
-        if tag not in _SCALAR_TAGS:
-            raise self.error(f"unsupported YAML tag '{_short(event.tag)}': only plain values, lists and mappings", event)
-        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
-            return _RESOLVER.yaml_constructors[tag](_RESOLVER, node)
+            return _plain(text)
+        except ValueError:          # an integer of more digits than Python converts
+            raise self.error(f"{_shown(text)} is not a valid !!int", event) from None
+
+    def _construct(self, tag: str, event: yaml.ScalarEvent) -> Any:
+        if tag not in _SCALAR_TAGS:
+            raise self.error(f"unsupported YAML tag '{_short(tag)}': only plain values, lists and mappings", event)
+        text = event.value
+        try:
+            if tag == f"{_TAG}str":
+                return text
+            if tag == f"{_TAG}timestamp":
+                node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
+                return _RESOLVER.construct_yaml_timestamp(node)
+            value = _plain(text, as_written=False)
+            if tag == f"{_TAG}float" and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            expected = {"int": int, "float": float, "bool": bool, "null": type(None)}[_short(tag)[2:]]
+            if type(value) is expected:
+                return value
         except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError, yaml.YAMLError):
-            shown = event.value if len(event.value) <= 40 else event.value[:40] + "…"
-            raise self.error(f"{shown!r} is not a valid {_short(tag)}", event) from None
+            pass
+        raise self.error(f"{_shown(text)} is not a valid {_short(tag)}", event)
 
     def _alias(self, event: yaml.AliasEvent) -> None:
         name = event.anchor
@@ -298,8 +350,34 @@ def _short(tag: str) -> str:
     return tag.replace(_TAG, "!!", 1)
 
 
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _plain(text: str, as_written: bool = True) -> Any:
+    """A plain scalar's value under the YAML 1.2 core schema. With `as_written`, a decimal
+    integer that would not print back as written (``0123``, ``+44``) stays a string.
+    Raises ValueError for an integer too long to convert."""
+    if text in _NULLS:
+        return None
+    if text in _BOOLS:
+        return _BOOLS[text]
+    if text[0] not in _NUMERIC_START:
+        return text
+    if _INT.fullmatch(text):
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        if as_written and not _AS_WRITTEN.fullmatch(text):
+            return text
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf")
+                     .replace(".nan", "nan").replace(".NaN", "nan").replace(".NAN", "nan"))
+    return text
+
+
 class _Constructor(yaml.SafeLoader):
-    """Used only for its resolver and scalar constructors, never on a stream."""
+    """Used only for its `!!timestamp` constructor, never on a stream."""
 
     def __init__(self) -> None:
         yaml.SafeLoader.__init__(self, "")

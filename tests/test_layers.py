@@ -124,3 +124,17 @@ def test_the_readme_layout_table_names_every_module() -> None:
             if rel not in listed and f"{layer}/" not in listed:
                 missing.append(rel)
     assert missing == []
+
+
+def test_loading_and_checking_files_imports_neither_torch_nor_transformers() -> None:
+    # `validate` on procedures and scenario sets, and collecting a gate suite, only read
+    # files: a model library would cost seconds per command on a small machine.
+    code = ("import contextlib, io, sys\n"
+            "from subterra.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['validate', 'procedures/travel.yaml', 'scenarios/travel.yaml']) == 0\n"
+            "    assert main(['gate', 'test_suites/travel.gate.yaml', '--collect-only']) == 0\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'tokenizers'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

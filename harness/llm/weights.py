@@ -28,11 +28,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from harness.files import cache_dir
+
+if TYPE_CHECKING:      # torch loads with the weights: finding them (a suite's preflight) stays cheap
+    import torch
 
 __all__ = [
     "CHATML_TEMPLATE",
@@ -123,10 +124,13 @@ def resolve_source(source: str | Path) -> WeightsSource:
     )
 
 
-def load_causal_lm(source: str | Path, *, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
-    """Load `(model, tokenizer)` from `source`, offline; the model is in eval mode."""
+def load_causal_lm(source: str | Path, *, dtype: torch.dtype | None = None) -> tuple[Any, Any]:
+    """Load `(model, tokenizer)` from `source`, offline, in `dtype` (default float32); the model
+    is in eval mode."""
+    import torch
     from transformers import AutoModelForCausalLM
 
+    dtype = dtype or torch.float32
     resolved = resolve_source(source)
     converted = _converted_dir(resolved, "models") if resolved.gguf_file else None
     if converted is not None and (converted / "config.json").is_file():

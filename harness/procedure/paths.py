@@ -272,10 +272,26 @@ def sample_paths(procedure: Procedure, n: int, seed: int, max_loops: int = 1) ->
     or edge conditions leaves every path as it was; one that adds or removes an edge may
     re-plan the covering set (the first slots).
     """
-    space = PathSpace(procedure, max_loops)
-    paths = list(space.covering_paths()[:n])
+    space, covering = _planned(procedure, max_loops)
+    paths = list(covering[:n])
     paths += [keyed_walk(space, ("path", seed, i)) for i in range(len(paths), n)]
     return paths
+
+
+_PLANS: dict[tuple[int, int], tuple[Procedure, PathSpace, list[Path]]] = {}
+
+
+def _planned(procedure: Procedure, max_loops: int) -> tuple[PathSpace, list[Path]]:
+    """The path space and covering set of `procedure` (this very object), computed once: a
+    suite naming one procedure in many entries samples from the same plan."""
+    key = (id(procedure), max_loops)
+    plan = _PLANS.get(key)
+    if plan is None or plan[0] is not procedure:     # an id reused by a new object: plan afresh
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        space = PathSpace(procedure, max_loops)
+        plan = _PLANS[key] = (procedure, space, space.covering_paths())
+    return plan[1], plan[2]
 
 
 def paths_through(procedure: Procedure, target: Target, k: int, seed: int, max_loops: int = 1) -> list[Path]:

@@ -105,6 +105,11 @@ def template_variables(procedure: Procedure) -> dict[str, set[str]]:
     return out
 
 
+# (template, values of the names it reads) already rendered without error: rendering is a pure
+# function of these, and a suite of many entries renders the same few combinations again.
+_RENDERED: set[tuple[str, str]] = set()
+
+
 def rendering_errors(procedure: Procedure, contexts: list[dict[str, Any]]) -> list[SpecError]:
     """Render every template with every context (sandboxed, bounded); the first failure of each
     template as `file:line: node 'x': prompt: … (with name=value …)`."""
@@ -117,11 +122,14 @@ def rendering_errors(procedure: Procedure, contexts: list[dict[str, Any]]) -> li
         seen: set[str] = set()
         for context in contexts:
             key = repr([context.get(k) for k in names])   # rendering depends only on these
-            if key in seen:
+            if key in seen or (text, key) in _RENDERED:
                 continue
             seen.add(key)
             try:
                 render(text, context)
+                if len(_RENDERED) > 100_000:
+                    _RENDERED.clear()
+                _RENDERED.add((text, key))
             except TemplateFailure as e:
                 used = ", ".join(f"{k}={context[k]!r}" for k in names if k in context)
                 message = f"{'/'.join(map(str, path[2:]))}: {e}" + (f" (with {used})" if used else "")

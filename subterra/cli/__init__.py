@@ -10,6 +10,7 @@ each and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -37,6 +38,21 @@ def command(name: str, help: str) -> Callable:
 
 # ---- entry point ------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that an argument starting with '-' that names an existing file, or
+    looks like a file name ('.' or '/' in it; no option has one), is a file, unless it is one
+    of the command's options: `subterra validate -x.yaml` reads the file. `--` and
+    `./-x.yaml` work too, as with any command."""
+
+    def _parse_optional(self, arg_string: str):  # type: ignore[no-untyped-def]  # argparse's one hook for this
+        name = arg_string.split("=", 1)[0]
+        if (arg_string.startswith("-") and arg_string not in ("-", "--")
+                and not any(option.startswith(name) for option in self._option_string_actions)
+                and (os.path.lexists(arg_string) or any(c in name for c in "./\\"))):
+            return None          # a positional argument
+        return super()._parse_optional(arg_string)
+
+
 COMMAND_MODULES = ("procedures", "compile", "deploy", "conversations", "gate", "cost", "handling")
 
 
@@ -45,7 +61,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
 
     for module in COMMAND_MODULES:  # importing registers the module's commands
         importlib.import_module(f"subterra.cli.{module}")
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="subterra",
         description="Compile procedures into small-model weights and gate them in CI.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

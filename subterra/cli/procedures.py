@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness.errors import SpecError, SpecErrors
+from harness.errors import MAX_FILE_SHOWN, SpecError, SpecErrors, shown
 from subterra.cli import Command, command, console
 
 # ---- validate ---------------------------------------------------------------------------
@@ -93,7 +93,7 @@ def _validate(p: argparse.ArgumentParser) -> Command:
             for note in notes:
                 console.print(note)
         for path, sset in scenario_sets:
-            console.print(f"scenario set {path}: {len(sset.variables)} variables, "
+            console.print(f"scenario set {shown(str(path), MAX_FILE_SHOWN)}: {len(sset.variables)} variables, "
                           f"{len(sset.persona)} persona traits, procedure '{sset.procedure}'")
         if errors:
             raise SpecErrors(errors)

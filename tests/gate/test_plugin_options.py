@@ -65,9 +65,10 @@ def test_an_ini_key_applies_and_the_command_line_wins_over_it(gate_dir: pytest.P
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--gate-n", "0"), "--gate-n '0': Input should be greater than or equal to 1"),
-    (("--gate-cache", "sometimes"), "--gate-cache 'sometimes': Input should be 'record', 'replay' or 'off'"),
-    (("--gate-conditions", "subterranean,telepathy"), "--gate-conditions 'subterranean,telepathy': Input should be"),
+    # The option and the value given are ours to promise; what pydantic says after them is not.
+    (("--gate-n", "0"), "--gate-n '0': "),
+    (("--gate-cache", "sometimes"), "--gate-cache 'sometimes': "),
+    (("--gate-conditions", "subterranean,telepathy"), "--gate-conditions 'subterranean,telepathy': "),
 ])
 def test_a_bad_value_is_a_usage_error_naming_the_option(gate_dir: pytest.Pytester, args: tuple[str, ...],
                                                        message: str) -> None:

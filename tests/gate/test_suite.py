@@ -14,15 +14,16 @@ BASE = (ROOT / "test_suites" / "travel.gate.yaml").read_text().replace(
     "../procedures", str(ROOT / "procedures")).replace("../scenarios", str(ROOT / "scenarios"))
 
 CASES = {
-    "n unbounded": ("    n: 12 ", "    n: 1000000000 ", "procedures.0.n: Input should be less than or equal to 10000"),
-    "compile n unbounded": ("  n: 120 ", "  n: 100000000 ", "compile.n: Input should be less than or equal"),
+    # Where pydantic's own words would go, only our part is asserted: the field, the value found.
+    "n unbounded": ("    n: 12 ", "    n: 1000000000 ", ("procedures.0.n: ", "10000", "(found 1000000000)")),
+    "compile n unbounded": ("  n: 120 ", "  n: 100000000 ", ("compile.n: ", "(found 100000000)")),
     "missing procedure": ("procedures/travel.yaml", "procedures/nope.yaml", "cannot read file"),
     "procedure is a directory": ("procedures/travel.yaml", "procedures", "is a directory"),
     "unknown recipe": ("recipe: smollm2-135m", "recipe: smollm3", "unknown recipe 'smollm3'"),
     "bad override": ("recipe: smollm2-135m", "recipe: smollm2-135m\n  overrides:\n    lr: -1",
-                     "override of recipe 'smollm2-135m': lr: Input should be greater than 0"),
+                     ("override of recipe 'smollm2-135m': lr: ", "(found -1)")),
     "bogus model": ("user: anthropic:claude-sonnet-4-5 | offline", "user: gpt5", "models.user: unknown model provider 'gpt5'"),
-    "no seeds": ("seeds: [42]", "seeds: []", "compile.seeds: List should have at least 1 item"),
+    "no seeds": ("seeds: [42]", "seeds: []", "compile.seeds: "),
     "duplicate condition": ("conditions: [subterranean,", "conditions: [subterranean, subterranean,",
                             "conditions: listed more than once: subterranean"),
     "name with a path": ("name: travel", "name: ../../x", "must be a plain file name"),
@@ -42,7 +43,7 @@ def test_suite_mistake_is_one_line_of_the_suite(case: str, tmp_path: Path) -> No
     with pytest.raises(SpecErrors) as info:
         load_suite(path)
     (error,) = info.value.errors
-    assert expect in error.message, str(error)
+    assert all(part in error.message for part in ((expect,) if isinstance(expect, str) else expect)), str(error)
     if case != "scenarios of another procedure":          # that one points into the scenario file
         assert error.file == str(path)
         changed = new.split("\n")[-1].strip().split(":")[0]

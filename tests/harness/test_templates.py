@@ -12,8 +12,9 @@ HOSTILE = {
     "include": ("{% include 'x' %}", "include %} is not allowed"),
     "import": ("{% import 'x' as y %}", "import %} is not allowed"),
     "macro recursion": ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "macro %} is not allowed"),
-    "unknown filter": ("{{ x|nope }}", "No filter named 'nope'"),
-    "undefined": ("{{ y }}", "'y' is undefined"),
+    # jinja2 words these two; ours is the prefix and naming what the template got wrong.
+    "unknown filter": ("{{ x|nope }}", ("template syntax error: ", "'nope'")),
+    "undefined": ("{{ y }}", ("template error: ", "'y'")),
     "type mismatch": ("{{ x + 1 }}", "TypeError"),
     "sandbox": ("{{ x.__class__.__mro__ }}", "sandbox refused"),
     "nested ranges": ("{% for i in range(9999) %}{% for j in range(9999) %}{% endfor %}{% endfor %}",
@@ -39,7 +40,8 @@ def test_hostile_template_fails_in_one_line_within_bounds(case: str) -> None:
     started = time.monotonic()
     with pytest.raises(TemplateFailure) as info:
         render(template, {"x": "5"})
-    assert expect in str(info.value) and "\n" not in str(info.value)
+    parts = (expect,) if isinstance(expect, str) else expect
+    assert all(part in str(info.value) for part in parts) and "\n" not in str(info.value)
     assert time.monotonic() - started < 10
 
 
