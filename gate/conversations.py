@@ -67,25 +67,25 @@ def evaluate_condition(proc: ProcedureRun, compiled: CompiledModel, condition: s
 
 def _evaluate_group(proc: ProcedureRun, compiled: CompiledModel, condition: str, store: ResultStore,
                     scenarios: list[Scenario]) -> list[ConversationResult]:
-    by_index = {s.index: s for s in scenarios}
+    by_key = {(s.index, s.trial): s for s in scenarios}       # one per (scenario, trial)
 
-    async def run(indices: list[int]) -> list[ConversationResult]:
-        transcripts = store.staged(proc.procedure.name, condition, indices)
+    async def run(keys: list[tuple[int, int]]) -> list[ConversationResult]:
+        transcripts = store.staged(proc.procedure.name, condition, keys)
         resumed = len(transcripts)
-        reused = reusable_transcripts(proc, condition, [i for i in indices if i not in transcripts])
+        reused = reusable_transcripts(proc, condition, [k for k in keys if k not in transcripts])
         transcripts.update(reused)
-        fresh = [by_index[i] for i in indices if i not in transcripts]
+        fresh = [by_key[k] for k in keys if k not in transcripts]
         started = time.perf_counter()
         say(f"{proc.key} {condition}: running {len(fresh)} conversation{'' if len(fresh) == 1 else 's'}"
             + (f" of the version at {proc.at_ref.ref}" if proc.at_ref else "")
             + (f", {resumed} finished before an interruption" if resumed else "")
             + (f", {len(reused)} reused from {proc.against}" if reused else ""))
         if fresh:
-            transcripts.update((t.scenario_index, t) for t in await run_transcripts(
+            transcripts.update(((t.scenario_index, t.trial), t) for t in await run_transcripts(
                 proc, compiled, condition, fresh, show_progress=sys.stderr.isatty(), on_done=store.stage))
         say(f"{proc.key} {condition}: done in {time.perf_counter() - started:.0f}s")
         # Every transcript is judged now, reused ones too: the trace judge learnt the new version.
-        return await judge_conversations(proc, compiled, [transcripts[i] for i in indices],
-                                         [by_index[i] for i in indices])
+        return await judge_conversations(proc, compiled, [transcripts[k] for k in keys],
+                                         [by_key[k] for k in keys])
 
-    return store.ensure_group(proc.procedure.name, condition, sorted(by_index), run)
+    return store.ensure_group(proc.procedure.name, condition, sorted(by_key), run)
