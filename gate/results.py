@@ -36,6 +36,8 @@ class ConversationResult(BaseModel):
     offline_scores: dict[str, int]          # trace-derived, always computed
     # What the simulated customer got wrong (harness.simulator_faults); omitted when none.
     simulator_faults: list[SimulatorFault] = Field(default_factory=list, exclude_if=lambda faults: not faults)
+    # Faults of earlier attempts this conversation replaced (suite `rerun_simulator_faults`).
+    rerun_after: list[SimulatorFault] = Field(default_factory=list, exclude_if=lambda faults: not faults)
 
     @property
     def passed(self) -> bool:

@@ -40,6 +40,7 @@ class FaultView(_Frozen):
     turn: int | None
     detail: str
     anchor: str
+    rerun: bool = False          # an earlier attempt's fault: the conversation was run again
 
 
 class GroupPassK(_Frozen):
@@ -58,7 +59,7 @@ class ConditionReliability(_Frozen):
     by_path: list[GroupPassK]
     by_node: list[GroupPassK]
     flaky: list[FlakyScenario]
-    simulator_faults: list[FaultView]        # conversations counted apart
+    simulator_faults: list[FaultView]        # conversations counted apart, and faults of replaced attempts
 
 
 def transcript_anchor(procedure: str, condition: str, index: int, trial: int) -> str:
@@ -103,4 +104,9 @@ def condition_reliability(condition: str, results: Sequence[ConversationResult],
                                     kind=f.kind, turn=f.turn, detail=f.detail,
                                     anchor=transcript_anchor(r.transcript.procedure, condition,
                                                              r.transcript.scenario_index, r.transcript.trial))
-                          for rs in by_index.values() for r in rs for f in r.simulator_faults])
+                          for rs in by_index.values() for r in rs for f in r.simulator_faults]
+        + [FaultView(scenario_index=r.transcript.scenario_index, trial=r.transcript.trial, kind=f.kind, turn=f.turn,
+                     detail=f.detail, rerun=True,
+                     anchor=transcript_anchor(r.transcript.procedure, condition, r.transcript.scenario_index,
+                                              r.transcript.trial))
+           for rs in by_index.values() for r in rs for f in r.rerun_after])
