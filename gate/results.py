@@ -138,7 +138,7 @@ def scores_by_trial(results: list[ConversationResult]) -> dict[Key, Scores]:
 def criterion_values(results: list[ConversationResult], criterion: str) -> list[int]:
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
-    return [s.get(criterion) for s in scores_by_scenario(results).values()]
+    return [s.get(criterion) for s in scores_by_trial(results).values()]
 
 
 def dump_json(data: object, path: Path) -> None:
