@@ -67,6 +67,7 @@ def test_a_simulated_user_fault_is_left_out_of_pass_k_and_counted_apart(procedur
     rel = report.reliability[0]
     assert [f.scenario_index for f in rel.flaky] == [1] and report.summaries[0].simulator_faults == 1
     assert [f.kind for f in rel.simulator_faults] == ["ended_early"]
+    assert report.summaries[0].failure.n == 11           # the agent's failure rate leaves it out
 
 
 def test_the_pass_k_threshold(procedure) -> None:
