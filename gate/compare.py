@@ -59,14 +59,14 @@ class CriterionChange(_Frozen):
     margin: float
     verdict: Verdict
     needed: int | None = None           # inconclusive: scenarios that would decide it at this variance
-    inconclusive: InconclusivePolicy = "pass"     # what an inconclusive verdict does to the gate
+    on_inconclusive: InconclusivePolicy = "pass"  # what an inconclusive verdict does to the gate (suite setting)
     path_changed: list[int]             # paired scenarios whose path the edit changed
     # (scenario, trial) pairs left out because the simulated customer spoiled a side of them
     simulator_faults: list[tuple[int, int]] = []
 
     @property
     def passed(self) -> bool:
-        return gate_passes(self.verdict, self.inconclusive)
+        return gate_passes(self.verdict, self.on_inconclusive)
 
     @property
     def message(self) -> str:
@@ -129,7 +129,7 @@ def _criterion_changes(condition: str, before: list[ConversationResult], after: 
                                    {k: float(sa[k].get(criterion)) for k in paired},
                                    margin=margin, seed=stable_int("edit", condition, criterion))
         rows.append(dict(evidence.model_dump(), condition=condition, criterion=criterion, path_changed=changed,
-                         inconclusive=inconclusive, simulator_faults=apart))
+                         on_inconclusive=inconclusive, simulator_faults=apart))
     tested = [r for r in rows if r["p_value"] is not None]
     for r, p in zip(tested, holm([r["p_value"] for r in tested]) if tested else [], strict=True):
         r["p_holm"] = p

@@ -39,7 +39,7 @@ def changes_markdown(data: ReportData) -> str:
                        f"{p_holm} | {mark} |")
         undecided = c.inconclusive
         if undecided:
-            policy = "fail the gate" if undecided[0].inconclusive == "fail" else "do not fail the gate"
+            policy = "fail the gate" if undecided[0].on_inconclusive == "fail" else "do not fail the gate"
             out += ["", f"> **⚠️ {len(undecided)} inconclusive** ({policy}): "
                     + "; ".join(f"{r.condition} {r.criterion}" for r in undecided)
                     + ". The evidence neither shows a drop nor rules one out; run more scenarios."]
