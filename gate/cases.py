@@ -36,7 +36,8 @@ class GateConversation(GateCase):
 
     @property
     def test_id(self) -> str:
-        return f"{self.run.key}/{self.condition}/scenario-{self.scenario.index:03d}"
+        trial = f"/trial-{self.scenario.trial}" if self.run.suite.trials > 1 else ""
+        return f"{self.run.key}/{self.condition}/scenario-{self.scenario.index:03d}{trial}"
 
 
 @dataclass
@@ -55,7 +56,7 @@ def collect_cases(run: GateRun) -> list[GateConversation | GateCheck]:
     cases: list[GateConversation | GateCheck] = []
     for proc in run.procedures:
         for condition in proc.suite.conditions:
-            cases.extend(GateConversation(proc, condition, s) for s in proc.scenarios)
+            cases.extend(GateConversation(proc, condition, s) for s in proc.trials_of(proc.scenarios))
         cases.extend(GateCheck(proc, check) for check in checks_of(proc.suite.thresholds))
         cases.extend(GateCheck(proc, check) for check in regression_checks(proc))
     return cases
@@ -64,7 +65,8 @@ def collect_cases(run: GateRun) -> list[GateConversation | GateCheck]:
 def run_conversation_case(case: GateConversation, compiled: CompiledModel) -> list[str]:
     """Run (or read) the case's conversation; return its per-conversation problems."""
     results = evaluate_condition(case.run, compiled, case.condition)
-    result = next(r for r in results if r.transcript.scenario_index == case.scenario.index)
+    result = next(r for r in results
+                  if (r.transcript.scenario_index, r.transcript.trial) == (case.scenario.index, case.scenario.trial))
     spec = case.run.suite.thresholds.per_conversation
     return conversation_problems(result, spec) if case.condition in spec.conditions else []
 

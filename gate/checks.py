@@ -17,10 +17,17 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import BaseModel
 
 from gate.conversations import evaluate_condition
-from gate.result_store import ConversationResult, criterion_values, scores_by_scenario
-from gate.suite import FailureThreshold, MeanThreshold, NonInferiority, PerConversation, Thresholds
+from gate.result_store import ConversationResult, criterion_values, scores_by_trial
+from gate.suite import (
+    FailureThreshold,
+    MeanThreshold,
+    NonInferiority,
+    PassKThreshold,
+    PerConversation,
+    Thresholds,
+)
 from harness.judges.rubric import FAILURE_AT_OR_BELOW
-from harness.stats import align_by_scenario, bootstrap_mean_difference_ci
+from harness.reliability import cluster_bootstrap_ci, pass_hat_k
 
 if TYPE_CHECKING:
     from compile.pipeline import CompiledModel
@@ -33,6 +40,8 @@ class CheckResult(BaseModel):
     bound: float
     passed: bool
     message: str
+    # Said loudly even when the check passes (an inconclusive regression check, listed faults).
+    warning: str | None = None
 
 
 def _quote(text: str, limit: int = 40) -> str:
@@ -77,7 +86,7 @@ class Check(AggregateCheck):
     """One aggregate threshold of a suite, over the results of its conditions."""
 
     kind: ClassVar[str]
-    threshold: MeanThreshold | FailureThreshold | NonInferiority
+    threshold: MeanThreshold | FailureThreshold | NonInferiority | PassKThreshold
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -119,19 +128,25 @@ class FailureRateCheck(Check):
     kind: ClassVar[str] = "failure_rate"
 
     def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
-        t, results = self.threshold, groups[0]
+        """The agent's failure rate: conversations a simulated-user fault spoiled are counted
+        apart (listed in the message, never in the rate)."""
+        t = self.threshold
+        spoiled = sorted((r.transcript.scenario_index, r.transcript.trial) for r in groups[0] if r.simulator_faults)
+        results = [r for r in groups[0] if not r.simulator_faults]
         values = criterion_values(results, "task_success")
-        failing = [i for i, s in sorted(scores_by_scenario(results).items())
-                   if s.task_success <= FAILURE_AT_OR_BELOW]
+        failing = [k for k, s in sorted(scores_by_trial(results).items()) if s.task_success <= FAILURE_AT_OR_BELOW]
         rate = len(failing) / len(values) if values else None
-        shown = ", ".join(map(str, failing[:10]))
+        shown = ", ".join(map(conversation_key, failing[:10]))
+        apart = (f"; {len(spoiled)} conversation{'' if len(spoiled) == 1 else 's'} with a simulated-user fault "
+                 f"counted apart: {', '.join(map(conversation_key, spoiled[:10]))}" if spoiled else "")
         return CheckResult(
             name=f"failure rate of {t.condition} <= {t.max_failure_rate:.0%}", value=rate,
             bound=t.max_failure_rate, passed=rate is not None and rate <= t.max_failure_rate,
             message=(f"{t.condition}: {len(failing)}/{len(values)} conversations with task success <= "
                      f"{FAILURE_AT_OR_BELOW} ({rate:.0%}), bound <= {t.max_failure_rate:.0%}"
-                     + (f"; failing scenarios: {shown}" if failing else "")
-                     if rate is not None else f"{t.condition}: no scored conversations"))
+                     + (f"; failing scenarios: {shown}" if failing else "") + apart
+                     if rate is not None else f"{t.condition}: no scored conversations{apart}"),
+            warning=apart.lstrip("; ") or None)
 
 
 @dataclass(frozen=True)
@@ -144,22 +159,69 @@ class NonInferiorityCheck(Check):
 
     def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
         t = self.threshold
-        index, xa, xb = align_by_scenario(scores_by_scenario(groups[0]), scores_by_scenario(groups[1]))
+        sa, sb = scores_by_trial(groups[0]), scores_by_trial(groups[1])
+        keys = sorted(set(sa) & set(sb))            # paired by (scenario, trial)
+        scenarios = len({i for i, _ in keys})
         name = f"{t.a} − {t.b} on {t.criterion}: CI lower bound > {t.margin}"
-        if len(index) < 2:
+        if scenarios < 2:
             return CheckResult(name=name, value=None, bound=t.margin, passed=False,
-                               message=f"{t.a} vs {t.b}: only {len(index)} paired scenarios; need at least 2")
-        ci = bootstrap_mean_difference_ci([s.get(t.criterion) for s in xa], [s.get(t.criterion) for s in xb],
-                                          paired=True, seed=self.seed)
+                               message=f"{t.a} vs {t.b}: only {scenarios} paired scenarios; need at least 2")
+        # Clustered by scenario: trials of one scenario are not independent.
+        ci = cluster_bootstrap_ci([sa[k].get(t.criterion) - sb[k].get(t.criterion) for k in keys],
+                                  [i for i, _ in keys], seed=self.seed)
+        trials = f" ({len(keys)} paired trials)" if len(keys) > scenarios else ""
         return CheckResult(
             name=name, value=ci.low, bound=t.margin, passed=ci.low > t.margin,
             message=(f"{t.a} − {t.b} on {t.criterion}: Δ = {ci.estimate:+.2f}, 95% CI "
-                     f"[{ci.low:+.2f}, {ci.high:+.2f}] over {len(index)} paired scenarios; "
+                     f"[{ci.low:+.2f}, {ci.high:+.2f}] over {scenarios} paired scenarios{trials}; "
                      f"lower bound must exceed {t.margin}"))
+
+
+def conversation_key(key: tuple[int, int]) -> str:
+    """`7` for scenario 7's only trial, `7/t2` for its trial 2."""
+    return str(key[0]) if key[1] == 0 else f"{key[0]}/t{key[1]}"
+
+
+def trial_outcomes(results: list[ConversationResult]) -> dict[int, tuple[int, int]]:
+    """Scenario → (trials passed, trials) under the gate's pass criterion; conversations a
+    simulated-user fault spoiled are left out (they are the simulator's, not the agent's)."""
+    out: dict[int, tuple[int, int]] = {}
+    for r in results:
+        if r.simulator_faults:
+            continue
+        c, n = out.get(r.transcript.scenario_index, (0, 0))
+        out[r.transcript.scenario_index] = (c + r.passed, n + 1)
+    return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class PassKCheck(Check):
+    """pass^k of a condition (tau-bench's estimator over its scenarios' trials) must reach `min`."""
+
+    threshold: PassKThreshold
+    kind: ClassVar[str] = "pass_k"
+
+    @property
+    def label(self) -> str:
+        return f"pass_k/{self.threshold.condition}/k{self.threshold.k}"
+
+    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
+        t = self.threshold
+        outcomes = trial_outcomes(groups[0])
+        value = pass_hat_k(outcomes, t.k)
+        name = f"pass^{t.k} of {t.condition} >= {t.min}"
+        if value is None:
+            most = max((n for _, n in outcomes.values()), default=0)
+            return CheckResult(name=name, value=None, bound=t.min, passed=False,
+                               message=f"{t.condition}: pass^{t.k} needs {t.k} trials per scenario, found at most "
+                                       f"{most} (set the suite's trials, or --trials)")
+        return CheckResult(name=name, value=value, bound=t.min, passed=value >= t.min,
+                           message=f"{t.condition}: pass^{t.k} = {value:.2f} over {len(outcomes)} scenarios, "
+                                   f"bound >= {t.min}")
 
 
 def checks_of(thresholds: Thresholds) -> list[Check]:
     """A suite's aggregate thresholds as checks, in the suite's order (means, failure
     rates, non-inferiority)."""
     return ([MeanCheck(t) for t in thresholds.means] + [FailureRateCheck(t) for t in thresholds.failure_rates]
-            + [NonInferiorityCheck(t) for t in thresholds.non_inferiority])
+            + [NonInferiorityCheck(t) for t in thresholds.non_inferiority] + [PassKCheck(t) for t in thresholds.pass_k])

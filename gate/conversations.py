@@ -59,6 +59,34 @@ async def run_transcripts(proc: ProcedureRun, compiled: CompiledModel, condition
     return [finished(t) for t in transcripts]
 
 
+# A rerun of trial t is seeded as trial t + RERUN_STRIDE · attempt: fresh seeds and cache
+# entries that no real trial number reaches (suites allow at most 100 trials).
+RERUN_STRIDE = 1000
+
+
+async def _rerun_simulator_faults(proc: ProcedureRun, compiled: CompiledModel, condition: str,
+                                  scenarios: list[Scenario], results: list[ConversationResult]) -> list[ConversationResult]:
+    """With the suite's `rerun_simulator_faults: N`, a conversation a simulated-user fault
+    spoiled runs again (up to N times) with fresh seeds; the rerun keeps its (scenario, trial)
+    and lists the faults of the attempts it replaced (`rerun_after`), so nothing is hidden."""
+    results = list(results)
+    for attempt in range(1, proc.suite.rerun_simulator_faults + 1):
+        spoiled = [i for i, r in enumerate(results) if r.simulator_faults]
+        if not spoiled:
+            break
+        say(f"{proc.key} {condition}: running {len(spoiled)} conversation{'' if len(spoiled) == 1 else 's'} again "
+            f"that a simulated-user fault spoiled (attempt {attempt})")
+        again = [scenarios[i].model_copy(update={"trial": scenarios[i].trial + RERUN_STRIDE * attempt})
+                 for i in spoiled]
+        transcripts = [t.model_copy(update={"trial": scenarios[i].trial}) for t, i in
+                       zip(await run_transcripts(proc, compiled, condition, again), spoiled, strict=True)]
+        judged = await judge_conversations(proc, compiled, transcripts, [scenarios[i] for i in spoiled])
+        for i, result in zip(spoiled, judged, strict=True):
+            earlier = results[i].rerun_after + results[i].simulator_faults
+            results[i] = result.model_copy(update={"rerun_after": earlier})
+    return results
+
+
 def evaluate_condition(proc: ProcedureRun, compiled: CompiledModel, condition: str) -> list[ConversationResult]:
     """Every scenario of one condition: from the results store, or run now (once)."""
     return [r for store, scenarios in proc.result_groups()
@@ -67,25 +95,26 @@ def evaluate_condition(proc: ProcedureRun, compiled: CompiledModel, condition: s
 
 def _evaluate_group(proc: ProcedureRun, compiled: CompiledModel, condition: str, store: ResultStore,
                     scenarios: list[Scenario]) -> list[ConversationResult]:
-    by_index = {s.index: s for s in scenarios}
+    by_key = {(s.index, s.trial): s for s in scenarios}       # one per (scenario, trial)
 
-    async def run(indices: list[int]) -> list[ConversationResult]:
-        transcripts = store.staged(proc.procedure.name, condition, indices)
+    async def run(keys: list[tuple[int, int]]) -> list[ConversationResult]:
+        transcripts = store.staged(proc.procedure.name, condition, keys)
         resumed = len(transcripts)
-        reused = reusable_transcripts(proc, condition, [i for i in indices if i not in transcripts])
+        reused = reusable_transcripts(proc, condition, [k for k in keys if k not in transcripts])
         transcripts.update(reused)
-        fresh = [by_index[i] for i in indices if i not in transcripts]
+        fresh = [by_key[k] for k in keys if k not in transcripts]
         started = time.perf_counter()
         say(f"{proc.key} {condition}: running {len(fresh)} conversation{'' if len(fresh) == 1 else 's'}"
             + (f" of the version at {proc.at_ref.ref}" if proc.at_ref else "")
             + (f", {resumed} finished before an interruption" if resumed else "")
             + (f", {len(reused)} reused from {proc.against}" if reused else ""))
         if fresh:
-            transcripts.update((t.scenario_index, t) for t in await run_transcripts(
+            transcripts.update(((t.scenario_index, t.trial), t) for t in await run_transcripts(
                 proc, compiled, condition, fresh, show_progress=sys.stderr.isatty(), on_done=store.stage))
         say(f"{proc.key} {condition}: done in {time.perf_counter() - started:.0f}s")
         # Every transcript is judged now, reused ones too: the trace judge learnt the new version.
-        return await judge_conversations(proc, compiled, [transcripts[i] for i in indices],
-                                         [by_index[i] for i in indices])
+        results = await judge_conversations(proc, compiled, [transcripts[k] for k in keys],
+                                            [by_key[k] for k in keys])
+        return await _rerun_simulator_faults(proc, compiled, condition, [by_key[k] for k in keys], results)
 
-    return store.ensure_group(proc.procedure.name, condition, sorted(by_index), run)
+    return store.ensure_group(proc.procedure.name, condition, sorted(by_key), run)

@@ -9,12 +9,33 @@ from typing import TYPE_CHECKING
 from gate.result_store import ConversationResult
 from harness.judges.llm_judge import judge_transcript
 from harness.judges.offline import offline_scores
+from harness.llm.errors import LLMError
 from harness.scenarios import Scenario
+from harness.simulator_faults import (
+    SimulatorFault,
+    fault_question,
+    parse_fault_answer,
+    simulator_faults,
+)
 from harness.transcript import Transcript
 
 if TYPE_CHECKING:
     from compile.pipeline import CompiledModel
     from gate.run import ProcedureRun
+
+
+async def _judged_fault(proc: ProcedureRun, transcript: Transcript, scenario: Scenario) -> list[SimulatorFault]:
+    """The LLM-judge question of `harness.simulator_faults`, asked of the primary judge; the
+    offline stand-in cannot read a conversation, so it is not asked."""
+    judge = proc.models.judges[0]
+    if "offline" in judge.name:
+        return []
+    try:
+        reply = await judge.generate(fault_question(transcript, scenario, proc.procedure))
+    except LLMError:
+        return []               # the check is advisory: a failed call marks nothing
+    fault = parse_fault_answer(reply.text)
+    return [fault] if fault else []
 
 
 async def judge_conversations(proc: ProcedureRun, compiled: CompiledModel, transcripts: list[Transcript],
@@ -27,10 +48,15 @@ async def judge_conversations(proc: ProcedureRun, compiled: CompiledModel, trans
         verdict = compiled.trace_judge.judge(transcript.turns, scenario.path)
         offline = offline_scores(verdict, transcript.turns, intended_path=scenario.path,
                                  variables=scenario.variables, challenge=scenario.challenge, domains=domains)
+        faults = simulator_faults(transcript, scenario, proc.procedure, domains=domains,
+                                  agent_finished=verdict.terminal is not None)
         judged = await asyncio.gather(*(
             judge_transcript(m, transcript.turns, challenge_posed=scenario.challenge, offline_scores=offline,
                              seed=scenario.index) for m in proc.models.judges))
-        return ConversationResult(transcript=transcript, verdict=verdict, judges=list(judged),
-                                  offline_scores=offline)
+        result = ConversationResult(transcript=transcript, verdict=verdict, judges=list(judged),
+                                    offline_scores=offline, simulator_faults=faults)
+        if not faults and not result.passed:     # what no rule sees: ask the primary judge, if it can read
+            result.simulator_faults = await _judged_fault(proc, transcript, scenario)
+        return result
 
     return list(await asyncio.gather(*(one(t, s) for t, s in zip(transcripts, scenarios, strict=True))))

@@ -1,6 +1,6 @@
 """Evaluated conversations on disk: what every xdist worker writes and every reader shares.
 
-One JSON file per (procedure, condition, scenario) under a run directory keyed by the
+One JSON file per (procedure, condition, scenario, trial) under a run directory keyed by the
 fingerprint of everything that determines the results. A result is computed at most
 once: the writer holds a file lock, and anyone else asking waits and reads the file.
 Aggregate tests and the report read results from here, never from a worker's memory.
@@ -17,12 +17,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from filelock import FileLock
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from harness.files import write_atomic
 from harness.judges.llm_judge import JudgeResult
 from harness.judges.rubric import CRITERIA, Scores
 from harness.judges.trace import TraceVerdict
+from harness.simulator_faults import SimulatorFault
 from harness.transcript import Transcript
 
 STAGING = "finished-conversations"
@@ -33,6 +34,17 @@ class ConversationResult(BaseModel):
     verdict: TraceVerdict
     judges: list[JudgeResult]
     offline_scores: dict[str, int]          # trace-derived, always computed
+    # What the simulated customer got wrong (harness.simulator_faults); omitted when none.
+    simulator_faults: list[SimulatorFault] = Field(default_factory=list, exclude_if=lambda faults: not faults)
+    # Faults of earlier attempts this conversation replaced (suite `rerun_simulator_faults`).
+    rerun_after: list[SimulatorFault] = Field(default_factory=list, exclude_if=lambda faults: not faults)
+
+    @property
+    def passed(self) -> bool:
+        """The gate's pass criterion for pass^k: a terminal reached on a valid trace and task
+        success ≥ 4 by the primary judge."""
+        s = self.scores
+        return self.verdict.terminal is not None and self.verdict.valid and s is not None and s.task_success >= 4
 
     @property
     def scores(self) -> Scores | None:
@@ -44,44 +56,53 @@ class ConversationResult(BaseModel):
         return s.get(criterion) if s else None
 
 
+# (scenario index, trial): one conversation of a condition
+Key = tuple[int, int]
+
+
+def _name(index: int, trial: int) -> str:
+    # Trial 0 keeps the name results had before trials existed, so stored runs still read.
+    return f"{index:04d}.json" if trial == 0 else f"{index:04d}-t{trial}.json"
+
+
 class ResultStore:
-    """Results of one run: `<root>/<procedure>/<condition>/<scenario>.json`."""
+    """Results of one run: `<root>/<procedure>/<condition>/<scenario>[-t<trial>].json`."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def path(self, procedure: str, condition: str, index: int) -> Path:
-        return self.root / procedure / condition / f"{index:04d}.json"
+    def path(self, procedure: str, condition: str, index: int, trial: int = 0) -> Path:
+        return self.root / procedure / condition / _name(index, trial)
 
-    def get(self, procedure: str, condition: str, index: int) -> ConversationResult | None:
-        path = self.path(procedure, condition, index)
+    def get(self, procedure: str, condition: str, index: int, trial: int = 0) -> ConversationResult | None:
+        path = self.path(procedure, condition, index, trial)
         if not path.exists():
             return None
         return ConversationResult.model_validate_json(path.read_text(encoding="utf-8"))
 
     def put(self, result: ConversationResult) -> None:
         t = result.transcript
-        write_atomic(self.path(t.procedure, t.condition, t.scenario_index), result.model_dump_json())
+        write_atomic(self.path(t.procedure, t.condition, t.scenario_index, t.trial), result.model_dump_json())
 
     # A group's conversations are judged and stored together, but each finished conversation
     # is kept here at once: a run killed half-way resumes without having them again.
-    def _staged_path(self, procedure: str, condition: str, index: int) -> Path:
-        return self.root / procedure / condition / STAGING / f"{index:04d}.json"
+    def _staged_path(self, procedure: str, condition: str, key: Key) -> Path:
+        return self.root / procedure / condition / STAGING / _name(*key)
 
     def stage(self, transcript: Transcript) -> None:
         t = transcript
         if t.cut_by_failed_call:
             return      # not finished: a resumed run has it again (its recorded calls answer from the cache)
-        write_atomic(self._staged_path(t.procedure, t.condition, t.scenario_index), t.model_dump_json())
+        write_atomic(self._staged_path(t.procedure, t.condition, (t.scenario_index, t.trial)), t.model_dump_json())
 
-    def staged(self, procedure: str, condition: str, indices: list[int]) -> dict[int, Transcript]:
-        """The finished conversations an interrupted run left for these scenarios."""
-        paths = {i: self._staged_path(procedure, condition, i) for i in indices}
+    def staged(self, procedure: str, condition: str, keys: list[Key]) -> dict[Key, Transcript]:
+        """The finished conversations an interrupted run left for these (scenario, trial)s."""
+        paths = {k: self._staged_path(procedure, condition, k) for k in keys}
         return {i: Transcript.model_validate_json(p.read_text(encoding="utf-8")) for i, p in paths.items()
                 if p.exists()}
 
-    def ensure_group(self, procedure: str, condition: str, indices: list[int],
-                     run: Callable[[list[int]], Awaitable[list[ConversationResult]]]) -> list[ConversationResult]:
+    def ensure_group(self, procedure: str, condition: str, keys: list[Key],
+                     run: Callable[[list[Key]], Awaitable[list[ConversationResult]]]) -> list[ConversationResult]:
         """All results of one (procedure, condition), running the missing ones together.
 
         One process at a time holds the group's lock and runs every missing scenario in one
@@ -91,12 +112,12 @@ class ResultStore:
         folder = self.root / procedure / condition
         folder.mkdir(parents=True, exist_ok=True)
         with FileLock(str(folder) + ".lock"):
-            missing = [i for i in indices if not self.path(procedure, condition, i).exists()]
+            missing = [k for k in keys if not self.path(procedure, condition, *k).exists()]
             if missing:
                 for result in asyncio.run(run(missing)):
                     self.put(result)
                 shutil.rmtree(folder / STAGING, ignore_errors=True)
-        return [self.get(procedure, condition, i) for i in indices]  # type: ignore[misc]
+        return [self.get(procedure, condition, *k) for k in keys]  # type: ignore[misc]
 
     def all(self, procedure: str, condition: str) -> list[ConversationResult]:
         folder = self.root / procedure / condition
@@ -105,14 +126,19 @@ class ResultStore:
 
 
 def scores_by_scenario(results: list[ConversationResult]) -> dict[int, Scores]:
-    """Scenario index → primary judge's scores, judge failures left out."""
+    """Scenario index → primary judge's scores, judge failures left out (one trial per scenario)."""
     return {r.transcript.scenario_index: r.scores for r in results if r.scores is not None}
+
+
+def scores_by_trial(results: list[ConversationResult]) -> dict[Key, Scores]:
+    """(scenario index, trial) → primary judge's scores, judge failures left out."""
+    return {(r.transcript.scenario_index, r.transcript.trial): r.scores for r in results if r.scores is not None}
 
 
 def criterion_values(results: list[ConversationResult], criterion: str) -> list[int]:
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
-    return [s.get(criterion) for s in scores_by_scenario(results).values()]
+    return [s.get(criterion) for s in scores_by_trial(results).values()]
 
 
 def dump_json(data: object, path: Path) -> None:

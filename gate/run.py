@@ -98,15 +98,20 @@ class ProcedureRun:
     def result_groups(self) -> list[tuple[ResultStore, list[Scenario]]]:
         """Where each scenario's results live: the base set under the run's fingerprint (so a
         later `--against` finds them), the edit's own scenarios in a folder of their own."""
-        groups = [(self.results, self.base_scenarios)]
+        groups = [(self.results, self.trials_of(self.base_scenarios))]
         if self.edit_scenarios:
             folder = digest([s.key() for s in self.edit_scenarios])[:12]
-            groups.append((ResultStore(self.results.root / f"edit-{folder}"), self.edit_scenarios))
+            groups.append((ResultStore(self.results.root / f"edit-{folder}"), self.trials_of(self.edit_scenarios)))
         return groups
+
+    def trials_of(self, scenarios: list[Scenario]) -> list[Scenario]:
+        """Each scenario once per trial (the suite's `trials`), at the suite's sampling temperature."""
+        temperature = self.suite.sampling_temperature
+        return [s.of_trial(t, temperature) for s in scenarios for t in range(self.suite.trials)]
 
     def stored_results(self, condition: str) -> list[ConversationResult]:
         """This run's results of `condition` found in the results store, in scenario order."""
-        found = (store.get(self.procedure.name, condition, s.index) for store, group in self.result_groups()
+        found = (store.get(self.procedure.name, condition, s.index, s.trial) for store, group in self.result_groups()
                  for s in group)
         return [r for r in found if r is not None]
 
@@ -119,8 +124,10 @@ class ProcedureRun:
         files = [self._text(p) for p in (self.entry.procedure, self.entry.scenarios)]
         # The recipe's content, not only its name: editing a recipe file retrains the model.
         recipe = load_recipe(self.suite.compile.recipe, self.suite.compile.overrides).model_dump(mode="json")
+        # Sampling is named only when it is not greedy, so single-trial fingerprints stay as they were.
+        sampling = [{"temperature": self.suite.sampling_temperature}] if self.suite.sampling_temperature else []
         return digest([files, self.entry.model_dump(mode="json"), self.suite.compile.model_dump(mode="json"),
-                       recipe, self.suite.models.model_dump(mode="json"), __version__])
+                       recipe, self.suite.models.model_dump(mode="json"), __version__, *sampling])
 
     @cached_property
     def models(self) -> RoleModels:
@@ -149,7 +156,10 @@ class ProcedureRun:
                  for p in (self.entry.procedure, self.entry.scenarios)]
         if None in texts:
             return None
-        old = ProcedureRun(self.ref_suite or self.suite, self.entry, self.root, self.cache_mode,
+        # Before and after run the same trials at the same temperature, so (scenario, trial) pairs.
+        suite = (self.ref_suite or self.suite).model_copy(
+            update={"trials": self.suite.trials, "temperature": self.suite.temperature})
+        old = ProcedureRun(suite, self.entry, self.root, self.cache_mode,
                            at_ref=VersionAtRef(self.against, *texts))  # type: ignore[arg-type]
         try:
             touched = touched_nodes(old.procedure, self.procedure)

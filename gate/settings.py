@@ -23,6 +23,7 @@ class GateSettings(BaseModel):
                                description="gate suite files (*.gate.yaml); default: test_suites/*.gate.yaml")
     conditions: list[Condition] | None = Field(None, description="only these conditions (comma-separated)")
     n: int | None = Field(None, ge=1, description="evaluation scenarios per condition (overrides the suites)")
+    trials: int | None = Field(None, ge=1, description="trials per scenario and condition (overrides the suites)")
     recipe: str | None = Field(None, description="compile recipe (overrides the suites), e.g. tiny-cpu")
     generator: str | None = Field(None, description="data-generation model, e.g. anthropic:claude-sonnet-4-5")
     user_model: str | None = Field(None, description="user-simulator model")
@@ -89,6 +90,8 @@ class GateSettings(BaseModel):
         if self.n:
             for entry in data["procedures"]:
                 entry["n"] = self.n
+        if self.trials:
+            data["trials"] = self.trials
         if self.recipe and self.recipe != data["compile"]["recipe"]:
             # The suite's overrides were written for its own recipe.
             data["compile"].update(recipe=self.recipe, overrides={})

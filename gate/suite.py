@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,8 @@ from harness.runner import DEFAULT_MAX_TURNS
 from harness.spec_file import Sourced, load_spec
 
 MAX_EVAL_N = 10_000          # evaluation scenarios per condition (the paper uses 200)
+MAX_TRIALS = 100
+TRIALS_TEMPERATURE = 0.7     # local models' sampling temperature when trials > 1 and none is set
 
 Condition = ConditionName
 
@@ -181,19 +183,31 @@ class PerConversation(_Strict):
     valid_trace: bool = True
 
 
+class PassKThreshold(_OneCondition):
+    """pass^k (the share of scenarios passed in all of k trials, tau-bench's estimator) must
+    reach `min`; the suite must run at least k trials."""
+
+    k: int = Field(ge=1, le=100)
+    min: float = Field(ge=0, le=1)
+
+
 class Thresholds(_Strict):
     per_conversation: PerConversation = Field(default_factory=PerConversation)
     means: list[MeanThreshold] = Field(default_factory=list)
     failure_rates: list[FailureThreshold] = Field(default_factory=list)
     non_inferiority: list[NonInferiority] = Field(default_factory=list)
+    pass_k: list[PassKThreshold] = Field(default_factory=list)
 
 
 class Regression(_Strict):
     """How `--against REF` compares the edited procedure with its version at REF (see
-    gate/against/comparison.py): one check per condition × criterion, failing when the paired
-    bootstrap CI of Δ = after − before reaches the margin."""
+    gate/against/comparison.py and gate/verdicts.py): one check per condition × criterion, failing when
+    the CI of Δ = after − before shows a drop (or, with `inconclusive: fail`, when it decides
+    nothing)."""
 
     margin: StrictFloat = Field(default=-0.25, le=0, description="how far a mean may drop and still pass")
+    inconclusive: Literal["pass", "fail"] = Field(
+        default="pass", description="what an inconclusive verdict does to the gate (it is always listed)")
     criteria: list[Criterion] = Field(default_factory=lambda: ["task_success", "information_accuracy"],
                                       min_length=1)
     conditions: list[Condition] | None = Field(default=None, description="default: the suite's conditions")
@@ -209,10 +223,24 @@ class GateSuite(Sourced, _Strict):
     models: Models = Field(default_factory=Models)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     regression: Regression = Field(default_factory=Regression)
+    trials: int = Field(default=1, ge=1, le=MAX_TRIALS,
+                        description="each scenario runs this many times per condition, sampled independently")
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description="what local models sample the conversations at; "
+        f"default: 0 (greedy) with one trial, {TRIALS_TEMPERATURE} with several")
+    # A conversation a simulated-user fault spoiled (harness.simulator_faults) runs again, as a
+    # fresh trial, at most this many times; the spoiled one stays listed.
+    rerun_simulator_faults: int = Field(default=0, ge=0, le=5)
+
+    @property
+    def sampling_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return TRIALS_TEMPERATURE if self.trials > 1 else 0.0
 
     @model_validator(mode="after")
     def _conditions_exist(self) -> GateSuite:
-        used = {t.condition for t in self.thresholds.means + self.thresholds.failure_rates}
+        used = {t.condition for t in self.thresholds.means + self.thresholds.failure_rates + self.thresholds.pass_k}
         used |= {c for t in self.thresholds.non_inferiority for c in (t.a, t.b)}
         used |= set(self.regression.conditions or ())
         missing = used - set(self.conditions)

@@ -78,7 +78,7 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
         agent_next = not agent_next
     return Transcript(
         procedure=condition.procedure.name, condition=condition.name, scenario_index=scenario.index,
-        turns=turns, end_reason=reason, terminal=terminal, agent_usage=agent_usage,
+        trial=scenario.trial, turns=turns, end_reason=reason, terminal=terminal, agent_usage=agent_usage,
         routing_usage=routing_usage, user_usage=user_usage,
         wall_clock_s=round(time.perf_counter() - started, 3), agent_model=agent_model,
         user_model=user_model, error=error, visited=visited, incidents=incidents, cut_by_failed_call=failed_call)

@@ -29,6 +29,7 @@ from harness.errors import SpecError, SpecErrors
 from harness.procedure.paths import Target, paths_through, sample_paths
 from harness.procedure.spec import Identifier, Procedure
 from harness.procedure.validate import rendering_errors, template_variables
+from harness.seeds import stable_int
 from harness.spec_file import Sourced, file_schema, load_spec
 from harness.yaml_source import SourceMap
 
@@ -141,6 +142,18 @@ class Scenario(BaseModel):
     persona: dict[str, Any]
     path: tuple[str, ...]
     seed: int
+    # One trial of the scenario (a gate's `trials: k` runs trials 0 … k−1): trial t > 0 gets seeds
+    # and cache entries of its own, and `temperature` is what local models sample it at.
+    # Both are left out of dumps at their defaults, so keys of single-trial runs are unchanged.
+    trial: int = Field(default=0, ge=0, exclude_if=lambda trial: trial == 0)
+    temperature: float = Field(default=0.0, ge=0, exclude_if=lambda t: t == 0)
+
+    def trial_seed(self, *parts: object) -> int:
+        """A seed for `parts` of this scenario's conversation, distinct per trial (trial 0: as before)."""
+        return stable_int(*parts, *((f"trial-{self.trial}",) if self.trial else ()))
+
+    def of_trial(self, trial: int, temperature: float = 0.0) -> Scenario:
+        return self.model_copy(update={"trial": trial, "temperature": temperature})
 
     @property
     def context(self) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
 from harness.procedure import Procedure, Role, chain_toward
 from harness.scenarios import Scenario
-from harness.seeds import stable_int
 from harness.templates import render
 from harness.transcript import Turn
 
@@ -82,14 +81,15 @@ class SimulatorSession:
                       Message(role="user", content=f"The conversation so far:\n{history}\n\n"
                                                    f"Your next step ({step + 1} of {len(self.plan)}). "
                                                    "Write your message.")),
-            max_tokens=USER_MAX_TOKENS, temperature=0.0, purpose="user",
-            seed=stable_int("user", self.scenario.seed, self.scenario.index, len(turns)),
+            max_tokens=USER_MAX_TOKENS, temperature=self.scenario.temperature, purpose="user",
+            seed=self.scenario.trial_seed("user", self.scenario.seed, self.scenario.index, len(turns)),
             hint=Hint(task="turn", speaker="user", node=node_id, variables=self.scenario.context,
                       examples=tuple(self.procedure.examples_toward(node_id, next_id)),
                       toward=chain_toward(self.procedure, path, position)))
         usage, empty = Usage(), 0
-        for trial in range(2):      # an empty message is asked for once more before giving up
-            result = await self.model.generate(request.model_copy(update={"trial": trial}))
+        for retry in range(2):      # an empty message is asked for once more before giving up
+            # Trial 2t + retry: each of the scenario's trials asks afresh, and so does each retry.
+            result = await self.model.generate(request.model_copy(update={"trial": 2 * self.scenario.trial + retry}))
             usage = usage + result.usage
             ended = END_MARKER in result.text
             text = result.text.replace(END_MARKER, "").strip()   # "Thanks, bye! [END]" keeps its words

@@ -348,23 +348,46 @@ def align_by_scenario(a: Mapping[int, T], b: Mapping[int, T]) -> tuple[list[int]
 
 def compare_conditions(scores_a: Sequence[Scores], scores_b: Sequence[Scores], *, paired: bool,
             label_a: str = "A", label_b: str = "B", n_resamples: int = N_RESAMPLES,
-            confidence: float = 0.95, alpha: float = 0.05, seed: int = 0) -> Comparison:
+            confidence: float = 0.95, alpha: float = 0.05, seed: int = 0,
+            clusters: Sequence[int] | None = None) -> Comparison:
     """Condition A against condition B on every criterion, as one block of Tables 7–9.
 
     Paired: `scores_a[i]` and `scores_b[i]` are the same scenario (see `align_by_scenario`);
     Wilcoxon signed-rank. Unpaired: Mann–Whitney U. p-values are Holm-corrected across the
     five criteria. A sample's CI depends only on its scores, the criterion and `seed`, so a
     condition shows the same CI in every comparison it appears in.
+
+    `clusters` (paired only): the scenario of each pair, when scenarios ran several trials.
+    The CIs then resample whole scenarios (`harness.reliability.cluster_bootstrap_ci`) and
+    the Wilcoxon test pairs per-scenario means; without repeats it changes nothing.
     """
     if paired and len(scores_a) != len(scores_b):
         raise ValueError(f"paired comparison needs one B per A, found {len(scores_a)} and {len(scores_b)}")
     if not scores_a or not scores_b:
         raise ValueError(f"expected scores for both conditions, found {len(scores_a)} and {len(scores_b)}")
+    clustered = clusters is not None and len(set(clusters)) < len(clusters)
+    if clustered and (not paired or len(clusters) != len(scores_a)):   # type: ignore[arg-type]
+        raise ValueError("clusters name the scenario of each pair of a paired comparison")
     partial = []
     for i, criterion in enumerate(CRITERIA):
         a = np.array([s.get(criterion) for s in scores_a], dtype=float)
         b = np.array([s.get(criterion) for s in scores_b], dtype=float)
         ci = {"n_resamples": n_resamples, "confidence": confidence}
+        if clustered:
+            from harness.reliability import cluster_bootstrap_ci, cluster_means
+
+            keys = [(c, j) for j, c in enumerate(clusters)]   # type: ignore[arg-type]
+            means_a = list(cluster_means(dict(zip(keys, a, strict=True))).values())
+            means_b = list(cluster_means(dict(zip(keys, b, strict=True))).values())
+            partial.append((
+                criterion,
+                cluster_bootstrap_ci(a, clusters, seed=np.random.default_rng([seed, i]), **ci),  # type: ignore[arg-type]
+                cluster_bootstrap_ci(b, clusters, seed=np.random.default_rng([seed, i]), **ci),  # type: ignore[arg-type]
+                cluster_bootstrap_ci(a - b, clusters, seed=np.random.default_rng([seed, i, 1]), **ci),  # type: ignore[arg-type]
+                cohens_d(a, b),
+                wilcoxon_signed_rank(means_a, means_b),
+            ))
+            continue
         partial.append((
             criterion,
             bootstrap_mean_ci(a, seed=np.random.default_rng([seed, i]), **ci),

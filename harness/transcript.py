@@ -72,6 +72,9 @@ class Transcript(BaseModel):
     scenario_index: int
     turns: list[Turn]
     end_reason: EndReason
+    # Which repetition of the scenario this is (suite `trials`); omitted when 0, so single-trial
+    # transcripts are written as before.
+    trial: int = Field(default=0, ge=0, exclude_if=lambda trial: trial == 0)
     terminal: str | None = None          # the terminal node the condition claims to have reached
     agent_usage: Usage = Field(default_factory=Usage)
     routing_usage: Usage = Field(default_factory=Usage)

@@ -7,12 +7,8 @@ before is paired with scenario *i* after (sampling is stable under an edit, see
 `harness.procedure.paths.keyed_walk`); pairs whose path the edit changed are compared
 too, and listed.
 
-Verdict, with Δ = after − before and its paired bootstrap 95 % CI [low, high] and a
-margin m ≤ 0 (how far the mean may drop and still count as no worse):
-
-    improved       low > 0     the edit made it better
-    non-inferior   low > m     no worse than the margin allows
-    regressed      low ≤ m     non-inferiority is not shown: the gate fails
+The verdict rule (improved, non-inferior, inconclusive, regressed) and its wording are
+`gate.verdicts`'; Δ's CI is clustered by scenario, pairs are (scenario, trial).
 
 Wilcoxon signed-rank p-values are Holm-adjusted within each condition, across criteria;
 they are reported beside the verdict, which rests on the CI.
@@ -25,19 +21,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from gate.result_store import ConversationResult, scores_by_scenario
+from gate.result_store import ConversationResult, scores_by_trial
+from gate.verdicts import Evidence, InconclusivePolicy, Verdict, gate_passes, paired_evidence
 from harness.procedure import Procedure
 from harness.procedure.diff import ProcedureDiff, diff_procedures
 from harness.scenarios import Scenario
 from harness.seeds import stable_int
-from harness.stats import (
-    align_by_scenario,
-    bootstrap_mean_difference_ci,
-    holm,
-    wilcoxon_signed_rank,
-)
+from harness.stats import holm
 
-Verdict = Literal["improved", "non-inferior", "regressed"]
 NodeStatus = Literal["added", "changed", "removed", "unchanged"]
 
 
@@ -56,33 +47,35 @@ class Version(_Frozen):
 class CriterionChange(_Frozen):
     condition: str
     criterion: str
-    pairs: int
+    pairs: int                          # paired (scenario, trial) conversations
+    scenarios: int                      # paired scenarios (the CI's clusters)
     before: float | None                # means over the paired scenarios
     after: float | None
     delta: float | None
-    low: float | None                   # paired bootstrap 95 % CI of Δ
+    low: float | None                   # paired bootstrap 95 % CI of Δ, clustered by scenario
     high: float | None
     p_value: float | None               # Wilcoxon signed-rank, after vs before
     p_holm: float | None                # Holm-adjusted within the condition
     margin: float
     verdict: Verdict
+    needed: int | None = None           # inconclusive: scenarios that would decide it at this variance
+    on_inconclusive: InconclusivePolicy = "pass"  # what an inconclusive verdict does to the gate (suite setting)
     path_changed: list[int]             # paired scenarios whose path the edit changed
+    # (scenario, trial) pairs left out because the simulated customer spoiled a side of them
+    simulator_faults: list[tuple[int, int]] = []
 
     @property
     def passed(self) -> bool:
-        return self.verdict != "regressed"
+        return gate_passes(self.verdict, self.on_inconclusive)
 
     @property
     def message(self) -> str:
         """One line, e.g. `subterranean task_success regressed after the edit: 4.83 → 4.08,
         Δ −0.75, 95 % CI [−1.08, −0.42] over 12 paired scenarios; margin −0.25`."""
-        what = f"{self.condition} {self.criterion}"
-        if self.delta is None:
-            return (f"{what} regressed after the edit: only {self.pairs} paired scenarios, need at least 2 "
-                    f"to compare; margin {_num(self.margin)}")
-        return (f"{what} {self.verdict} after the edit: {self.before:.2f} → {self.after:.2f}, "
-                f"Δ {_num(self.delta, sign=True)}, 95 % CI [{_num(self.low)}, {_num(self.high)}] "
-                f"over {self.pairs} paired scenarios; margin {_num(self.margin)}")
+        evidence = paired_evidence_of(self)
+        apart = (f"; {len(self.simulator_faults)} pairs with a simulated-user fault counted apart"
+                 if self.simulator_faults else "")
+        return f"{self.condition} {self.criterion} {self.verdict} after the edit: {evidence.evidence_text()}{apart}"
 
 
 class NodeChange(_Frozen):
@@ -107,35 +100,36 @@ class EditComparison(_Frozen):
     def row(self, condition: str, criterion: str) -> CriterionChange:
         return next(c for c in self.criteria if (c.condition, c.criterion) == (condition, criterion))
 
+    @property
+    def regressions(self) -> list[CriterionChange]:
+        return [c for c in self.criteria if c.verdict == "regressed"]
 
-def _num(x: float | None, *, sign: bool = False) -> str:
-    """Two decimals with a true minus sign, as the messages print them."""
-    text = f"{x:+.2f}" if sign else f"{x:.2f}"
-    return text.replace("-", "−")
+    @property
+    def inconclusive(self) -> list[CriterionChange]:
+        return [c for c in self.criteria if c.verdict == "inconclusive"]
 
 
-def verdict(low: float, margin: float) -> Verdict:
-    if low > 0:
-        return "improved"
-    return "non-inferior" if low > margin else "regressed"
+def paired_evidence_of(row: CriterionChange) -> Evidence:
+    return Evidence.model_validate({k: getattr(row, k) for k in Evidence.model_fields})
 
 
 def _criterion_changes(condition: str, before: list[ConversationResult], after: list[ConversationResult],
-                       criteria: Sequence[str], margin: float, moved: set[int]) -> list[CriterionChange]:
-    index, xb, xa = align_by_scenario(scores_by_scenario(before), scores_by_scenario(after))
-    changed = sorted(moved & set(index))
+                       criteria: Sequence[str], margin: float, moved: set[int],
+                       inconclusive: InconclusivePolicy) -> list[CriterionChange]:
+    sb, sa = scores_by_trial(before), scores_by_trial(after)
+    # A pair where the simulated customer spoiled either side says nothing about the edit:
+    # counted apart, and listed.
+    spoiled = {(r.transcript.scenario_index, r.transcript.trial) for r in [*before, *after] if r.simulator_faults}
+    apart = sorted(spoiled & set(sb) & set(sa))
+    paired = sorted(set(sb) & set(sa) - spoiled)
+    changed = sorted(moved & {i for i, _ in paired})
     rows: list[dict] = []
     for criterion in criteria:
-        b = [float(s.get(criterion)) for s in xb]
-        a = [float(s.get(criterion)) for s in xa]
-        row = dict(condition=condition, criterion=criterion, pairs=len(index), margin=margin,
-                   path_changed=changed, before=None, after=None, delta=None, low=None, high=None,
-                   p_value=None, verdict="regressed")
-        if len(index) >= 2:
-            ci = bootstrap_mean_difference_ci(a, b, paired=True, seed=stable_int("edit", condition, criterion))
-            row.update(before=sum(b) / len(b), after=sum(a) / len(a), delta=ci.estimate, low=ci.low,
-                       high=ci.high, p_value=wilcoxon_signed_rank(a, b).p_value, verdict=verdict(ci.low, margin))
-        rows.append(row)
+        evidence = paired_evidence({k: float(sb[k].get(criterion)) for k in paired},
+                                   {k: float(sa[k].get(criterion)) for k in paired},
+                                   margin=margin, seed=stable_int("edit", condition, criterion))
+        rows.append(dict(evidence.model_dump(), condition=condition, criterion=criterion, path_changed=changed,
+                         on_inconclusive=inconclusive, simulator_faults=apart))
     tested = [r for r in rows if r["p_value"] is not None]
     for r, p in zip(tested, holm([r["p_value"] for r in tested]) if tested else [], strict=True):
         r["p_holm"] = p
@@ -167,7 +161,8 @@ def _node_changes(condition: str, old: Procedure, new: Procedure, diff: Procedur
 
 
 def compare_versions(ref: str, before: Version, after: Version, *, criteria: Sequence[str],
-                     conditions: Sequence[str], margin: float) -> EditComparison:
+                     conditions: Sequence[str], margin: float,
+                     inconclusive: InconclusivePolicy = "pass") -> EditComparison:
     """The regression check of an edit: `before` is the version at `ref`, `after` the edited one."""
     if margin > 0:
         raise ValueError(f"the margin is how far a mean may drop, so it must be <= 0; got {margin}")
@@ -178,7 +173,7 @@ def compare_versions(ref: str, before: Version, after: Version, *, criteria: Seq
     nodes: list[NodeChange] = []
     for condition in conditions:
         b, a = before.results.get(condition, []), after.results.get(condition, [])
-        rows += _criterion_changes(condition, b, a, criteria, margin, moved)
+        rows += _criterion_changes(condition, b, a, criteria, margin, moved, inconclusive)
         nodes += _node_changes(condition, before.procedure, after.procedure, diff, b, a)
     return EditComparison(ref=ref, diff=diff, criteria=rows, nodes=nodes, path_changed=sorted(moved))
 

@@ -49,7 +49,7 @@ def edit_comparison(proc: ProcedureRun, compiled: CompiledModel) -> EditComparis
     return compare_versions(
         old.at_ref.ref, Version(procedure=old.procedure, scenarios=old.scenarios, results=before),
         Version(procedure=proc.procedure, scenarios=proc.scenarios, results=after),
-        criteria=spec.criteria, conditions=conditions, margin=spec.margin)
+        criteria=spec.criteria, conditions=conditions, margin=spec.margin, inconclusive=spec.inconclusive)
 
 
 class _SharedComparison:
@@ -80,7 +80,8 @@ class RegressionCheck(AggregateCheck):
     def evaluate(self, proc: ProcedureRun, compiled: CompiledModel) -> CheckResult:
         row = self.shared.get(proc, compiled).row(self.condition, self.criterion)
         return CheckResult(name=f"{self.condition} {self.criterion} after the edit", value=row.low,
-                           bound=row.margin, passed=row.passed, message=row.message)
+                           bound=row.margin, passed=row.passed, message=row.message,
+                           warning=row.message if row.verdict == "inconclusive" and row.passed else None)
 
 
 def regression_checks(proc: ProcedureRun) -> list[RegressionCheck]:

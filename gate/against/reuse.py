@@ -68,16 +68,18 @@ class EditedVersion(Version, Protocol):
     def previous(self) -> tuple[Version, Edit] | None: ...
 
 
-def reusable_transcripts(proc: EditedVersion, condition: str, indices: list[int]) -> dict[int, Transcript]:
-    """Conversations of the version at `--gate-against` that the edit cannot have changed."""
+def reusable_transcripts(proc: EditedVersion, condition: str,
+                         keys: list[tuple[int, int]]) -> dict[tuple[int, int], Transcript]:
+    """Conversations (by scenario and trial) of the version at `--gate-against` that the edit
+    cannot have changed."""
     if proc.previous is None:
         return {}
     old_run, edit = proc.previous
     old_scenarios = {s.index: s for s in old_run.scenarios}
     new_scenarios = {s.index: s for s in proc.scenarios}
     reused = {}
-    for i in indices:
-        old = old_run.results.get(old_run.procedure.name, condition, i)
+    for i, trial in keys:
+        old = old_run.results.get(old_run.procedure.name, condition, i, trial)
         if old is not None and edit.can_reuse(old.transcript, old_scenarios.get(i), new_scenarios[i]):
-            reused[i] = old.transcript.model_copy(update={"reused_from": edit.ref})
+            reused[i, trial] = old.transcript.model_copy(update={"reused_from": edit.ref})
     return reused

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from gate.against.comparison import EditComparison
+from gate.checks import conversation_key
+from gate.report.reliability import ConditionReliability, condition_reliability
 from gate.report.transcripts import trace_coverage, transcript_view
 from gate.report.views import (
     ConditionCostView,
@@ -30,7 +32,7 @@ from gate.report.views import (
     ReportData,
     is_offline_model,
 )
-from gate.result_store import ConversationResult
+from gate.result_store import ConversationResult, scores_by_trial
 from harness.conditions import reference_condition
 from harness.cost import ConditionCost, Hosting, condition_cost, condition_usage
 from harness.incidents import handling
@@ -38,6 +40,8 @@ from harness.judges.agreement import agreement
 from harness.judges.rubric import CRITERIA, Scores
 from harness.llm.pricing import Overrides, Price, UnknownPriceError, price_for
 from harness.procedure import Procedure
+from harness.reliability import cluster_bootstrap_ci
+from harness.scenarios import Scenario
 from harness.stats import (
     CI,
     N_RESAMPLES,
@@ -60,23 +64,30 @@ def _ordered_conditions(results: Mapping[str, Sequence[ConversationResult]], ref
 
 
 def _sorted_results(rs: Sequence[ConversationResult]) -> list[ConversationResult]:
-    return sorted(rs, key=lambda r: r.transcript.scenario_index)
+    return sorted(rs, key=lambda r: (r.transcript.scenario_index, r.transcript.trial))
 
 
-def _criterion_cis(scores: Sequence[Scores], seed: int, n_resamples: int) -> dict[str, CI]:
+def _criterion_cis(scores: Sequence[Scores], seed: int, n_resamples: int,
+                   clusters: Sequence[int] | None = None) -> dict[str, CI]:
     # Same generator per criterion as `stats.compare_conditions`, so the columns of Tables 1–3 show the
-    # very intervals the pairwise comparisons print for the same sample.
+    # very intervals the pairwise comparisons print for the same sample. Several trials of a
+    # scenario are one cluster: the interval resamples scenarios.
     if not scores:
         return {}
+    if clusters is not None and len(set(clusters)) < len(clusters):
+        return {c: cluster_bootstrap_ci([s.get(c) for s in scores], clusters, n_resamples=n_resamples,
+                                        seed=np.random.default_rng([seed, i]))
+                for i, c in enumerate(CRITERIA)}
     return {c: bootstrap_mean_ci([s.get(c) for s in scores], n_resamples=n_resamples,
                                  seed=np.random.default_rng([seed, i]))
             for i, c in enumerate(CRITERIA)}
 
 
 def _summary(condition: str, rs: list[ConversationResult], ref_means: dict[str, CI] | None,
-             seed: int, n_resamples: int) -> ConditionSummary:
-    scores = [r.scores for r in rs if r.scores is not None]
-    means = _criterion_cis(scores, seed, n_resamples)
+             seed: int, n_resamples: int, reliability: ConditionReliability | None = None) -> ConditionSummary:
+    scored = [r for r in rs if r.scores is not None]
+    scores = [r.scores for r in scored]
+    means = _criterion_cis(scores, seed, n_resamples, [r.transcript.scenario_index for r in scored])
     pct = {}
     if ref_means:
         pct = {c: 100.0 * means[c].estimate / ref_means[c].estimate
@@ -92,28 +103,34 @@ def _summary(condition: str, rs: list[ConversationResult], ref_means: dict[str, 
         condition=condition, n=len(rs), n_scored=len(scores),
         judge_failures=sum(all(j.scores is None for j in r.judges) for r in rs),
         means=means, percent_of_reference=pct, offline_means=offline_means,
-        failure=failure_rate(scores) if scores else None,
+        # The agent's failure rate: conversations a simulated-user fault spoiled are counted apart.
+        failure=failure_rate(agents) if (agents := [r.scores for r in scored if not r.simulator_faults]) else None,
         mean_turns=stats.mean_turns, mean_agent_turns=stats.mean_agent_turns,
         mean_words=stats.mean_words, one_question_share=stats.one_question_share,
         end_reasons=dict(sorted(ends.items())),
         valid_trace_share=sum(r.verdict.valid for r in rs) / len(rs),
+        trials=reliability.trials if reliability else 1,
+        pass_k=reliability.pass_k if reliability else {},
+        simulator_faults=sum(bool(r.simulator_faults) for r in rs),
     )
 
 
 def _comparison(reference: str, ref: list[ConversationResult], condition: str,
                 other: list[ConversationResult], seed: int, n_resamples: int) -> tuple[Comparison | None, str]:
-    a = {r.transcript.scenario_index: r.scores for r in ref if r.scores is not None}
-    b = {r.transcript.scenario_index: r.scores for r in other if r.scores is not None}
+    a = scores_by_trial(ref)
+    b = scores_by_trial(other)
     if not a or not b:
         return None, f"{reference} vs {condition}: no scored conversations to compare"
+    clusters = None
     try:
-        # Conditions of one run share scenario indices: pair them (Wilcoxon signed-rank).
-        _, sa, sb = align_by_scenario(a, b)
-        paired = True
+        # Conditions of one run share scenario indices: pair them by (scenario, trial)
+        # (Wilcoxon signed-rank), the CIs clustered by scenario.
+        keys, sa, sb = align_by_scenario(a, b)
+        paired, clusters = True, [i for i, _ in keys]
     except ValueError:
         sa, sb, paired = [a[i] for i in sorted(a)], [b[i] for i in sorted(b)], False
     cmp = compare_conditions(sa, sb, paired=paired, label_a=reference, label_b=condition, seed=seed,
-                  n_resamples=n_resamples)
+                             n_resamples=n_resamples, clusters=clusters)
     note = "" if paired else f"{reference} vs {condition}: no shared scenarios, compared unpaired (Mann–Whitney U)"
     return cmp, note
 
@@ -212,6 +229,7 @@ def build_procedure_report(
     seed: int = 0,
     n_resamples: int = N_RESAMPLES,
     changes: EditComparison | None = None,
+    scenarios: Sequence[Scenario] = (),
 ) -> ProcedureReport:
     """Every figure of one procedure's report section from its evaluated conversations.
 
@@ -222,6 +240,7 @@ def build_procedure_report(
     `projected` names, per condition, the model whose list price its `condition_prices`
     entry is (offline tokens priced as if that model had spoken them).
     `compile_info` is shown as given; keep durations out of it (put them in timings).
+    `scenarios` (their intended paths) add pass^k per path and per node.
     """
     reference = reference or reference_condition()
     res = {c: _sorted_results(rs) for c, rs in results.items() if rs}
@@ -232,9 +251,12 @@ def build_procedure_report(
     if reference not in res:
         notes.append(f"reference condition {reference!r} has no results; comparisons, ratios "
                      "and % of reference are left out")
-    ref_summary = _summary(reference, res[reference], None, seed, n_resamples) if reference in res else None
+    reliability = {c: condition_reliability(c, res[c], scenarios) for c in conditions}
+    ref_summary = (_summary(reference, res[reference], None, seed, n_resamples, reliability[reference])
+                   if reference in res else None)
     summaries = [ref_summary if c == reference and ref_summary is not None
-                 else _summary(c, res[c], ref_summary.means if ref_summary else None, seed, n_resamples)
+                 else _summary(c, res[c], ref_summary.means if ref_summary else None, seed, n_resamples,
+                               reliability[c])
                  for c in conditions]
     if ref_summary is not None and ref_summary.means:
         # the reference's own % column is 100 by definition
@@ -252,7 +274,8 @@ def build_procedure_report(
     timings = {"conditions": {c: {
         "mean_wall_clock_s": conversation_stats([r.transcript for r in res[c]]).mean_wall_clock_s,
         "total_wall_clock_s": sum(r.transcript.wall_clock_s for r in res[c]),
-        "wall_clock_s": {str(r.transcript.scenario_index): r.transcript.wall_clock_s for r in res[c]},
+        "wall_clock_s": {conversation_key((r.transcript.scenario_index, r.transcript.trial)): r.transcript.wall_clock_s
+                         for r in res[c]},
     } for c in conditions}}
     return ProcedureReport(
         procedure=procedure, reference=reference, conditions=conditions,
@@ -265,7 +288,7 @@ def build_procedure_report(
         trace=[trace_coverage(procedure, c, res[c]) for c in conditions],
         transcripts=[transcript_view(r) for c in conditions for r in res[c]],
         compile_info=dict(sorted((compile_info or {}).items())), notes=notes, timings=timings,
-        changes=changes,
+        changes=changes, reliability=[reliability[c] for c in conditions],
     )
 
 

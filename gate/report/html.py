@@ -19,10 +19,12 @@ from gate.report.svg import (
     condition_colour,
     cost_chart,
     flowchart_svg,
+    pass_k_chart,
     scores_chart,
 )
 from gate.report.views import ProcedureReport, ReportData, is_offline_model
 from gate.result_store import dump_json
+from gate.verdicts import RULE, VERDICT_LABELS
 from harness.cost import dollars
 from harness.files import write_atomic
 from harness.judges.rubric import CRITERIA
@@ -57,7 +59,10 @@ def _environment() -> jinja2.Environment:
 def _figures(p: ProcedureReport) -> dict[str, Markup]:
     traces = {t.condition: t for t in p.trace}
     figs = {"scores": Markup(scores_chart(p.summaries, title=f"{p.procedure.title}: mean score (95 % CI)")),
-            "cost": Markup(cost_chart(p.costs))}
+            "cost": Markup(cost_chart(p.costs)),
+            # colours follow the conditions' order, as in the other plots
+            "pass_k": Markup(pass_k_chart([(r.condition, r.pass_k) for r in p.reliability],
+                                          title=f"{p.procedure.title}: pass^k against k"))}
     if p.changes is not None:
         marked = {n.node: n.status for n in p.changes.nodes if n.status in ("added", "changed")}
         figs["changes"] = Markup(flowchart_svg(p.procedure, None, css_id=f"changes-{p.name}", marked=marked))
@@ -71,6 +76,7 @@ def render_html(data: ReportData) -> str:
     template = _environment().get_template(TEMPLATE)
     return template.render(
         data=data, criteria=CRITERIA, labels=CRITERION_LABELS, colour=condition_colour,
+        verdict_labels=VERDICT_LABELS, verdict_rule=RULE,
         figures={p.name: _figures(p) for p in data.procedures},
         offline_models=sorted({m for p in data.procedures for m in p.offline_models}
                               | {m for m in data.models.values() if is_offline_model(m)}),

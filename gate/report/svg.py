@@ -2,6 +2,7 @@
 
 - `scores_chart`: mean score per criterion and condition with 95 % CI whiskers.
 - `cost_chart`: dollars per conversation per condition on a log10 axis.
+- `pass_k_chart`: pass^k against k per condition (repeated trials).
 - `flowchart_svg`: the procedure laid out in layers (BFS depth from the start node, via
   `networkx.multipartite_layout`), nodes and edges coloured by trace-judge pass rate.
 
@@ -24,7 +25,8 @@ from harness.judges.rubric import CRITERIA
 from harness.procedure import Procedure, to_digraph
 from harness.procedure.render import COLOURS
 
-__all__ = ["condition_colour", "cost_chart", "flowchart_layout", "flowchart_svg", "pass_colour", "scores_chart"]
+__all__ = ["condition_colour", "cost_chart", "flowchart_layout", "flowchart_svg", "pass_colour", "pass_k_chart",
+           "scores_chart"]
 
 PALETTE = ("#4a90d9", "#f5a623", "#7b61ff", "#2e9e6a", "#d0021b", "#8b572a", "#50e3c2", "#9b9b9b")
 CRITERION_LABELS = {"task_success": "Task success", "information_accuracy": "Info. accuracy",
@@ -104,6 +106,47 @@ def scores_chart(summaries: Sequence[ConditionSummary], *, title: str = "Mean sc
     if not scored:
         out.append(f'<text x="{left + 20}" y="{top + 40}" font-size="12">no scored conversations</text>')
     out += _legend([(s.condition, condition_colour(summaries.index(s))) for s in scored],
+                   width - legend_w + 16, top + 10)
+    out.append("</svg>")
+    return "".join(out)
+
+
+# ---- pass^k against k (tau-bench's reliability figure) -----------------------------------------
+
+def pass_k_chart(curves: Sequence[tuple[str, Mapping[int, float]]], *,
+                 title: str = "pass^k: share of scenarios passed in all of k trials") -> str:
+    """One line per condition (name, {k: pass^k}), k on the x axis, the share 0–1 on the y axis."""
+    drawn = [(name, curve) for name, curve in curves if curve]
+    max_k = max((max(curve) for _, curve in drawn), default=1)
+    width, height, left, top, bottom, legend_w = 760, 300, 48, 30, 44, 150
+    plot_w, plot_h = width - left - legend_w, height - top - bottom
+    x = lambda k: left + (plot_w * (k - 1) / (max_k - 1) if max_k > 1 else plot_w / 2)  # noqa: E731
+    y = lambda v: top + plot_h * (1 - v)  # noqa: E731
+    out = [f'<svg class="plot-pass-k" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}">',
+           f'<text x="{left}" y="18" font-size="13" font-weight="bold">{_e(title)}</text>']
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        out.append(f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{_f(y(tick))}" y2="{_f(y(tick))}" '
+                   f'stroke="#e4e4e4"/><text x="{left - 8}" y="{_f(y(tick) + 4)}" font-size="11" '
+                   f'text-anchor="end">{tick:.2f}</text>')
+    for k in range(1, max_k + 1):
+        out.append(f'<text class="tick" x="{_f(x(k))}" y="{height - bottom + 16}" font-size="11" '
+                   f'text-anchor="middle">{k}</text>')
+    out.append(f'<text x="{_f(left + plot_w / 2)}" y="{height - 8}" font-size="11" text-anchor="middle">k (trials)</text>')
+    for index, (name, curve) in enumerate(curves):
+        if not curve:
+            continue
+        colour = condition_colour(index)
+        points = " ".join(f"{_f(x(k))},{_f(y(v))}" for k, v in sorted(curve.items()))
+        out.append(f'<g class="curve" data-condition="{_e(name)}">'
+                   f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for k, v in sorted(curve.items()):
+            out.append(f'<circle class="point" data-k="{k}" data-pass-k="{v:.4f}" cx="{_f(x(k))}" cy="{_f(y(v))}" '
+                       f'r="4" fill="{colour}"><title>{_e(f"{name}: pass^{k} = {v:.2f}")}</title></circle>')
+        out.append("</g>")
+    if not drawn:
+        out.append(f'<text x="{left + 20}" y="{top + 40}" font-size="12">no fault-free trials to draw</text>')
+    out += _legend([(name, condition_colour(i)) for i, (name, curve) in enumerate(curves) if curve],
                    width - legend_w + 16, top + 10)
     out.append("</svg>")
     return "".join(out)

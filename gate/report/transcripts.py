@@ -4,6 +4,7 @@ by the trace judge."""
 
 from __future__ import annotations
 
+from gate.report.reliability import transcript_anchor
 from gate.report.views import (
     EdgeTrace,
     JudgeView,
@@ -52,7 +53,9 @@ def transcript_view(r: ConversationResult) -> TranscriptView:
     off_turns = {i for i, _, _ in v.off_chart_steps}
     known = len(v.nodes) == len(t.turns)
     return TranscriptView(
-        condition=t.condition, scenario_index=t.scenario_index, end_reason=t.end_reason,
+        condition=t.condition, scenario_index=t.scenario_index, trial=t.trial,
+        anchor=transcript_anchor(t.procedure, t.condition, t.scenario_index, t.trial),
+        simulator_faults=[f"{f.kind}: {f.detail}" for f in r.simulator_faults], end_reason=t.end_reason,
         terminal=t.terminal, error=t.error, agent_model=t.agent_model, user_model=t.user_model,
         turns=[TurnView(speaker=turn.speaker, text=turn.text, node=node,
                         on_chart=(i not in off_turns) if known else None)

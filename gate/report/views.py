@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gate.against.comparison import EditComparison
+from gate.report.reliability import ConditionReliability
 from harness.cost import ConditionCost, Hosting
 from harness.incidents import Handling
 from harness.judges.agreement import AgreementReport
@@ -68,6 +69,9 @@ class ConditionSummary(_Frozen):
     one_question_share: float
     end_reasons: dict[str, int]
     valid_trace_share: float                 # conversations whose decoded walk is on-chart
+    trials: int = 1                          # trials per scenario (the most any scenario had)
+    pass_k: dict[int, float] = Field(default_factory=dict)   # k -> pass^k, k = 1 … trials
+    simulator_faults: int = 0                # conversations a simulated-user fault spoiled (counted apart)
 
 
 class ConditionCostView(_Frozen):
@@ -133,6 +137,9 @@ class TurnView(_Frozen):
 class TranscriptView(_Frozen):
     condition: str
     scenario_index: int
+    trial: int = 0
+    anchor: str = ""                         # the element id the report links to
+    simulator_faults: list[str] = Field(default_factory=list)   # "kind: detail"
     end_reason: str
     terminal: str | None
     error: str | None
@@ -180,6 +187,8 @@ class ProcedureReport(_Frozen):
     handling: dict[str, Handling] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     changes: EditComparison | None = None    # before vs after, with `--against REF`
+    # per condition: pass^k (overall, per path, per node), flaky scenarios, simulated-user faults
+    reliability: list[ConditionReliability] = Field(default_factory=list)
     # Wall-clock figures; excluded from dumps, gathered into ReportData.timings instead.
     timings: dict[str, Any] = Field(default_factory=dict, exclude=True)
 

@@ -69,7 +69,8 @@ class InContextSession(ConditionSession):
         self._last_steps = steps
         request = ChatRequest(
             messages=history_messages(self.system, turns, opener=True), max_tokens=AGENT_MAX_TOKENS,
-            temperature=0.0, seed=agent_seed(self.scenario, turns), purpose="generation",
+            temperature=self.scenario.temperature, seed=agent_seed(self.scenario, turns),
+            trial=self.scenario.trial, purpose="generation",
             hint=chain_hint(self.procedure, steps, self.scenario))
         result = await self.model.generate(request)
         # The model orchestrates itself: no node is claimed, the simulated customer ends the chat.

@@ -23,7 +23,6 @@ from langchain_core.runnables import RunnableConfig
 from harness.llm.base import ChatModel, Usage
 from harness.procedure import Edge, Procedure, Role
 from harness.scenarios import Scenario
-from harness.seeds import stable_int
 from harness.transcript import Turn
 
 from .base import AgentReply, Condition, ConditionSession, reply_text
@@ -149,7 +148,8 @@ class LangGraphSession(ConditionSession):
 
     async def classify(self, hub: str, turns: Sequence[Turn], edges: Sequence[Edge] | None = None) -> str:
         edges = self.procedure.nodes[hub].edges if edges is None else edges
-        decision = await route(self.model, self.procedure, edges, turns, seed=stable_int("route", self.scenario.index, len(turns), hub))
+        decision = await route(self.model, self.procedure, edges, turns, seed=self.scenario.trial_seed("route", self.scenario.index, len(turns), hub),
+                               trial=self.scenario.trial)
         self._routing = self._routing + decision.usage
         self._unparsed += not decision.parsed
         return decision.target

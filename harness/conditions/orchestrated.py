@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from harness.llm.base import ChatModel, ChatRequest, Hint, Usage
 from harness.procedure import Edge, Procedure
 from harness.scenarios import Scenario
-from harness.seeds import stable_int
 from harness.templates import render
 from harness.transcript import Turn
 
@@ -63,12 +62,13 @@ def node_turn_request(procedure: Procedure, steps: Sequence[str], scenario: Scen
         system = CHAIN_SYSTEM.format(system_prompt=procedure.system_prompt, steps=listed)
     return ChatRequest(
         messages=history_messages(system, turns, opener=True), max_tokens=AGENT_MAX_TOKENS * len(steps),
-        temperature=0.0, seed=agent_seed(scenario, turns), purpose="generation",
+        temperature=scenario.temperature, seed=agent_seed(scenario, turns), trial=scenario.trial,
+        purpose="generation",
         hint=chain_hint(procedure, steps, scenario))
 
 
 def agent_seed(scenario: Scenario, turns: Sequence[Turn]) -> int:
-    return stable_int("agent", scenario.seed, scenario.index, len(turns))
+    return scenario.trial_seed("agent", scenario.seed, scenario.index, len(turns))
 
 
 class OrchestratedSession(ConditionSession):
@@ -82,7 +82,8 @@ class OrchestratedSession(ConditionSession):
         async def choose(hub: str, edges: list[Edge], _text: str) -> str:
             nonlocal routing, unparsed
             decision = await route(self.model, self.procedure, edges, turns,
-                                   seed=stable_int("route", self.scenario.index, len(turns), hub))
+                                   seed=self.scenario.trial_seed("route", self.scenario.index, len(turns), hub),
+                                   trial=self.scenario.trial)
             routing = routing + decision.usage
             unparsed += not decision.parsed
             return decision.target

@@ -40,11 +40,11 @@ def option_texts(procedure: Procedure, edges: Sequence[Edge]) -> dict[str, tuple
 
 
 def route_request(procedure: Procedure, edges: Sequence[Edge], turns: Sequence[Turn], *,
-                  seed: int | None) -> ChatRequest:
+                  seed: int | None, trial: int = 0) -> ChatRequest:
     options = "\n".join(f"{i}. {e.when or e.to}" for i, e in enumerate(edges, 1))
     return ChatRequest(
         messages=history_messages(ROUTER_SYSTEM.format(options=options), turns, opener=True),
-        max_tokens=8, temperature=0.0, seed=seed, purpose="routing",
+        max_tokens=8, temperature=0.0, seed=seed, trial=trial, purpose="routing",
         hint=Hint(task="route", options=option_texts(procedure, edges)))
 
 
@@ -62,8 +62,8 @@ def parse_route(text: str, edges: Sequence[Edge]) -> str | None:
 
 
 async def route(model: ChatModel, procedure: Procedure, edges: Sequence[Edge], turns: Sequence[Turn], *,
-                seed: int | None) -> RouteDecision:
+                seed: int | None, trial: int = 0) -> RouteDecision:
     """Classify which edge holds; an unparsable answer takes the first edge (and says so)."""
-    result = await model.generate(route_request(procedure, edges, turns, seed=seed))
+    result = await model.generate(route_request(procedure, edges, turns, seed=seed, trial=trial))
     target = parse_route(result.text, edges)
     return RouteDecision(target or edges[0].to, result.usage, parsed=target is not None)

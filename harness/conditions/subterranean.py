@@ -23,8 +23,9 @@ class SubterraneanSession(ConditionSession):
 
     async def reply(self, turns: Sequence[Turn]) -> AgentReply:
         request = ChatRequest(messages=history_messages(self.procedure.system_prompt, turns, opener=False),
-                              max_tokens=AGENT_MAX_TOKENS, temperature=0.0,
-                              seed=agent_seed(self.scenario, turns), purpose="generation")
+                              max_tokens=AGENT_MAX_TOKENS, temperature=self.scenario.temperature,
+                              seed=agent_seed(self.scenario, turns), trial=self.scenario.trial,
+                              purpose="generation")
         result = await self.model.generate(request)
         return AgentReply(text=reply_text(result), generation=result.usage, model=result.model)
 

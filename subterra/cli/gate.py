@@ -18,6 +18,8 @@ def _gate(p: argparse.ArgumentParser) -> Command:
                         "the edit cannot have touched (orchestrated, langgraph; see gate/against/reuse.py)")
     p.add_argument("--recipe", help="compile recipe for every suite (e.g. tiny-cpu for a quick look)")
     p.add_argument("--n", type=int, help="evaluation scenarios per condition")
+    p.add_argument("--trials", type=int, metavar="K",
+                   help="run each scenario K times per condition (independent sampling): pass^k, flaky scenarios")
     p.add_argument("--conditions", help="comma-separated subset of conditions")
     p.add_argument("--cache", choices=["record", "replay", "off"], help="LLM record/replay mode")
     p.add_argument("--workers", default="0",
@@ -47,7 +49,7 @@ def _gate(p: argparse.ArgumentParser) -> Command:
 
         try:
             settings = GateSettings.parse({"suites": ",".join(map(str, suites)), "recipe": args.recipe,
-                                           "n": args.n, "conditions": args.conditions, "cache": args.cache,
+                                           "n": args.n, "trials": args.trials, "conditions": args.conditions, "cache": args.cache,
                                            "against": args.against})
         except ValueError as e:
             console.print(f"error: {e}", markup=False)

@@ -69,3 +69,28 @@ def test_non_inferiority_uses_the_paired_ci_lower_bound() -> None:
     worse = [result("subterranean", i, 2) for i in range(8)]
     check = NonInferiorityCheck(spec).run([worse, far])
     assert not check.passed and check.value == -3.0 and "8 paired scenarios" in check.message
+
+
+def _trial(r: ConversationResult, trial: int) -> ConversationResult:
+    return r.model_copy(update={"transcript": r.transcript.model_copy(update={"trial": trial})})
+
+
+def test_failure_rate_counts_trials_and_sets_simulated_user_faults_apart() -> None:
+    from harness.simulator_faults import SimulatorFault
+
+    spoiled = result("subterranean", 1, 1).model_copy(update={"simulator_faults": [
+        SimulatorFault(kind="spoke_as_agent", turn=3, detail="opens with an agent's label")]})
+    rs = [result("subterranean", 0, 5), _trial(result("subterranean", 0, 2), 1), _trial(spoiled, 2),
+          result("subterranean", 1, 5)]
+    check = FailureRateCheck(FailureThreshold(condition="subterranean", max_failure_rate=0.5)).run([rs])
+    assert check.passed and check.value == 1 / 3
+    assert "1/3 conversations" in check.message and "failing scenarios: 0/t1" in check.message
+    assert check.warning == "1 conversation with a simulated-user fault counted apart: 1/t2"
+
+
+def test_non_inferiority_with_trials_pairs_by_scenario_and_trial() -> None:
+    a = [_trial(result("subterranean", i, t), k) for i, ts in enumerate([[5, 4], [4, 4], [5, 5]]) for k, t in enumerate(ts)]
+    b = [_trial(result("orchestrated", i, t), k) for i, ts in enumerate([[4, 4], [4, 3], [5, 4]]) for k, t in enumerate(ts)]
+    check = NonInferiorityCheck(NonInferiority(a="subterranean", b="orchestrated", criterion="task_success",
+                                               margin=-0.5)).run([a, b])
+    assert "over 3 paired scenarios (6 paired trials)" in check.message and check.passed

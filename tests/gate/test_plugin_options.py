@@ -64,11 +64,18 @@ def test_an_ini_key_applies_and_the_command_line_wins_over_it(gate_dir: pytest.P
     assert _collected(gate_dir, "--gate-conditions", "langgraph") == ["small:travel_booking/langgraph/scenario-000"]
 
 
+def test_trials_give_one_test_per_scenario_and_trial(gate_dir: pytest.Pytester) -> None:
+    ids = _collected(gate_dir, "--gate-conditions", "langgraph", "--gate-n", "2", "--gate-trials", "3")
+    assert sorted(ids) == sorted(f"small:travel_booking/langgraph/scenario-{i:03d}/trial-{t}"
+                                 for i in range(2) for t in range(3))
+
+
 @pytest.mark.parametrize(("args", "message"), [
     # The option and the value given are ours to promise; what pydantic says after them is not.
     (("--gate-n", "0"), "--gate-n '0': "),
     (("--gate-cache", "sometimes"), "--gate-cache 'sometimes': "),
     (("--gate-conditions", "subterranean,telepathy"), "--gate-conditions 'subterranean,telepathy': "),
+    (("--gate-trials", "0"), "--gate-trials '0': "),
 ])
 def test_a_bad_value_is_a_usage_error_naming_the_option(gate_dir: pytest.Pytester, args: tuple[str, ...],
                                                        message: str) -> None:

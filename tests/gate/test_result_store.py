@@ -11,13 +11,13 @@ from tests.gate.test_checks import result
 def _worker(root: str, counter: str) -> None:
     store = ResultStore(Path(root))
 
-    async def run(indices):
+    async def run(keys):
         with open(counter, "a") as f:
-            f.write(" ".join(map(str, indices)) + "\n")
+            f.write(" ".join(str(i) for i, _ in keys) + "\n")
         await asyncio.sleep(0.2)
-        return [result("c", i, 5) for i in indices]
+        return [result("c", i, 5) for i, _ in keys]
 
-    got = store.ensure_group("p", "c", [0, 1, 2], run)
+    got = store.ensure_group("p", "c", [(0, 0), (1, 0), (2, 0)], run)
     assert [r.transcript.scenario_index for r in got] == [0, 1, 2]
 
 
@@ -38,11 +38,11 @@ def test_only_missing_results_are_run(tmp_path) -> None:
     store.put(result("c", 1, 4))
     asked = []
 
-    async def run(indices):
-        asked.extend(indices)
-        return [result("c", i, 5) for i in indices]
+    async def run(keys):
+        asked.extend(i for i, _ in keys)
+        return [result("c", i, 5) for i, _ in keys]
 
-    got = store.ensure_group("p", "c", [0, 1, 2], run)
+    got = store.ensure_group("p", "c", [(0, 0), (1, 0), (2, 0)], run)
     assert asked == [0, 2] and [r.score("task_success") for r in got] == [5, 4, 5]
     assert len(store.all("p", "c")) == 3
 
@@ -53,4 +53,15 @@ def test_a_conversation_cut_by_a_failed_call_is_not_kept_to_resume_from(tmp_path
     cut = cut.model_copy(update={"end_reason": "agent_error", "error": "Connection error.", "cut_by_failed_call": True})
     store.stage(finished)
     store.stage(cut)
-    assert list(store.staged("p", "c", [0, 1])) == [0]     # a resumed run has scenario 1 again
+    assert list(store.staged("p", "c", [(0, 0), (1, 0)])) == [(0, 0)]     # a resumed run has scenario 1 again
+
+
+def test_trials_of_a_scenario_are_stored_apart_and_trial_0_keeps_its_old_name(tmp_path) -> None:
+    store = ResultStore(tmp_path)
+    first = result("c", 3, 5)
+    second = first.model_copy(update={"transcript": first.transcript.model_copy(update={"trial": 2})})
+    store.put(first)
+    store.put(second)
+    assert store.path("p", "c", 3).name == "0003.json" and store.path("p", "c", 3, 2).name == "0003-t2.json"
+    assert store.get("p", "c", 3, 2).transcript.trial == 2 and store.get("p", "c", 3).transcript.trial == 0
+    assert '"trial"' not in store.path("p", "c", 3).read_text()     # trial 0 is written as before trials existed

@@ -30,6 +30,11 @@ CASES = {
     "absolute name": ("name: travel", "name: /tmp/x", "must be a plain file name"),
     "scenarios of another procedure": ("scenarios/travel.yaml", "scenarios/zoom.yaml",
                                        "scenario set is for procedure 'zoom_support'"),
+    "no trials": ("name: travel", "name: travel\ntrials: 0", "trials: Input should be greater than or equal to 1"),
+    "inconclusive policy": ("name: travel", "name: travel\nregression: {inconclusive: maybe}",
+                            "regression.inconclusive: Input should be 'pass' or 'fail'"),
+    "pass^k of an unknown condition": ("margin: -0.25}", "margin: -0.25}\n  pass_k:\n    - {condition: nobody, k: 2, min: 0.5}",
+                                       "thresholds.pass_k.0.condition"),
 }
 
 
@@ -53,3 +58,14 @@ def test_suite_mistake_is_one_line_of_the_suite(case: str, tmp_path: Path) -> No
 def test_shipped_suite_loads() -> None:
     suite = load_suite(ROOT / "test_suites" / "travel.gate.yaml")
     assert suite.name == "travel" and suite.resolve(suite.procedures[0].procedure).is_file()
+
+
+def test_trials_sample_at_a_temperature_unless_told_otherwise(tmp_path: Path) -> None:
+    path = tmp_path / "s.gate.yaml"
+    path.write_text(BASE)
+    one = load_suite(path)
+    assert one.trials == 1 and one.sampling_temperature == 0.0 and one.regression.inconclusive == "pass"
+    path.write_text(BASE.replace("name: travel", "name: travel\ntrials: 3"))
+    assert load_suite(path).sampling_temperature == 0.7
+    path.write_text(BASE.replace("name: travel", "name: travel\ntrials: 3\ntemperature: 0"))
+    assert load_suite(path).sampling_temperature == 0.0

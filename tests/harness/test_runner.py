@@ -330,3 +330,30 @@ def test_subterranean_on_the_local_base_model() -> None:
         assert (
             transcript.agent_usage.calls == len(agent_turns) and transcript.routing_usage == Usage()
         )
+
+
+@pytest.mark.parametrize("condition_name", ["langgraph", "in_context", "orchestrated"])
+def test_offline_trials_of_one_scenario_differ_and_trial_0_is_the_run_without_trials(condition_name) -> None:
+    proc = procedure("travel")
+    scenario = scenarios("travel")[0]
+    agent = RecordingModel()
+    user = RecordingModel(name="user")
+    condition = build_condition(condition_name, proc, agent)
+    simulator = UserSimulator(user, proc)
+
+    def words(s):
+        return [t.text for t in run(run_conversation(condition, simulator, s)).turns]
+
+    plain = words(scenario)
+    requests_before = len(agent.requests)
+    trials = [words(scenario.of_trial(t, 0.7)) for t in range(3)]
+    asked = agent.requests[requests_before:]
+    assert trials[0] != trials[1] != trials[2] and plain != trials[1]
+    assert words(scenario.of_trial(0)) == plain            # trial 0 at greedy: the run without trials
+    assert {r.trial for r in asked} == {0, 1, 2} and {r.trial for r in user.requests} >= {0, 2, 4}
+    generation = [r for r in asked if r.purpose == "generation"]
+    assert {r.temperature for r in generation} == {0.7}
+    assert len({(r.seed, r.trial) for r in asked}) > len({r.seed for r in agent.requests[:requests_before]})
+    transcript = run(run_conversation(condition, simulator, scenario.of_trial(2)))
+    assert transcript.trial == 2 and '"trial":2' in transcript.model_dump_json()
+    assert '"trial"' not in run(run_conversation(condition, simulator, scenario)).model_dump_json()

@@ -89,13 +89,13 @@ def test_an_edited_prompt_reuses_exactly_the_conversations_that_never_reached_it
     _record_old_run(run, "in_context")
 
     indices = [s.index for s in run.base_scenarios]
-    reused = reusable_transcripts(run, "orchestrated", indices)
+    reused = {i: t for (i, _), t in reusable_transcripts(run, "orchestrated", [(i, 0) for i in indices]).items()}
     old_results = {r.transcript.scenario_index: r.transcript for r in old.results.all(old.procedure.name, "orchestrated")}
     expected = {i for i in indices
                 if not edit.touched & {*run.scenarios[i].path, *old_results[i].visited}}
     assert set(reused) == expected and 0 < len(expected) < len(indices)
     assert all(t.reused_from == "HEAD" and t.turns == old_results[i].turns for i, t in reused.items())
-    assert reusable_transcripts(run, "in_context", indices) == {}
+    assert reusable_transcripts(run, "in_context", [(i, 0) for i in indices]) == {}
 
 
 def test_a_system_prompt_edit_reuses_nothing(travel_repo: Path) -> None:
@@ -106,7 +106,7 @@ def test_a_system_prompt_edit_reuses_nothing(travel_repo: Path) -> None:
     run = ProcedureRun(suite, suite.procedures[0], travel_repo, against="HEAD")
     _record_old_run(run, "orchestrated")
     assert run.previous[1].touched is None
-    assert reusable_transcripts(run, "orchestrated", [s.index for s in run.scenarios]) == {}
+    assert reusable_transcripts(run, "orchestrated", [(s.index, 0) for s in run.scenarios]) == {}
 
 
 def test_without_a_version_at_the_ref_nothing_is_reused(travel_repo: Path) -> None:

@@ -32,3 +32,16 @@ def test_a_suite_needs_no_test_gate_py_beside_it(travel_repo: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "test_conversation[" in done.stdout and "tests collected" in done.stdout
     assert not (travel_repo / "reports").exists()        # collecting writes nothing
+
+
+def test_trials_collect_one_test_per_scenario_and_trial(travel_repo: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "subterra.cli", "gate", "edits.gate.yaml", "--collect-only",
+                           "--conditions", "langgraph", "--n", "2", "--trials", "2"],
+                          cwd=travel_repo, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for i in range(2):
+        for t in range(2):
+            assert f"langgraph/scenario-{i:03d}/trial-{t}]" in done.stdout
