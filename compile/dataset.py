@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from harness.tool_format import turn_message
 from harness.transcript import Conversation
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
 ]
 
 IGNORE_INDEX = -100
-_ROLE = {"agent": "assistant", "user": "user"}
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,9 @@ class TokenizedConversation:
 
 def chat_messages(conversation: Conversation, system_prompt: str) -> list[dict[str, str]]:
     """The conversation as the compiled model sees it: system prompt, then its turns."""
-    return [{"role": "system", "content": system_prompt}] + [
-        {"role": _ROLE[turn.speaker], "content": turn.text.strip()} for turn in conversation.turns
-    ]
+    # A tool call is the agent's (trained on); the tool's reply is a user message (never trained
+    # on): harness.tool_format, the same text the subterranean condition sends at run time.
+    return [{"role": "system", "content": system_prompt}] + [turn_message(turn) for turn in conversation.turns]
 
 
 def _end_of_turn(tokenizer: Any, text: str, at: int) -> str:

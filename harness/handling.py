@@ -58,6 +58,7 @@ class Handling(BaseModel):
     simulator_errors: int       # conversations ended by the customer's failure (e.g. silent twice)
     turn_cap_endings: int       # conversations nobody ended: cut at the turn cap
     judges: list[JudgeHandling]
+    tool_errors: int = 0        # tool calls that failed (raised, timed out, unknown tool): the agent saw an error
 
     @computed_field
     @property
@@ -68,7 +69,7 @@ class Handling(BaseModel):
     def absorbed(self) -> int:
         """Everything counted here: 0 means the models behaved throughout."""
         return (self.empty_agent_replies + self.agent_errors + self.unparsed_routes + self.empty_user_replies
-                + self.simulator_errors + self.turn_cap_endings
+                + self.simulator_errors + self.turn_cap_endings + self.tool_errors
                 + sum(j.invalid_first + j.call_failures for j in self.judges))
 
 
@@ -98,4 +99,5 @@ def handling(transcripts: Sequence[Transcript], judged: Sequence[Sequence[JudgeR
         empty_user_replies=sum(t.incidents.empty_user_replies for t in transcripts),
         simulator_errors=ends.count("simulator_error"),
         turn_cap_endings=ends.count("turn_cap"),
+        tool_errors=sum(t.incidents.tool_errors for t in transcripts),
         judges=[judge_handling(results[0].judge, results) for results in per_judge])

@@ -59,6 +59,7 @@ class Incidents(BaseModel):
     unparsed_routes: int = 0         # router replies naming no option (the first edge was taken)
     empty_agent_replies: int = 0     # agent turns with no words (kept in the transcript as they were)
     empty_user_replies: int = 0      # customer replies with no words and no end marker (each retried once)
+    tool_errors: int = 0             # tool calls that raised, timed out or named no tool (the agent saw an error result)
 
     def __add__(self, other: Incidents) -> Incidents:
         return Incidents(**{k: getattr(self, k) + getattr(other, k) for k in Incidents.model_fields})
@@ -89,6 +90,8 @@ class Transcript(BaseModel):
     # interruption): the conversation did not finish, so an interrupted run does not keep it
     # to resume from. Never written out; the error and end reason say the rest.
     cut_by_failed_call: bool = Field(default=False, exclude=True)
+    # The scenario's backend copy as the conversation left it (procedures with tools only).
+    backend_end: dict | None = Field(default=None, exclude_if=lambda state: state is None)
 
 
 def write_jsonl(path: Path, records: list[BaseModel]) -> None:

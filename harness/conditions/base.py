@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from harness.llm.base import ChatModel, ChatResult, Message, ToolCall, Usage
 from harness.procedure import Procedure
 from harness.scenarios import Scenario
+from harness.tool_format import turn_message
 from harness.transcript import Turn
 
 # Chat APIs want a user message first; when the agent opens the chat, this stands in for it.
@@ -81,7 +82,8 @@ def history_messages(system: str, turns: Sequence[Turn], *, opener: bool) -> tup
     messages = [Message(role="system", content=system)]
     if opener and (not turns or turns[0].speaker == "agent"):   # a customer-opened chat needs none
         messages.append(Message(role="user", content=OPENER))
-    messages += [Message(role="assistant" if t.speaker == "agent" else "user", content=t.text) for t in turns]
+    # Tool calls and results in the compiled model's text convention (harness.tool_format).
+    messages += [Message(**turn_message(t)) for t in turns]
     return tuple(messages)
 
 
