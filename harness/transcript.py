@@ -59,6 +59,7 @@ class Incidents(BaseModel):
     unparsed_routes: int = 0         # router replies naming no option (the first edge was taken)
     empty_agent_replies: int = 0     # agent turns with no words (kept in the transcript as they were)
     empty_user_replies: int = 0      # customer replies with no words and no end marker (each retried once)
+    unparsed_tool_calls: int = 0     # agent replies that began a tool call but wrote it unreadably (kept as words)
     tool_errors: int = 0             # tool calls that raised, timed out or named no tool (the agent saw an error result)
 
     def __add__(self, other: Incidents) -> Incidents:

@@ -37,6 +37,7 @@ class AgentReply(BaseModel):
     # against the scenario's backend, appends the call and its result as turns, and asks the
     # session again before the customer speaks.
     tool_call: ToolCall | None = None
+    unparsed_tool_calls: int = 0            # a tool call the model began but wrote unreadably
 
 
 class ConditionSession(abc.ABC):

@@ -84,7 +84,7 @@ def _information_accuracy(turns: Sequence[Turn], variables: Mapping[str, Any],
 def _naturalness(turns: Sequence[Turn], verdict: TraceVerdict) -> int:
     problems = len(verdict.repeated_questions)
     for t in turns:
-        if t.speaker != "agent":
+        if t.speaker != "agent" or t.tool_call is not None:    # a tool call is not speech
             continue
         words = t.text.split()
         problems += (not words) + (len(words) > 120) + (t.text.count("?") > 2)
