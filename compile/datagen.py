@@ -27,8 +27,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from compile.reuse import ConversationPool, conversation_key
 from compile.settings import DataSize
-from harness.files import write_atomic
 from harness.backend import Backend
+from harness.files import write_atomic
 from harness.llm.base import ChatModel, ChatRequest, Hint, Message, ToolCall, Usage
 from harness.procedure import Procedure, Role, chain_toward, same_turn
 from harness.procedure.validate import render_arguments

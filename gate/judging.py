@@ -7,6 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from gate.results import ConversationResult
+from harness.judges.actions import judge_actions
 from harness.judges.llm_judge import judge_transcript
 from harness.judges.offline import offline_scores
 from harness.scenarios import Scenario
@@ -31,6 +32,7 @@ async def judge_conversations(proc: ProcedureRun, compiled: CompiledModel, trans
             judge_transcript(m, transcript.turns, challenge_posed=scenario.challenge, offline_scores=offline,
                              seed=scenario.index) for m in proc.models.judges))
         return ConversationResult(transcript=transcript, verdict=verdict, judges=list(judged),
-                                  offline_scores=offline)
+                                  offline_scores=offline,
+                                  actions=judge_actions(proc.procedure, scenario, transcript))
 
     return list(await asyncio.gather(*(one(t, s) for t, s in zip(transcripts, scenarios, strict=True))))

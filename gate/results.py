@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from filelock import FileLock
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from harness.files import write_atomic
+from harness.judges.actions import ActionVerdict
 from harness.judges.llm_judge import JudgeResult
 from harness.judges.rubric import CRITERIA, Scores
 from harness.judges.trace import TraceVerdict
@@ -33,6 +34,8 @@ class ConversationResult(BaseModel):
     verdict: TraceVerdict
     judges: list[JudgeResult]
     offline_scores: dict[str, int]          # trace-derived, always computed
+    # What the agent did to the backend (procedures with tools only): end state, per tool step.
+    actions: ActionVerdict | None = Field(default=None, exclude_if=lambda verdict: verdict is None)
 
     @property
     def scores(self) -> Scores | None:

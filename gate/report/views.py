@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gate.compare import EditComparison
 from harness.cost import ConditionCost, Hosting
 from harness.handling import Handling
+from harness.judges.actions import ActionSummary
 from harness.judges.agreement import AgreementReport
 from harness.judges.rubric import Scores
 from harness.llm.base import Usage
@@ -178,6 +179,8 @@ class ProcedureReport(_Frozen):
     compile_info: dict[str, Any] = Field(default_factory=dict)
     # condition -> what its models did that the run absorbed (per role and judge)
     handling: dict[str, Handling] = Field(default_factory=dict)
+    # Per condition, what the agent did to the backend (procedures with tools; judge-free).
+    actions: list[ActionSummary] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     changes: EditComparison | None = None    # before vs after, with `--against REF`
     # Wall-clock figures; excluded from dumps, gathered into ReportData.timings instead.

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.llm.base import ChatModel, ChatRequest, Hint, Usage
 from harness.backend import result_name
+from harness.llm.base import ChatModel, ChatRequest, Hint, Usage
 from harness.procedure import Edge, Procedure, Role
 from harness.scenarios import Scenario
 from harness.seeds import stable_int

@@ -107,3 +107,52 @@ def _normalised(state: dict) -> Any:
     if isinstance(state, list):
         return [_normalised(v) for v in state]
     return str(state).strip().casefold()
+
+
+class StepSummary(BaseModel):
+    node: str
+    tool: str
+    total: int                      # conversations whose intended path has this tool step
+    correct: int                    # right tool, right arguments, right point
+    right_tool: int
+    right_arguments: int
+    right_point: int
+
+
+class ActionSummary(BaseModel):
+    """One condition's action figures over its conversations (procedures with tools)."""
+
+    condition: str
+    n: int                          # conversations judged
+    end_state_matches: int
+    tool_steps: int                 # intended tool steps, over all conversations
+    correct_steps: int
+    extra_calls: int
+    action_correct: int             # conversations right in every call and in the end state
+    steps: list[StepSummary] = Field(default_factory=list)
+
+    @property
+    def end_state_match_rate(self) -> float | None:
+        return self.end_state_matches / self.n if self.n else None
+
+    @property
+    def tool_call_accuracy(self) -> float | None:
+        return self.correct_steps / self.tool_steps if self.tool_steps else None
+
+
+def summarize_actions(condition: str, verdicts: Sequence[ActionVerdict]) -> ActionSummary:
+    per: dict[str, StepSummary] = {}
+    for verdict in verdicts:
+        for step in verdict.steps:
+            s = per.setdefault(step.node, StepSummary(node=step.node, tool=step.tool, total=0, correct=0,
+                                                      right_tool=0, right_arguments=0, right_point=0))
+            s.total += 1
+            s.correct += step.correct
+            s.right_tool += step.right_tool
+            s.right_arguments += step.right_arguments
+            s.right_point += step.right_point
+    return ActionSummary(
+        condition=condition, n=len(verdicts), end_state_matches=sum(v.end_state_match for v in verdicts),
+        tool_steps=sum(len(v.steps) for v in verdicts), correct_steps=sum(v.correct_steps for v in verdicts),
+        extra_calls=sum(v.extra_calls for v in verdicts), action_correct=sum(v.action_correct for v in verdicts),
+        steps=sorted(per.values(), key=lambda s: s.node))

@@ -12,7 +12,13 @@ from jsonschema.exceptions import SchemaError, best_match
 from harness.errors import SpecError
 from harness.procedure.graph import to_digraph
 from harness.procedure.spec import Procedure, Role
-from harness.templates import TemplateFailure, compile_template, render, render_value, template_names
+from harness.templates import (
+    TemplateFailure,
+    compile_template,
+    render,
+    render_value,
+    template_names,
+)
 from harness.yaml_source import SourceMap
 
 
