@@ -67,13 +67,14 @@ class FlowchartTracker:
 
     async def after_tool(self, result: str | None, choose: Chooser) -> tuple[list[str], bool]:
         """The agent's next steps after the tool step's `result`, and whether the result picked
-        an edge (False: an error or unknown result, and the first edge was taken)."""
+        an edge (False: an error or unknown result; the step's LAST edge is taken, the
+        failure branch by the format's convention, never the success path on a failed call)."""
         node = self.at_tool
         if node is None:
             raise RuntimeError("after_tool: the conversation is not at a tool step")
         target = self.procedure.result_edge(node, result) if result is not None else None
         picked = target is not None
-        return await self._chain(target or self.procedure.nodes[node].edges[0].to, "", choose), picked
+        return await self._chain(target or self.procedure.nodes[node].edges[-1].to, "", choose), picked
 
     async def _chain(self, entry: str, text: str, choose: Chooser) -> list[str]:
         """The agent steps spoken in one turn from `entry`, taking agent-side decisions; a tool

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from harness.procedure.spec import Procedure, Role
 from harness.scenarios import Scenario
@@ -131,10 +131,12 @@ class ActionSummary(BaseModel):
     action_correct: int             # conversations right in every call and in the end state
     steps: list[StepSummary] = Field(default_factory=list)
 
+    @computed_field
     @property
     def end_state_match_rate(self) -> float | None:
         return self.end_state_matches / self.n if self.n else None
 
+    @computed_field
     @property
     def tool_call_accuracy(self) -> float | None:
         return self.correct_steps / self.tool_steps if self.tool_steps else None

@@ -37,7 +37,7 @@ def command(name: str, help: str) -> Callable:
 
 # ---- entry point ------------------------------------------------------------------------
 
-COMMAND_MODULES = ("procedures", "compile", "deploy", "conversations", "gate", "cost", "handling")
+COMMAND_MODULES = ("procedures", "compile", "deploy", "conversations", "gate", "cost", "handling", "actions")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:

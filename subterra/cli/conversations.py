@@ -102,14 +102,25 @@ def _run(p: argparse.ArgumentParser) -> Command:
         out = args.out or Path("runs") / f"{procedure.name}-{args.condition}.jsonl"
         write_jsonl(out, transcripts)
 
+        from harness.judges.actions import judge_actions, summarize_actions
+
+        verdicts = [judge_actions(procedure, s, t) for s, t in zip(scenarios, transcripts, strict=True)]
+        acts = bool(procedure.tools)
         table = Table(title=f"{procedure.name} / {args.condition} ({condition.model.name})")
-        for col in ("scenario", "end", "turns", "agent tokens in/out", "routing calls", "seconds"):
+        for col in ("scenario", "end", "turns", "agent tokens in/out", "routing calls", "seconds",
+                    *(("end state", "tool calls right") if acts else ())):
             table.add_column(col)
-        for t in transcripts:
+        for t, v in zip(transcripts, verdicts, strict=True):
             table.add_row(str(t.scenario_index), t.end_reason + (f" ({t.terminal})" if t.terminal else ""),
                           str(len(t.turns)), f"{t.agent_usage.input_tokens}/{t.agent_usage.output_tokens}",
-                          str(t.routing_usage.calls), f"{t.wall_clock_s:.1f}")
+                          str(t.routing_usage.calls), f"{t.wall_clock_s:.1f}",
+                          *((("match" if v.end_state_match else "differs"), f"{v.correct_steps}/{len(v.steps)}")
+                            if acts and v is not None else ()))
         console.print(table)
+        if acts:
+            a = summarize_actions(args.condition, [v for v in verdicts if v is not None])
+            console.print(f"end-state match {a.end_state_matches}/{a.n}, tool-call accuracy "
+                          f"{a.correct_steps}/{a.tool_steps}, extra calls {a.extra_calls}", highlight=False)
         if any("offline" in m for t in transcripts for m in (t.agent_model, t.user_model)):
             console.print("offline models played a part: these transcripts are not a real model's")
         console.print(f"transcripts: {out}")
