@@ -15,7 +15,8 @@ Every limit below turns what would be a hang, a traceback or gigabytes of memory
 - merge keys (``<<: *base``) are supported; explicit keys win over merged ones;
 - only the plain tags (str, int, float, bool, null, timestamp, map, seq); a value that does
   not fit its explicit tag (``!!float x``) is an error on its line;
-- duplicate mapping keys are an error (PyYAML would silently keep the last one).
+- duplicate mapping keys are an error (PyYAML would silently keep the last one);
+- booleans are YAML 1.2's `true`/`false` only: `yes`, `no`, `on`, `off` stay strings.
 """
 
 from __future__ import annotations
@@ -299,10 +300,24 @@ def _short(tag: str) -> str:
 
 
 class _Constructor(yaml.SafeLoader):
-    """Used only for its resolver and scalar constructors, never on a stream."""
+    """Used only for its resolver and scalar constructors, never on a stream.
+
+    Booleans are YAML 1.2's: only true/false. YAML 1.1 also reads yes/no/on/off (and
+    y/n) as booleans, so a node a team calls `yes` or `no` (dialogue datasets do) or a
+    customer's answer `no` would silently become False.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def __init__(self) -> None:
         yaml.SafeLoader.__init__(self, "")
+
+
+_Constructor.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
 
 
 _RESOLVER = _Constructor()

@@ -79,3 +79,11 @@ def test_a_large_valid_scalar_parses_quickly_in_little_memory() -> None:
     assert len(data["a"]) == MAX_BYTES - 100
     assert time.monotonic() - started < 5
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024   # kB
+
+
+def test_yes_and_no_stay_strings_as_in_yaml_1_2(tmp_path) -> None:
+    # Dialogue datasets name nodes `yes` / `no`; YAML 1.1 would read them as booleans.
+    path = tmp_path / "f.yaml"
+    path.write_text("yes: no\nflags: [on, off, y, n, true, False]\n")
+    data, _ = load_yaml(path)
+    assert data == {"yes": "no", "flags": ["on", "off", "y", "n", True, False]}
