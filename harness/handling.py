@@ -59,6 +59,9 @@ class Handling(BaseModel):
     turn_cap_endings: int       # conversations nobody ended: cut at the turn cap
     judges: list[JudgeHandling]
     tool_errors: int = 0        # tool calls that failed (raised, timed out, unknown tool): the agent saw an error
+    # Tool calls the model wrote unreadably (subterranean: kept as words) or, at an orchestrated
+    # tool step, arguments that did not parse or fit the schema (the slot values were used).
+    unparsed_tool_calls: int = 0
 
     @computed_field
     @property
@@ -69,7 +72,7 @@ class Handling(BaseModel):
     def absorbed(self) -> int:
         """Everything counted here: 0 means the models behaved throughout."""
         return (self.empty_agent_replies + self.agent_errors + self.unparsed_routes + self.empty_user_replies
-                + self.simulator_errors + self.turn_cap_endings + self.tool_errors
+                + self.simulator_errors + self.turn_cap_endings + self.tool_errors + self.unparsed_tool_calls
                 + sum(j.invalid_first + j.call_failures for j in self.judges))
 
 
@@ -100,4 +103,5 @@ def handling(transcripts: Sequence[Transcript], judged: Sequence[Sequence[JudgeR
         simulator_errors=ends.count("simulator_error"),
         turn_cap_endings=ends.count("turn_cap"),
         tool_errors=sum(t.incidents.tool_errors for t in transcripts),
+        unparsed_tool_calls=sum(t.incidents.unparsed_tool_calls for t in transcripts),
         judges=[judge_handling(results[0].judge, results) for results in per_judge])

@@ -22,9 +22,12 @@ def figures(report: dict) -> list[str]:
         offline = " (offline models played a part)" if proc.get("offline") else ""
         lines.append(f"{report['run_name']} / {proc['procedure']['name']}{offline}")
         for a in proc["actions"]:
+            h = proc.get("handling", {}).get(a["condition"], {})
             lines.append(f"  {a['condition']:<13} end-state match {_share(a['end_state_matches'], a['n'])}, "
                          f"tool-call accuracy {_share(a['correct_steps'], a['tool_steps'])}, "
-                         f"action-correct {_share(a['action_correct'], a['n'])}, extra calls {a['extra_calls']}")
+                         f"action-correct {_share(a['action_correct'], a['n'])}, extra calls {a['extra_calls']}, "
+                         f"unreadable calls/arguments {h.get('unparsed_tool_calls', 0)}, "
+                         f"tool errors {h.get('tool_errors', 0)}")
             for s in a["steps"]:
                 lines.append(f"    {s['node']:<14} {s['tool']:<18} correct {_share(s['correct'], s['total'])}: "
                              f"tool {s['right_tool']}, arguments {s['right_arguments']}, point {s['right_point']}")
