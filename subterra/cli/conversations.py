@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import asyncio
 from pathlib import Path
 
@@ -135,7 +136,9 @@ def _chat(p: argparse.ArgumentParser) -> Command:
                    help="scenario index whose variables fill node prompts (default 0)")
 
     def run(args: argparse.Namespace) -> int:
+        from harness.backend import Backend
         from harness.procedure import Role
+        from harness.runner import execute_tool
         from harness.scenarios import sample_scenarios
         from harness.transcript import Turn
 
@@ -147,9 +150,18 @@ def _chat(p: argparse.ArgumentParser) -> Command:
                                     f"Your facts: {scenario.variables}. Type /quit to stop."))
         turns: list[Turn] = []
         agent_next = procedure.nodes[procedure.start].role is Role.AGENT   # else you open the chat
+        backend = Backend(scenario.backend.spec, scenario.backend.initial) if scenario.backend else None
         while True:
             if agent_next:
                 reply = asyncio.run(session.reply(turns))
+                if reply.tool_call is not None:     # the agent acts: run it, show it, ask the agent again
+                    result, _ = asyncio.run(execute_tool(backend, reply.tool_call))
+                    console.print(Text.assemble(("tool:", "magenta"), f" {reply.tool_call.name}"
+                                                f"({json.dumps(reply.tool_call.arguments)}) -> {json.dumps(result)}"))
+                    turns.append(Turn(speaker="agent", text=reply.text, tool_call=reply.tool_call))
+                    turns.append(Turn(speaker="tool", text=json.dumps(result, sort_keys=True),
+                                      tool_call=reply.tool_call))
+                    continue
                 if reply.text:
                     console.print(Text.assemble(("agent:", "cyan"), f" {reply.text}"))
                     turns.append(Turn(speaker="agent", text=reply.text))
