@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import asyncio
+import json
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -9,11 +9,11 @@ from pathlib import Path
 from harness.conditions import build_condition
 from harness.conditions.tracker import FlowchartTracker
 from harness.llm import ChatModel, ChatRequest, ChatResult, Usage, get_model
+from harness.llm.base import ToolCall
 from harness.procedure import load_procedure
 from harness.scenarios import load_scenario_set, sample_scenarios
 from harness.tool_format import call_text
 from harness.transcript import Turn
-from harness.llm.base import ToolCall
 
 ROOT = Path(__file__).resolve().parents[3]
 
