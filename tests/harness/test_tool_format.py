@@ -81,3 +81,28 @@ def test_the_convention_is_qwens_own_tool_format() -> None:
               {"role": "tool", "content": TURNS[2].text}, {"role": "assistant", "content": TURNS[3].text}]
     ours = [{"role": "system", "content": "SYS"}] + [turn_message(t) for t in TURNS]
     assert tokenizer.apply_chat_template(ours, tokenize=False) == tokenizer.apply_chat_template(native, tokenize=False)
+
+
+# A template of our own (not any vendor's) that renders tool calls natively, two ways.
+_NATIVE = (
+    "{% for m in messages %}<|im_start|>{{ 'user' if m.role == 'tool' else m.role }}\n"
+    "{% if m.role == 'tool' %}<tool_response>\n{{ m.content }}\n</tool_response>"
+    "{% elif m.tool_calls %}{% for c in m.tool_calls %}"
+    "{{ CALL_OPEN }}\n{\"name\": \"{{ c.function.name }}\", \"arguments\": {{ c.function.arguments | tojson }}}"
+    "\n</tool_call>{% endfor %}{% else %}{{ m.content }}{% endif %}<|im_end|>\n{% endfor %}"
+)
+
+
+def test_a_base_model_with_another_tool_format_is_refused() -> None:
+    import pytest as _pytest
+
+    from compile.dataset import check_tool_format
+    from compile.tiny_model import train_tokenizer
+
+    tokenizer = train_tokenizer(["hello"] * 5, 300)
+    check_tool_format(tokenizer)                       # ChatML without tool support: the convention
+    tokenizer.chat_template = _NATIVE.replace("{{ CALL_OPEN }}", "<tool_call>")
+    check_tool_format(tokenizer)                       # renders our text natively: its own format
+    tokenizer.chat_template = _NATIVE.replace("{{ CALL_OPEN }}", "<|python_tag|>")
+    with _pytest.raises(ValueError, match="renders tool calls in a format of its own"):
+        check_tool_format(tokenizer)
