@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from harness.judges.llm_judge import JudgeResult
 from harness.transcript import Transcript
@@ -58,10 +58,11 @@ class Handling(BaseModel):
     simulator_errors: int       # conversations ended by the customer's failure (e.g. silent twice)
     turn_cap_endings: int       # conversations nobody ended: cut at the turn cap
     judges: list[JudgeHandling]
-    tool_errors: int = 0        # tool calls that failed (raised, timed out, unknown tool): the agent saw an error
+    # Tool calls that failed (raised, timed out, unknown tool): the agent saw an error result.
+    tool_errors: int = Field(default=0, exclude_if=lambda value: not value)
     # Tool calls the model wrote unreadably (subterranean: kept as words) or, at an orchestrated
     # tool step, arguments that did not parse or fit the schema (the slot values were used).
-    unparsed_tool_calls: int = 0
+    unparsed_tool_calls: int = Field(default=0, exclude_if=lambda value: not value)
 
     @computed_field
     @property

@@ -59,8 +59,12 @@ class Incidents(BaseModel):
     unparsed_routes: int = 0         # router replies naming no option (the first edge was taken)
     empty_agent_replies: int = 0     # agent turns with no words (kept in the transcript as they were)
     empty_user_replies: int = 0      # customer replies with no words and no end marker (each retried once)
-    unparsed_tool_calls: int = 0     # agent replies that began a tool call but wrote it unreadably (kept as words)
-    tool_errors: int = 0             # tool calls that raised, timed out or named no tool (the agent saw an error result)
+    # Procedures with tools; kept out of the transcript's JSON while 0, so others' stay as they were.
+    # Agent replies that began a tool call but wrote it unreadably (kept as words), or orchestrated
+    # arguments that did not parse or fit the schema (the slot values were used):
+    unparsed_tool_calls: int = Field(default=0, exclude_if=lambda value: not value)
+    # Tool calls that raised, timed out or named no tool (the agent saw an error result):
+    tool_errors: int = Field(default=0, exclude_if=lambda value: not value)
 
     def __add__(self, other: Incidents) -> Incidents:
         return Incidents(**{k: getattr(self, k) + getattr(other, k) for k in Incidents.model_fields})
