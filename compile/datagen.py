@@ -3,7 +3,9 @@
 For each scenario (a path + sampled variables and persona) the generator model writes the
 conversation turn by turn: at node n it gets n's prompt, rendered with the scenario, and
 the history so far, and writes that one turn; a chain of agent steps is one turn, written
-from every step's prompt in order (`harness.procedure.turns`). Turns keep their node ids
+from every step's prompt in order (`harness.procedure.turns`). A tool step is no model's
+to write: the agent's call carries the arguments the customer gave, the scenario's own copy
+of the backend answers it, and the conversation continues from that result. Turns keep their node ids
 (the trace judge learns from them; the compiled model never sees them).
 
 Finished conversations are appended to a journal as they complete, so a killed run resumes
@@ -25,9 +27,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from compile.reuse import ConversationPool, conversation_key
 from compile.settings import DataSize
+from harness.backend import Backend
 from harness.files import write_atomic
-from harness.llm.base import ChatModel, ChatRequest, Hint, Message, Usage
+from harness.llm.base import ChatModel, ChatRequest, Hint, Message, ToolCall, Usage
 from harness.procedure import Procedure, Role, chain_toward, same_turn
+from harness.procedure.validate import render_arguments
 from harness.scenarios import Scenario, ScenarioSet, sample_scenarios
 from harness.seeds import stable_int
 from harness.templates import render
@@ -74,7 +78,16 @@ def is_eval(conv_id: str, fraction: float) -> bool:
 def _history_text(turns: Sequence[Turn]) -> str:
     if not turns:
         return "(the conversation has not started yet)"
-    return "\n".join(f"{'Agent' if t.speaker == 'agent' else 'Customer'}: {t.text}" for t in turns)
+    return "\n".join(_history_line(t) for t in turns)
+
+
+def _history_line(turn: Turn) -> str:
+    if turn.speaker == "tool":
+        return f"(Tool result: {turn.text})"
+    if turn.tool_call is not None:
+        call = json.dumps(turn.tool_call.arguments, ensure_ascii=False)
+        return (f"Agent: {turn.text}\n" if turn.text else "") + f"(Agent calls {turn.tool_call.name} with {call})"
+    return f"{'Agent' if turn.speaker == 'agent' else 'Customer'}: {turn.text}"
 
 
 def _turn_end(procedure: Procedure, path: Sequence[str], step: int) -> int:
@@ -137,7 +150,13 @@ async def generate_conversation(model: ChatModel, procedure: Procedure, scenario
     turns: list[Turn] = []
     usage = Usage()
     step = 0
+    backend = Backend(scenario.backend.spec, scenario.backend.initial) if scenario.backend is not None else None
     while step < len(scenario.path):
+        node_id = scenario.path[step]
+        if procedure.nodes[node_id].role is Role.TOOL:
+            turns += tool_step_turns(procedure, scenario, step, backend, len(turns))
+            step += 1
+            continue
         result = await model.generate(turn_request(procedure, scenario, step, turns, config))
         usage = usage + result.usage
         steps = scenario.path[step:_turn_end(procedure, scenario.path, step)]
@@ -148,6 +167,25 @@ async def generate_conversation(model: ChatModel, procedure: Procedure, scenario
                         procedure=procedure.name, scenario_index=scenario.index, seed=scenario.seed,
                         path=list(scenario.path), variables=scenario.variables, persona=scenario.persona,
                         turns=turns, usage=usage)
+
+
+def tool_step_turns(procedure: Procedure, scenario: Scenario, step: int, backend: Backend | None,
+                    at: int) -> list[Turn]:
+    """A tool step of the path as two turns: the agent's call, with the arguments the customer
+    gave (the scenario's values, which the customer was told to state), and the backend's reply
+    — which must take the path's edge (the scenario's backend was arranged for it)."""
+    node_id = scenario.path[step]
+    node = procedure.nodes[node_id]
+    if backend is None:
+        raise ValueError(f"scenario {scenario.index} has no backend, but its path calls tool '{node.tool}'")
+    call = ToolCall(id=f"call_{at}", name=node.tool or "", arguments=render_arguments(procedure, node_id, scenario.context))
+    reply = backend.execute(call.name, dict(call.arguments))
+    wanted = _next_on_path(scenario, step)
+    if wanted is not None and procedure.result_edge(node_id, reply.get("result", "")) != wanted:
+        raise ValueError(f"scenario {scenario.index}: tool step '{node_id}' answered {reply.get('result')!r}, "
+                         f"which does not lead to '{wanted}' as its path does")
+    return [Turn(speaker="agent", text="", node=node_id, tool_call=call),
+            Turn(speaker="tool", text=json.dumps(reply, sort_keys=True), node=node_id, tool_call=call)]
 
 
 def read_journal(path: Path) -> dict[str, Conversation]:

@@ -31,7 +31,9 @@ from typing import Any
 
 import torch
 
-from harness.transcript import Conversation
+from harness.llm.base import ToolCall
+from harness.tool_format import turn_message
+from harness.transcript import Conversation, Turn
 
 __all__ = [
     "IGNORE_INDEX",
@@ -46,7 +48,6 @@ __all__ = [
 ]
 
 IGNORE_INDEX = -100
-_ROLE = {"agent": "assistant", "user": "user"}
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,9 @@ class TokenizedConversation:
 
 def chat_messages(conversation: Conversation, system_prompt: str) -> list[dict[str, str]]:
     """The conversation as the compiled model sees it: system prompt, then its turns."""
-    return [{"role": "system", "content": system_prompt}] + [
-        {"role": _ROLE[turn.speaker], "content": turn.text.strip()} for turn in conversation.turns
-    ]
+    # A tool call is the agent's (trained on); the tool's reply is a user message (never trained
+    # on): harness.tool_format, the same text the subterranean condition sends at run time.
+    return [{"role": "system", "content": system_prompt}] + [turn_message(turn) for turn in conversation.turns]
 
 
 def _end_of_turn(tokenizer: Any, text: str, at: int) -> str:
@@ -140,9 +141,33 @@ def tokenize_conversation(tokenizer: Any, conversation: Conversation, system_pro
     return TokenizedConversation(conversation.id, ids[:end], labels[:end], truncated)
 
 
+def check_tool_format(tokenizer: Any) -> None:
+    """Refuse a base model whose chat template renders tool calls otherwise than our text
+    convention: its own format is the one to train (Qwen2.5 and Qwen3 render exactly ours);
+    a template without tool support (SmolLM2, the tiny model) learns the convention."""
+    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else ""
+    if "tool_calls" not in template:
+        return
+    call = ToolCall(id="call_0", name="lookup", arguments={"id": "A1", "n": 2})
+    turns = [Turn(speaker="user", text="A1, two"), Turn(speaker="agent", text="", tool_call=call),
+             Turn(speaker="tool", text='{"result": "found"}', tool_call=call), Turn(speaker="agent", text="Found.")]
+    native = [{"role": "system", "content": "S"}, {"role": "user", "content": "A1, two"},
+              {"role": "assistant", "content": "", "tool_calls": [
+                  {"type": "function", "function": {"name": call.name, "arguments": call.arguments}}]},
+              {"role": "tool", "content": '{"result": "found"}'}, {"role": "assistant", "content": "Found."}]
+    ours = [{"role": "system", "content": "S"}] + [turn_message(t) for t in turns]
+    if tokenizer.apply_chat_template(native, tokenize=False) != tokenizer.apply_chat_template(ours, tokenize=False):
+        raise ValueError("this base model's chat template renders tool calls in a format of its own, not the "
+                         "<tool_call>/<tool_response> text subterra trains and parses (harness/tool_format.py, the "
+                         "format of Qwen2.5 and Qwen3); compiling a procedure with tools needs a base model whose "
+                         "template has that format or none")
+
+
 def tokenize_conversations(tokenizer: Any, conversations: Sequence[Conversation], system_prompt: str,
                            max_seq_len: int) -> list[TokenizedConversation]:
     """Tokenised conversations that still carry at least one assistant token after truncation."""
+    if any(turn.tool_call is not None for c in conversations for turn in c.turns):
+        check_tool_format(tokenizer)
     out = [tokenize_conversation(tokenizer, c, system_prompt, max_seq_len) for c in conversations]
     return [t for t in out if t.n_labels > 0]
 

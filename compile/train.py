@@ -56,6 +56,7 @@ from compile.packed_attention import PACKED_SDPA
 from compile.recipe import Recipe, load_recipe, parse_overrides
 from compile.store import fingerprint
 from compile.training_result import EvalPoint, TrainResult
+from harness.tool_format import turn_message
 from harness.transcript import Conversation, read_jsonl
 
 __all__ = ["EvalPoint", "TrainResult", "main", "train"]
@@ -138,7 +139,8 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
     accelerator.wait_for_everyone()
 
     # --- data: the chat template with only the system prompt, labels on agent turns ----------
-    corpus = [system_prompt] + [turn.text for conv in train_conversations for turn in conv.turns]
+    # As the model reads them: tool calls and results in their text convention (harness.tool_format).
+    corpus = [system_prompt] + [turn_message(turn)["content"] for conv in train_conversations for turn in conv.turns]
     model, tokenizer = load_base(recipe.model, corpus=corpus, seed=recipe.seed)
     if recipe.packing and not on_cuda and model.config._attn_implementation == "sdpa":
         # sdpa on a packed row computes every masked score across conversations; this attends

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from gate.conversations import evaluate_condition
 from gate.result_store import ConversationResult, criterion_values, scores_by_trial
 from gate.suite import (
+    ActionThreshold,
     FailureThreshold,
     MeanThreshold,
     NonInferiority,
@@ -26,6 +27,7 @@ from gate.suite import (
     PerConversation,
     Thresholds,
 )
+from harness.judges.actions import summarize_actions
 from harness.judges.rubric import FAILURE_AT_OR_BELOW
 from harness.reliability import cluster_bootstrap_ci, pass_hat_k
 
@@ -177,6 +179,34 @@ class NonInferiorityCheck(Check):
                      f"lower bound must exceed {t.margin}"))
 
 
+@dataclass(frozen=True)
+class ActionCheck(Check):
+    """End-state match rate and tool-call accuracy of one condition (procedures with tools)."""
+
+    threshold: ActionThreshold
+    kind: ClassVar[str] = "actions"
+
+    def run(self, groups: list[list[ConversationResult]]) -> CheckResult:
+        t = self.threshold
+        # A conversation the simulated customer spoiled says nothing about the agent's actions.
+        verdicts = [r.actions for r in groups[0] if r.actions is not None and not r.simulator_faults]
+        summary = summarize_actions(t.condition, verdicts)
+        bounds = [("end-state match", summary.end_state_match_rate, t.min_end_state_match),
+                  ("tool-call accuracy", summary.tool_call_accuracy, t.min_tool_call_accuracy)]
+        bounds = [(label, value, bound) for label, value, bound in bounds if bound is not None]
+        name = f"actions of {t.condition}: " + ", ".join(f"{label} >= {bound:.0%}" for label, _, bound in bounds)
+        if not verdicts:
+            return CheckResult(name=name, value=None, bound=0.0, passed=False,
+                               message=f"{t.condition}: no conversation has a backend (does the procedure have tools?)")
+        failing = [label for label, value, bound in bounds if value is None or value < bound]
+        parts = [f"{label} {value:.0%}" if value is not None else f"{label} n/a" for label, value, _ in bounds]
+        first = bounds[0] if bounds else ("", None, None)
+        return CheckResult(
+            name=name, value=first[1], bound=first[2] or 0.0, passed=not failing,
+            message=(f"{t.condition}: " + ", ".join(parts) + f" over {summary.n} conversations "
+                     f"({summary.tool_steps} tool steps)" + (f"; below bound: {', '.join(failing)}" if failing else "")))
+
+
 def conversation_key(key: tuple[int, int]) -> str:
     """`7` for scenario 7's only trial, `7/t2` for its trial 2."""
     return str(key[0]) if key[1] == 0 else f"{key[0]}/t{key[1]}"
@@ -222,6 +252,7 @@ class PassKCheck(Check):
 
 def checks_of(thresholds: Thresholds) -> list[Check]:
     """A suite's aggregate thresholds as checks, in the suite's order (means, failure
-    rates, non-inferiority)."""
+    rates, non-inferiority, actions)."""
     return ([MeanCheck(t) for t in thresholds.means] + [FailureRateCheck(t) for t in thresholds.failure_rates]
-            + [NonInferiorityCheck(t) for t in thresholds.non_inferiority] + [PassKCheck(t) for t in thresholds.pass_k])
+            + [NonInferiorityCheck(t) for t in thresholds.non_inferiority] + [PassKCheck(t) for t in thresholds.pass_k]
+            + [ActionCheck(t) for t in thresholds.actions])

@@ -7,6 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from gate.result_store import ConversationResult
+from harness.judges.actions import judge_actions
 from harness.judges.llm_judge import judge_transcript
 from harness.judges.offline import offline_scores
 from harness.llm.errors import LLMError
@@ -54,7 +55,8 @@ async def judge_conversations(proc: ProcedureRun, compiled: CompiledModel, trans
             judge_transcript(m, transcript.turns, challenge_posed=scenario.challenge, offline_scores=offline,
                              seed=scenario.index) for m in proc.models.judges))
         result = ConversationResult(transcript=transcript, verdict=verdict, judges=list(judged),
-                                    offline_scores=offline, simulator_faults=faults)
+                                    offline_scores=offline, simulator_faults=faults,
+                                    actions=judge_actions(proc.procedure, scenario, transcript))
         if not faults and not result.passed:     # what no rule sees: ask the primary judge, if it can read
             result.simulator_faults = await _judged_fault(proc, transcript, scenario)
         return result

@@ -20,6 +20,7 @@ from filelock import FileLock
 from pydantic import BaseModel, Field
 
 from harness.files import write_atomic
+from harness.judges.actions import ActionVerdict
 from harness.judges.llm_judge import JudgeResult
 from harness.judges.rubric import CRITERIA, Scores
 from harness.judges.trace import TraceVerdict
@@ -34,6 +35,8 @@ class ConversationResult(BaseModel):
     verdict: TraceVerdict
     judges: list[JudgeResult]
     offline_scores: dict[str, int]          # trace-derived, always computed
+    # What the agent did to the backend (procedures with tools only): end state, per tool step.
+    actions: ActionVerdict | None = Field(default=None, exclude_if=lambda verdict: verdict is None)
     # What the simulated customer got wrong (harness.simulator_faults); omitted when none.
     simulator_faults: list[SimulatorFault] = Field(default_factory=list, exclude_if=lambda faults: not faults)
     # Faults of earlier attempts this conversation replaced (suite `rerun_simulator_faults`).
@@ -44,7 +47,9 @@ class ConversationResult(BaseModel):
         """The gate's pass criterion for pass^k: a terminal reached on a valid trace and task
         success ≥ 4 by the primary judge."""
         s = self.scores
-        return self.verdict.terminal is not None and self.verdict.valid and s is not None and s.task_success >= 4
+        acted = self.actions is None or self.actions.end_state_match
+        return (self.verdict.terminal is not None and self.verdict.valid and s is not None
+                and s.task_success >= 4 and acted)
 
     @property
     def scores(self) -> Scores | None:

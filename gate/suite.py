@@ -164,6 +164,21 @@ class FailureThreshold(_OneCondition):
     max_failure_rate: StrictFloat = Field(ge=0, le=1)
 
 
+class ActionThreshold(_OneCondition):
+    """What the agent did to the backend (procedures with tools): the share of conversations
+    whose backend ends as the path implies, and the share of intended tool steps called with
+    the right tool, arguments and point."""
+
+    min_end_state_match: float | None = Field(default=None, ge=0, le=1)
+    min_tool_call_accuracy: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> ActionThreshold:
+        if self.min_end_state_match is None and self.min_tool_call_accuracy is None:
+            raise ValueError("an actions threshold needs min_end_state_match or min_tool_call_accuracy")
+        return self
+
+
 class NonInferiority(_Strict):
     """Lower CI bound of mean(a) − mean(b) on `criterion` must exceed `margin`."""
 
@@ -197,6 +212,7 @@ class Thresholds(_Strict):
     failure_rates: list[FailureThreshold] = Field(default_factory=list)
     non_inferiority: list[NonInferiority] = Field(default_factory=list)
     pass_k: list[PassKThreshold] = Field(default_factory=list)
+    actions: list[ActionThreshold] = Field(default_factory=list)
 
 
 class Regression(_Strict):

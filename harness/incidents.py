@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from harness.judges.llm_judge import JudgeResult
 from harness.transcript import Transcript
@@ -58,6 +58,11 @@ class Handling(BaseModel):
     simulator_errors: int       # conversations ended by the customer's failure (e.g. silent twice)
     turn_cap_endings: int       # conversations nobody ended: cut at the turn cap
     judges: list[JudgeHandling]
+    # Tool calls that failed (raised, timed out, unknown tool): the agent saw an error result.
+    tool_errors: int = Field(default=0, exclude_if=lambda value: not value)
+    # Tool calls the model wrote unreadably (subterranean: kept as words) or, at an orchestrated
+    # tool step, arguments that did not parse or fit the schema (the slot values were used).
+    unparsed_tool_calls: int = Field(default=0, exclude_if=lambda value: not value)
 
     @computed_field
     @property
@@ -68,7 +73,7 @@ class Handling(BaseModel):
     def absorbed(self) -> int:
         """Everything counted here: 0 means the models behaved throughout."""
         return (self.empty_agent_replies + self.agent_errors + self.unparsed_routes + self.empty_user_replies
-                + self.simulator_errors + self.turn_cap_endings
+                + self.simulator_errors + self.turn_cap_endings + self.tool_errors + self.unparsed_tool_calls
                 + sum(j.invalid_first + j.call_failures for j in self.judges))
 
 
@@ -98,4 +103,6 @@ def handling(transcripts: Sequence[Transcript], judged: Sequence[Sequence[JudgeR
         empty_user_replies=sum(t.incidents.empty_user_replies for t in transcripts),
         simulator_errors=ends.count("simulator_error"),
         turn_cap_endings=ends.count("turn_cap"),
+        tool_errors=sum(t.incidents.tool_errors for t in transcripts),
+        unparsed_tool_calls=sum(t.incidents.unparsed_tool_calls for t in transcripts),
         judges=[judge_handling(results[0].judge, results) for results in per_judge])

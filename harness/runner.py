@@ -10,11 +10,13 @@ turns they wait on at the same time are decoded in one batch (see `harness.llm.l
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Sequence
 
+from harness.backend import Backend, ToolFailure, error_result
 from harness.conditions import Condition
-from harness.llm.base import Usage
+from harness.llm.base import ToolCall, Usage
 from harness.llm.errors import LLMError
 from harness.procedure import Role
 from harness.scenarios import Scenario
@@ -40,6 +42,8 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
     started = time.perf_counter()
     procedure = condition.procedure
     agent_next = procedure.nodes[procedure.start].role is Role.AGENT    # else the customer opens
+    # This conversation's own copy of the scenario's backend: what its tool calls act on.
+    backend = Backend(scenario.backend.spec, scenario.backend.initial) if scenario.backend is not None else None
     while len(turns) < max_turns:
         if agent_next:
             try:
@@ -50,7 +54,16 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
             agent_usage, routing_usage = agent_usage + reply.generation, routing_usage + reply.routing
             agent_model = reply.model or agent_model
             visited += reply.chain + ([reply.node] if reply.node is not None else [])
-            incidents += Incidents(unparsed_routes=reply.unparsed_routes)
+            incidents += Incidents(unparsed_routes=reply.unparsed_routes,
+                                   unparsed_tool_calls=reply.unparsed_tool_calls)
+            if reply.tool_call is not None:   # the agent acts: call, result, and the agent goes on
+                call = reply.tool_call if reply.tool_call.id else reply.tool_call.model_copy(
+                    update={"id": f"call_{len(turns)}"})
+                result, failed = await execute_tool(backend, call)
+                incidents += Incidents(tool_errors=int(failed))
+                turns.append(Turn(speaker="agent", text=reply.text, tool_call=call))
+                turns.append(Turn(speaker="tool", text=json.dumps(result, sort_keys=True), tool_call=call))
+                continue
             if reply.text or not reply.terminal:     # a customer terminal ends with no agent words
                 turns.append(Turn(speaker="agent", text=reply.text))
                 incidents += Incidents(empty_agent_replies=int(not reply.text))
@@ -81,7 +94,18 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
         trial=scenario.trial, turns=turns, end_reason=reason, terminal=terminal, agent_usage=agent_usage,
         routing_usage=routing_usage, user_usage=user_usage,
         wall_clock_s=round(time.perf_counter() - started, 3), agent_model=agent_model,
-        user_model=user_model, error=error, visited=visited, incidents=incidents, cut_by_failed_call=failed_call)
+        user_model=user_model, error=error, visited=visited, incidents=incidents, cut_by_failed_call=failed_call,
+        backend_end=backend.snapshot() if backend is not None else None)
+
+
+async def execute_tool(backend: Backend | None, call: ToolCall) -> tuple[dict, bool]:
+    """The tool's reply to `call`, and whether it failed (the agent then sees an error result)."""
+    if backend is None:
+        return error_result(f"no backend: this scenario declares none, so tool '{call.name}' cannot run"), True
+    try:
+        return await backend.call(call.name, dict(call.arguments)), False
+    except ToolFailure as e:
+        return error_result(str(e)), True
 
 
 async def run_conversations(condition: Condition, simulator: UserSimulator, scenarios: Sequence[Scenario], *,

@@ -25,10 +25,12 @@ from pydantic import (
     field_validator,
 )
 
+from harness.backend.arrange import argument_choices, arrange_backend
+from harness.backend.spec import BackendSpec, State, load_callable
 from harness.errors import SpecError, SpecErrors
 from harness.procedure.paths import Target, paths_through, sample_paths
-from harness.procedure.spec import Identifier, Procedure
-from harness.procedure.validate import rendering_errors, template_variables
+from harness.procedure.spec import Identifier, Procedure, Role
+from harness.procedure.validate import argument_errors, rendering_errors, template_variables
 from harness.seeds import stable_int
 from harness.spec_file import Sourced, file_schema, load_spec
 from harness.yaml_source import SourceMap
@@ -88,6 +90,8 @@ class ScenarioSet(Sourced):
     procedure: Identifier
     variables: dict[Identifier, VariableSpec] = Field(default_factory=dict)
     persona: dict[Identifier, Choice] = Field(default_factory=dict)
+    # The state the procedure's tools act on, and how each tool behaves (harness.backend).
+    backend: BackendSpec | None = None
     # Procedures (these very objects) `check_against` passed: a suite naming one pair many
     # times checks it once.
     _passed: list[Procedure] = PrivateAttr(default_factory=list)
@@ -133,6 +137,19 @@ class ScenarioSet(Sourced):
         return set(self.variables) | set(self.persona)
 
 
+class ScenarioBackend(BaseModel):
+    """A scenario's backend: how its tools behave, the state it starts in (arranged for its
+    path), and the state the path implies at the end (the judge-free verdict's reference)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spec: BackendSpec
+    initial: State
+    expected_end: State
+    # Per tool step of the path, in order: (node, tool, arguments the customer gives, result).
+    expected_calls: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class Scenario(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -154,6 +171,8 @@ class Scenario(BaseModel):
 
     def of_trial(self, trial: int, temperature: float = 0.0) -> Scenario:
         return self.model_copy(update={"trial": trial, "temperature": temperature})
+    # Only for procedures with tools (omitted otherwise, so other scenarios' keys are unchanged).
+    backend: ScenarioBackend | None = Field(default=None, exclude_if=lambda b: b is None)
 
     @property
     def context(self) -> dict[str, Any]:
@@ -198,9 +217,69 @@ def check_against(scenario_set: ScenarioSet, procedure: Procedure) -> None:
         for nid, used in template_variables(procedure).items() if used - defined
     ]
     errors = errors or rendering_errors(procedure, scenario_set.value_contexts())
+    errors = errors or backend_errors(scenario_set, procedure)
     if errors:
         raise SpecErrors(errors)
     scenario_set._passed.append(procedure)
+
+
+def backend_errors(scenario_set: ScenarioSet, procedure: Procedure) -> list[SpecError]:
+    """The scenario set's backend against the procedure's tools: a behaviour for every tool,
+    results the tool declares, arguments it takes, importable python tools, and every tool
+    step's arguments inside the tool's schema for every value the set can give them."""
+    source = scenario_set.source
+    if not procedure.tools:
+        return []
+    spec = scenario_set.backend
+    if spec is None:
+        return [_error(source, f"procedure '{procedure.name}' has tools ({', '.join(procedure.tools)}), so its "
+                       "scenario set needs `backend:` (tables and how each tool behaves)", ())]
+    errors: list[SpecError] = []
+    for name in procedure.tools:
+        if name not in spec.tools:
+            errors.append(_error(source, f"backend declares no behaviour for tool '{name}'", ("backend", "tools")))
+    for name, behaviour in spec.tools.items():
+        path = ("backend", "tools", name)
+        tool = procedure.tools.get(name)
+        if tool is None:
+            errors.append(_error(source, f"backend tool '{name}' is not a tool of procedure '{procedure.name}' "
+                                 f"(tools: {', '.join(procedure.tools)})", path))
+            continue
+        for outcome, result in behaviour.results.items():
+            if result not in tool.results:
+                errors.append(_error(source, f"tool '{name}': outcome '{outcome}' maps to result '{result}', which "
+                                     f"the procedure's tool cannot return (results: {', '.join(tool.results)})",
+                                     path + ("results", outcome)))
+        possible = behaviour.possible_results()
+        unreachable = [r for r in tool.results if possible is not None and r not in possible]
+        if unreachable:
+            errors.append(_error(source, f"tool '{name}' never returns {', '.join(map(repr, unreachable))} as declared "
+                                 f"(a {behaviour.kind} comes to {', '.join(behaviour.outcomes())}; map one in "
+                                 "`results`), so no scenario could take that branch", path))
+        params = set(tool.parameters.get("properties", {}))
+        unknown = sorted(behaviour.arguments() - params)
+        if unknown:
+            errors.append(_error(source, f"tool '{name}' reads argument '{unknown[0]}', which is not one of its "
+                                 f"parameters ({', '.join(sorted(params)) or 'none'})", path))
+        for key in ("python", "arrange"):
+            ref = getattr(behaviour, key)
+            if ref:
+                try:
+                    load_callable(ref)
+                except (ImportError, AttributeError) as e:
+                    errors.append(_error(source, f"tool '{name}': cannot import {key} '{ref}': {e}", path + (key,)))
+        if behaviour.table is not None and behaviour.table not in spec.tables:
+            errors.append(_error(source, f"tool '{name}' uses table '{behaviour.table}', which `backend.tables` "
+                                 f"does not declare ({', '.join(spec.tables) or 'none'})", path + (behaviour.kind,)))
+    contexts = scenario_set.value_contexts()
+    for nid, node in procedure.nodes.items():
+        if node.role is Role.TOOL and node.tool in procedure.tools:
+            for context in contexts:
+                found = argument_errors(procedure, nid, procedure.source, context)
+                if found:
+                    errors.extend(found)
+                    break
+    return errors
 
 
 def _error(source: SourceMap | None, message: str, path: tuple, node: str | None = None) -> SpecError:
@@ -227,8 +306,23 @@ def draw_scenario(scenario_set: ScenarioSet, procedure: Procedure, index: int, p
     drawn = scenario_set.draw(rng)
     variables = {k: drawn[k] for k in scenario_set.variables}
     persona = {k: drawn[k] for k in scenario_set.persona}
+    backend = None
+    if scenario_set.backend is not None and procedure.tools:
+        choices = {k: spec for k, spec in scenario_set.variables.items() if isinstance(spec, list)}
+        initial, replay = arrange_backend(scenario_set.backend, procedure, path, drawn, seed=seed, index=index,
+                                          choices=argument_choices(procedure, choices))
+        if replay.contradictions:
+            step = replay.contradictions[0]
+            raise SpecErrors([_error(scenario_set.source, f"scenario {index}: the backend cannot be arranged for its "
+                                     f"path: tool step '{step.node}' must return '{step.expected}' but returns "
+                                     f"'{step.got}' (give a python tool an `arrange` function, or make the path "
+                                     "consistent)", ("backend", "tools", step.tool))])
+        backend = ScenarioBackend(
+            spec=scenario_set.backend, initial=initial, expected_end=replay.end_state,
+            expected_calls=[{"node": s.node, "tool": s.tool, "arguments": s.arguments, "result": s.expected}
+                            for s in replay.steps])
     return Scenario(index=index, procedure=procedure.name, variables=variables, persona=persona, path=path,
-                    seed=seed)
+                    seed=seed, backend=backend)
 
 
 def exercising_scenarios(scenario_set: ScenarioSet, procedure: Procedure, base: list[Scenario],

@@ -74,7 +74,9 @@ class SimulatorSession:
         path = self.scenario.path
         next_id = path[position + 1] if position + 1 < len(path) else None
         node = self.procedure.nodes[node_id]
-        history = ("\n".join(f"{'Agent' if t.speaker == 'agent' else 'You'}: {t.text}" for t in turns)
+        # The customer never sees the agent's tool calls or what the tools answered.
+        history = ("\n".join(f"{'Agent' if t.speaker == 'agent' else 'You'}: {t.text}" for t in turns
+                             if t.speaker != "tool" and (t.text or t.tool_call is None))
                    or "(nothing yet: you open the chat)")
         request = ChatRequest(
             messages=(Message(role="system", content=self.system),

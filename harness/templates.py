@@ -283,3 +283,22 @@ def render(template: str, variables: dict[str, Any]) -> str:
         raise TemplateFailure(_one_line(e)) from None
     finally:
         _budget.reset(token)
+
+
+_WHOLE_VARIABLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
+
+
+def render_value(value: Any, context: dict[str, Any]) -> Any:
+    """A structured value (tool arguments, backend records) for a scenario: a string that is
+    exactly `{{ name }}` gives the variable's own value (an integer stays an integer); other
+    strings render as templates; lists and mappings render item by item; other literals stay."""
+    if isinstance(value, str):
+        whole = _WHOLE_VARIABLE.match(value.strip())
+        if whole and whole.group(1) in context:
+            return context[whole.group(1)]
+        return render(value, context) if "{" in value else value
+    if isinstance(value, list):
+        return [render_value(v, context) for v in value]
+    if isinstance(value, dict):
+        return {k: render_value(v, context) for k, v in value.items()}
+    return value

@@ -59,6 +59,12 @@ class Incidents(BaseModel):
     unparsed_routes: int = 0         # router replies naming no option (the first edge was taken)
     empty_agent_replies: int = 0     # agent turns with no words (kept in the transcript as they were)
     empty_user_replies: int = 0      # customer replies with no words and no end marker (each retried once)
+    # Procedures with tools; kept out of the transcript's JSON while 0, so others' stay as they were.
+    # Agent replies that began a tool call but wrote it unreadably (kept as words), or orchestrated
+    # arguments that did not parse or fit the schema (the slot values were used):
+    unparsed_tool_calls: int = Field(default=0, exclude_if=lambda value: not value)
+    # Tool calls that raised, timed out or named no tool (the agent saw an error result):
+    tool_errors: int = Field(default=0, exclude_if=lambda value: not value)
 
     def __add__(self, other: Incidents) -> Incidents:
         return Incidents(**{k: getattr(self, k) + getattr(other, k) for k in Incidents.model_fields})
@@ -92,6 +98,8 @@ class Transcript(BaseModel):
     # interruption): the conversation did not finish, so an interrupted run does not keep it
     # to resume from. Never written out; the error and end reason say the rest.
     cut_by_failed_call: bool = Field(default=False, exclude=True)
+    # The scenario's backend copy as the conversation left it (procedures with tools only).
+    backend_end: dict | None = Field(default=None, exclude_if=lambda state: state is None)
 
 
 def write_jsonl(path: Path, records: list[BaseModel]) -> None:

@@ -24,7 +24,8 @@ Every limit below turns what would be a hang, a traceback or gigabytes of memory
 - merge keys (``<<: *base``) are supported; explicit keys win over merged ones;
 - only the plain tags (str, int, float, bool, null, timestamp, map, seq); a value that does
   not fit its explicit tag (``!!float x``) is an error on its line;
-- duplicate mapping keys are an error (PyYAML would silently keep the last one).
+- duplicate mapping keys are an error (PyYAML would silently keep the last one);
+- booleans are YAML 1.2's `true`/`false` only: `yes`, `no`, `on`, `off` stay strings.
 """
 
 from __future__ import annotations
@@ -381,6 +382,10 @@ class _Constructor(yaml.SafeLoader):
 
     def __init__(self) -> None:
         yaml.SafeLoader.__init__(self, "")
+
+
+_Constructor.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
 
 
 _RESOLVER = _Constructor()

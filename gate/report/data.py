@@ -36,6 +36,7 @@ from gate.result_store import ConversationResult, scores_by_trial
 from harness.conditions import reference_condition
 from harness.cost import ConditionCost, Hosting, condition_cost, condition_usage
 from harness.incidents import handling
+from harness.judges.actions import summarize_actions
 from harness.judges.agreement import agreement
 from harness.judges.rubric import CRITERIA, Scores
 from harness.llm.pricing import Overrides, Price, UnknownPriceError, price_for
@@ -284,6 +285,8 @@ def build_procedure_report(
         costs=[c.model_copy(update={"projected_at": (projected or {}).get(c.condition)})
                for c in _costs(conditions, res, reference, condition_prices or {}, price_overrides, hosting or {})],
         handling={c: handling([r.transcript for r in res[c]], [r.judges for r in res[c]]) for c in conditions},
+        actions=[summarize_actions(c, verdicts) for c in conditions
+                 if (verdicts := [r.actions for r in res[c] if r.actions is not None])],
         agreement=_agreement(res, conditions, judges),
         trace=[trace_coverage(procedure, c, res[c]) for c in conditions],
         transcripts=[transcript_view(r) for c in conditions for r in res[c]],

@@ -4,6 +4,8 @@ by the trace judge."""
 
 from __future__ import annotations
 
+import json
+
 from gate.report.reliability import transcript_anchor
 from gate.report.views import (
     EdgeTrace,
@@ -16,6 +18,7 @@ from gate.report.views import (
 )
 from gate.result_store import ConversationResult
 from harness.procedure import Procedure
+from harness.transcript import Turn
 
 
 def trace_coverage(procedure: Procedure, condition: str, rs: list[ConversationResult]) -> TraceCoverage:
@@ -57,7 +60,7 @@ def transcript_view(r: ConversationResult) -> TranscriptView:
         anchor=transcript_anchor(t.procedure, t.condition, t.scenario_index, t.trial),
         simulator_faults=[f"{f.kind}: {f.detail}" for f in r.simulator_faults], end_reason=t.end_reason,
         terminal=t.terminal, error=t.error, agent_model=t.agent_model, user_model=t.user_model,
-        turns=[TurnView(speaker=turn.speaker, text=turn.text, node=node,
+        turns=[TurnView(speaker=turn.speaker, text=_shown(turn), node=node,
                         on_chart=(i not in off_turns) if known else None)
                for i, (turn, node) in enumerate(zip(t.turns, decoded, strict=True))],
         scores=r.scores,
@@ -68,3 +71,11 @@ def transcript_view(r: ConversationResult) -> TranscriptView:
         trace_terminal=v.terminal, expected_terminal=v.expected_terminal, terminal_fits=v.terminal_fits,
         repeated_questions=list(v.repeated_questions),
         agent_usage=t.agent_usage, routing_usage=t.routing_usage, user_usage=t.user_usage)
+
+
+def _shown(turn: Turn) -> str:
+    """A turn's words; an agent's tool call shows the tool and its arguments after them."""
+    if turn.speaker == "agent" and turn.tool_call is not None:
+        call = f"[calls {turn.tool_call.name}({json.dumps(turn.tool_call.arguments, ensure_ascii=False)})]"
+        return f"{turn.text} {call}".strip()
+    return turn.text

@@ -16,6 +16,7 @@ from gate.against.comparison import EditComparison
 from gate.report.reliability import ConditionReliability
 from harness.cost import ConditionCost, Hosting
 from harness.incidents import Handling
+from harness.judges.actions import ActionSummary
 from harness.judges.agreement import AgreementReport
 from harness.judges.rubric import Scores
 from harness.llm.base import Usage
@@ -185,6 +186,8 @@ class ProcedureReport(_Frozen):
     compile_info: dict[str, Any] = Field(default_factory=dict)
     # condition -> what its models did that the run absorbed (per role and judge)
     handling: dict[str, Handling] = Field(default_factory=dict)
+    # Per condition, what the agent did to the backend (procedures with tools; judge-free).
+    actions: list[ActionSummary] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     changes: EditComparison | None = None    # before vs after, with `--against REF`
     # per condition: pass^k (overall, per path, per node), flaky scenarios, simulated-user faults

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from harness.llm.base import ChatModel, ChatResult, Message, ToolCall, Usage
 from harness.procedure import Procedure
 from harness.scenarios import Scenario
+from harness.tool_format import turn_message
 from harness.transcript import Turn
 
 # Chat APIs want a user message first; when the agent opens the chat, this stands in for it.
@@ -36,6 +37,7 @@ class AgentReply(BaseModel):
     # against the scenario's backend, appends the call and its result as turns, and asks the
     # session again before the customer speaks.
     tool_call: ToolCall | None = None
+    unparsed_tool_calls: int = 0            # a tool call the model began but wrote unreadably
 
 
 class ConditionSession(abc.ABC):
@@ -81,7 +83,8 @@ def history_messages(system: str, turns: Sequence[Turn], *, opener: bool) -> tup
     messages = [Message(role="system", content=system)]
     if opener and (not turns or turns[0].speaker == "agent"):   # a customer-opened chat needs none
         messages.append(Message(role="user", content=OPENER))
-    messages += [Message(role="assistant" if t.speaker == "agent" else "user", content=t.text) for t in turns]
+    # Tool calls and results in the compiled model's text convention (harness.tool_format).
+    messages += [Message(**turn_message(t)) for t in turns]
     return tuple(messages)
 
 

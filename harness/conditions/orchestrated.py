@@ -5,20 +5,24 @@ step's prompt, in order, when the turn is a chain of agent steps), and at a hub 
 agent-side decision included — asks the same model which edge's condition holds. Node prompts are rendered with the
 scenario's variables, as in data generation: a deployed orchestrator would fill them from
 its own slot state, so this favours the baseline (the gate's comparisons are conservative).
+At a tool step the orchestrator makes the call and asks the model only for its arguments
+(`harness.conditions.tools`); the tool's result, not the model, picks the next edge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.backend import result_name
 from harness.llm.base import ChatModel, ChatRequest, Hint, Usage
-from harness.procedure import Edge, Procedure
+from harness.procedure import Edge, Procedure, Role
 from harness.scenarios import Scenario
 from harness.templates import render
 from harness.transcript import Turn
 
 from .base import AgentReply, Condition, ConditionSession, history_messages, reply_text
 from .routing import route
+from .tools import call_for_step
 from .tracker import FlowchartTracker
 
 # Every condition's reply cap (subterranean, in-context and LangGraph import it): one agent
@@ -88,7 +92,10 @@ class OrchestratedSession(ConditionSession):
             unparsed += not decision.parsed
             return decision.target
 
-        if not turns:
+        if turns and turns[-1].speaker == "tool":     # the tool answered: its result picks the edge
+            steps, picked = await self.tracker.after_tool(result_name(turns[-1].text), choose)
+            unparsed += not picked
+        elif not turns:
             steps = await self.tracker.start(choose)
         else:
             user_node, chain = await self.tracker.advance(turns[-1].text, choose)
@@ -97,6 +104,11 @@ class OrchestratedSession(ConditionSession):
                                   unparsed_routes=unparsed)
             steps = chain
         node = steps[-1]
+        if self.procedure.nodes[node].role is Role.TOOL:   # the orchestrator calls; the model gives arguments
+            call, usage, model, fallback = await call_for_step(self.model, self.procedure, node, self.scenario,
+                                                               turns, seed=agent_seed(self.scenario, turns))
+            return AgentReply(text="", node=node, tool_call=call, generation=usage, routing=routing, model=model,
+                              unparsed_routes=unparsed, unparsed_tool_calls=int(fallback))
         result = await self.model.generate(node_turn_request(self.procedure, steps, self.scenario, turns))
         return AgentReply(text=reply_text(result), node=node, chain=steps[:-1],
                           terminal=node if self.procedure.nodes[node].terminal else None,

@@ -2,6 +2,8 @@
 
 No flowchart, no state, no routing: the procedure lives in the weights. The messages are
 exactly the training format (`compile.dataset.chat_messages`): system prompt, then turns.
+The model calls a tool by writing the call in the trained text convention
+(`harness.tool_format`); the reply is parsed back into a `ToolCall` for the runner to execute.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from harness.llm.base import ChatModel, ChatRequest
 from harness.procedure import Procedure
 from harness.scenarios import Scenario
+from harness.tool_format import CALL_OPEN, parse_call
 from harness.transcript import Turn
 
 from .base import AgentReply, Condition, ConditionSession, history_messages, reply_text
@@ -27,7 +30,15 @@ class SubterraneanSession(ConditionSession):
                               seed=agent_seed(self.scenario, turns), trial=self.scenario.trial,
                               purpose="generation")
         result = await self.model.generate(request)
-        return AgentReply(text=reply_text(result), generation=result.usage, model=result.model)
+        text = reply_text(result)
+        if self.procedure.tools and CALL_OPEN in text:
+            spoken, call, unreadable = parse_call(text, call_id=f"call_{len(turns)}")
+            if call is not None:
+                return AgentReply(text=spoken, tool_call=call, generation=result.usage, model=result.model)
+            # A call the model started but did not finish readably: kept as words, and counted.
+            return AgentReply(text=text, generation=result.usage, model=result.model,
+                              unparsed_tool_calls=int(unreadable))
+        return AgentReply(text=text, generation=result.usage, model=result.model)
 
 
 class SubterraneanCondition(Condition):

@@ -7,6 +7,10 @@ customer node's successor it follows agent-to-agent edges; at an agent-side deci
 `choose` picks the edge from the conversation so far, and picking a customer step ends the
 agent's turn there (which customer step it is, is read from the customer's reply). At each
 other step with more than one edge, `choose` picks the edge too.
+
+A tool step is a turn of its own: when the agent's steps reach one, they stop there (the
+agent calls the tool); `after_tool` then follows the edge the tool's result picks — never a
+model's guess — to the next tool step or the agent's next chain.
 """
 
 from __future__ import annotations
@@ -55,8 +59,29 @@ class FlowchartTracker:
         entry = await self._step(user_node, user_text, choose, Role.AGENT)
         return user_node, await self._chain(entry, user_text, choose)
 
+    @property
+    def at_tool(self) -> str | None:
+        """The tool step the agent's latest turn stopped at (its call is due), else None."""
+        node = self.agent_node
+        return node if node is not None and self.procedure.nodes[node].role is Role.TOOL else None
+
+    async def after_tool(self, result: str | None, choose: Chooser) -> tuple[list[str], bool]:
+        """The agent's next steps after the tool step's `result`, and whether the result picked
+        an edge (False: an error or unknown result; the step's LAST edge is taken, the
+        failure branch by the format's convention, never the success path on a failed call)."""
+        node = self.at_tool
+        if node is None:
+            raise RuntimeError("after_tool: the conversation is not at a tool step")
+        target = self.procedure.result_edge(node, result) if result is not None else None
+        picked = target is not None
+        return await self._chain(target or self.procedure.nodes[node].edges[-1].to, "", choose), picked
+
     async def _chain(self, entry: str, text: str, choose: Chooser) -> list[str]:
-        """The agent steps spoken in one turn from `entry`, taking agent-side decisions."""
+        """The agent steps spoken in one turn from `entry`, taking agent-side decisions; a tool
+        step is a turn alone."""
+        if self.procedure.nodes[entry].role is Role.TOOL:
+            self.agent_node = entry
+            return [entry]
         steps = [entry]
         while True:
             edges = self.procedure.nodes[steps[-1]].edges
@@ -70,7 +95,8 @@ class FlowchartTracker:
         return steps
 
     async def _step(self, node_id: str, text: str, choose: Chooser, role: Role) -> str:
-        edges = [e for e in self.procedure.nodes[node_id].edges if self.procedure.nodes[e.to].role is role]
+        sides = {role, Role.TOOL} if role is Role.AGENT else {role}     # a tool step is the agent's
+        edges = [e for e in self.procedure.nodes[node_id].edges if self.procedure.nodes[e.to].role in sides]
         if not edges:
             raise RuntimeError(f"node '{node_id}' has no {role.value} step after it: the conversation has ended")
         return edges[0].to if len(edges) == 1 else await choose(node_id, edges, text)

@@ -12,7 +12,7 @@ offline. The rules, per criterion (1–5):
   terminal after reaching at least half the intended path; 2 some on-chart progress;
   1 none.
 - information_accuracy: share of the scenario's values the customer mentioned that the
-  agent later repeats correctly (≥80 % → 5, ≥60 % → 4, ≥40 % → 3, ≥20 % → 2, else 1);
+  agent later repeats correctly (in words, or as a tool call's argument) (≥80 % → 5, ≥60 % → 4, ≥40 % → 3, ≥20 % → 2, else 1);
   minus 1 for each value of the same variable the agent states that the customer never
   gave (a fabricated detail); 5 when the customer gave no values.
 - consistency: 5 minus one per repeated agent question and per off-chart step.
@@ -58,6 +58,14 @@ def _mentions(text: str, value: Any) -> bool:
     return re.search(rf"(?<![\w]){re.escape(v)}(?![\w])", text.lower()) is not None
 
 
+def _agent_words(turn: Turn) -> str:
+    """What an agent turn carries of the customer's details: its words, and a tool call's
+    arguments (passing a value to a tool uses it as surely as saying it back)."""
+    if turn.tool_call is None:
+        return turn.text
+    return " ".join([turn.text, *(str(v) for v in turn.tool_call.arguments.values())])
+
+
 def _information_accuracy(turns: Sequence[Turn], variables: Mapping[str, Any],
                           domains: Mapping[str, Sequence[Any]]) -> int:
     given = reflected = 0
@@ -66,11 +74,11 @@ def _information_accuracy(turns: Sequence[Turn], variables: Mapping[str, Any],
         first_user = next((i for i, t in enumerate(turns) if t.speaker == "user" and _mentions(t.text, value)), None)
         if first_user is not None:
             given += 1
-            if any(t.speaker == "agent" and _mentions(t.text, value) for t in turns[first_user + 1 :]):
+            if any(t.speaker == "agent" and _mentions(_agent_words(t), value) for t in turns[first_user + 1 :]):
                 reflected += 1
         others = [o for o in domains.get(name, ()) if str(o) != str(value) and len(str(o)) > 2]
         for t in turns:
-            if t.speaker == "agent" and any(_mentions(t.text, o) for o in others):
+            if t.speaker == "agent" and any(_mentions(_agent_words(t), o) for o in others):
                 fabricated += 1
                 break
     if not given:
@@ -84,7 +92,7 @@ def _information_accuracy(turns: Sequence[Turn], variables: Mapping[str, Any],
 def _naturalness(turns: Sequence[Turn], verdict: TraceVerdict) -> int:
     problems = len(verdict.repeated_questions)
     for t in turns:
-        if t.speaker != "agent":
+        if t.speaker != "agent" or t.tool_call is not None:    # a tool call is not speech
             continue
         words = t.text.split()
         problems += (not words) + (len(words) > 120) + (t.text.count("?") > 2)

@@ -248,7 +248,15 @@ class JudgePrompt(BaseModel):
         return (Message(role="system", content=self.system), Message(role="user", content=self.user))
 
 
-_SPEAKER_LABEL = {"agent": "Agent", "user": "Customer"}
+_SPEAKER_LABEL = {"agent": "Agent", "user": "Customer", "tool": "Tool result"}
+
+
+def _turn_line(turn: Turn) -> str:
+    """One turn as the judge reads it; a tool call shows which tool, with which arguments."""
+    if turn.speaker == "agent" and turn.tool_call is not None:
+        call = f"(calls tool {turn.tool_call.name} with {json.dumps(turn.tool_call.arguments, ensure_ascii=False)})"
+        return f"Agent: {turn.text.strip()} {call}".replace(":  ", ": ")
+    return f"{_SPEAKER_LABEL[turn.speaker]}: {turn.text.strip()}"
 
 
 def _rubric_text() -> str:
@@ -289,6 +297,6 @@ def render_judge_prompt(turns: Sequence[Turn], *, procedure_summary: str | None 
         lines += ["The procedure the agent is meant to follow:", procedure_summary.strip(), ""]
     lines.append("The conversation:")
     for i, turn in enumerate(turns, start=1):
-        lines.append(f"[{i}] {_SPEAKER_LABEL[turn.speaker]}: {turn.text.strip()}")
+        lines.append(f"[{i}] {_turn_line(turn)}")
     lines += ["", "Score the agent now. Reply with the JSON object only."]
     return JudgePrompt(system=system, user="\n".join(lines))

@@ -73,6 +73,11 @@ def _steps(label: str) -> list[str]:
     return label.split(CHAIN)
 
 
+def _is_tool_turn(turn: Turn) -> bool:
+    """An agent's tool call or a tool's result: placed by the call, not by its words."""
+    return turn.tool_call is not None
+
+
 def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9']+", text.lower()))
 
@@ -85,7 +90,11 @@ class TraceJudge:
         self.procedure = procedure
         self._current, self._previous, self._clf = current, previous, classifier
         self._agent_turns = agent_turns          # L2-normalised TF-IDF rows of the training agent turns
-        self._labels: list[str] = list(classifier.classes_)
+        self._classes = len(classifier.classes_)
+        # Tool steps are placed by the call they make, not by words: they are not the
+        # classifier's classes, and come after them.
+        self._labels: list[str] = list(classifier.classes_) + [
+            nid for nid, node in procedure.nodes.items() if node.role is Role.TOOL and nid not in classifier.classes_]
         self._graph = to_digraph(procedure)
         self._loops = set(loop_edges(procedure))
 
@@ -98,6 +107,8 @@ class TraceJudge:
             for i, turn in enumerate(conv.turns):
                 if turn.node is None:
                     raise ValueError(f"conversation {conv.id} turn {i} has no node label")
+                if _is_tool_turn(turn):
+                    continue
                 texts.append(turn.text)
                 prev.append(conv.turns[i - 1].text if i else "")
                 labels.append(CHAIN.join(turn.steps))   # a chain of agent steps is one class
@@ -111,12 +122,12 @@ class TraceJudge:
         features = hstack([current.fit_transform(texts), 0.5 * previous.fit_transform(prev)]).tocsr()
         clf = LogisticRegression(C=20.0, max_iter=2000, random_state=seed)
         clf.fit(features, labels)
-        agent = [t for conv in conversations for t in conv.turns if t.speaker == "agent"]
+        agent = [t for conv in conversations for t in conv.turns if t.speaker == "agent" and t.tool_call is None]
         return cls(procedure, current, previous, clf, current.transform([t.text for t in agent]).tocsr())
 
     def recognition(self, turns: Sequence[Turn]) -> list[float | None]:
         """Per turn: cosine of an agent turn to its nearest training agent turn (None for users)."""
-        agent = [i for i, t in enumerate(turns) if t.speaker == "agent"]
+        agent = [i for i, t in enumerate(turns) if t.speaker == "agent" and t.tool_call is None]
         out: list[float | None] = [None] * len(turns)
         if agent and self._agent_turns.shape[0]:
             sims = self._current.transform([turns[i].text for i in agent]) @ self._agent_turns.T
@@ -133,9 +144,16 @@ class TraceJudge:
         feats = hstack([self._current.transform(texts), 0.5 * self._previous.transform(prev)]).tocsr()
         logp = np.full((len(turns), len(self._labels)), -np.inf)
         if turns:
-            logp[:] = self._clf.predict_log_proba(feats)
+            logp[:, :self._classes] = self._clf.predict_log_proba(feats)
         roles = np.array([self.procedure.nodes[_steps(n)[0]].role.value for n in self._labels])
+        tools = np.array([self.procedure.nodes[_steps(n)[0]].tool or "" for n in self._labels])
         for i, turn in enumerate(turns):
+            if _is_tool_turn(turn):    # a call is placed at the tool steps that call that tool
+                called = turn.tool_call.name if turn.tool_call else ""
+                fits = (roles == Role.TOOL.value) & (tools == called)
+                fits = fits if fits.any() else roles == Role.TOOL.value
+                logp[i] = np.where(fits, -np.log(max(int(fits.sum()), 1)), -np.inf)
+                continue
             want = Role.AGENT.value if turn.speaker == "agent" else Role.USER.value
             mask = roles != want
             logp[i, mask] = -np.inf
@@ -149,6 +167,16 @@ class TraceJudge:
         turn, a chain's steps joined by `CHAIN` (see `decode_steps`)."""
         if not turns:
             return [], []
+        # A tool's result turn belongs to the call before it: decode without it, then copy.
+        units = [i for i, t in enumerate(turns) if not (t.speaker == "tool" and i and _is_tool_turn(turns[i - 1]))]
+        if len(units) < len(turns):
+            nodes_u, conf_u = self.decode([turns[i] for i in units])
+            by_unit = dict(zip(units, zip(nodes_u, conf_u, strict=True), strict=True))
+            out, last = [], ("", 0.0)
+            for i in range(len(turns)):
+                last = by_unit.get(i, last)
+                out.append(last)
+            return [n for n, _ in out], [c for _, c in out]
         emit = self.node_log_probs(turns)
         labels = self._labels
         k = len(labels)
@@ -188,6 +216,8 @@ class TraceJudge:
         passes: dict[str, int] = {}
         edges: dict[str, int] = {}
         for i, chain in enumerate(steps):
+            if turns[i].speaker == "tool" and i and _is_tool_turn(turns[i - 1]):
+                continue                     # the tool's result: part of the call before it
             node = chain[0]
             on_chart = node == self.procedure.start if i == 0 else g.has_edge(nodes[i - 1], node)
             for k, step in enumerate(chain):  # a chain's inner edges are the flowchart's own
@@ -214,7 +244,7 @@ class TraceJudge:
         flat = [(i, step) for i, chain in enumerate(steps) for step in chain]
         loop_steps = [flat[k][0] for k in range(1, len(flat)) if (flat[k - 1][1], flat[k][1]) in self._loops]
         repeated = []
-        agent_words = [(i, _words(t.text)) for i, t in enumerate(turns) if t.speaker == "agent"]
+        agent_words = [(i, _words(t.text)) for i, t in enumerate(turns) if t.speaker == "agent" and t.tool_call is None]
         for j, (i, words) in enumerate(agent_words):
             for e, earlier in agent_words[:j]:
                 union = words | earlier

@@ -87,6 +87,10 @@ class Hint(BaseModel):
     options: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     # "judge": the offline judge derives scores from a precomputed trace verdict.
     verdict: dict[str, Any] = Field(default_factory=dict)
+    # A tool step: the tool this turn calls and its arguments, templates over `variables`. The
+    # offline model answers a request that carries `tools` with this call (ChatResult.tool_calls).
+    tool: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    arguments: dict[str, Any] = Field(default_factory=dict, exclude_if=lambda value: not value)
 
 
 class ChatRequest(BaseModel):

@@ -9,6 +9,10 @@ It is not a language model: it plays the part `request.hint` gives it.
 - ``route``: pick the key of ``hint.options`` whose texts are lexically closest (TF-IDF
   cosine over character n-grams, stop words removed) to the latest user message; ties go
   to the option listed first.
+- a ``turn`` whose hint names a ``tool`` (a tool step): when the request carries ``tools``,
+  call it — ``ChatResult.tool_calls`` with ``hint.arguments`` rendered with
+  ``hint.variables`` (the values the customer stated); without ``tools``, the same call
+  as text in the compiled model's convention (``harness.tool_format``).
 - ``judge``: reply with ``hint.verdict["scores"]`` (precomputed by the caller) in the
   rubric's JSON shape: the criteria at the top level beside a ``rationale``.
 
@@ -24,8 +28,9 @@ import re
 from functools import cache
 from typing import Any
 
-from ..templates import render
-from .base import ChatRequest, ChatResult, Hint, Message, Usage
+from ..templates import render, render_value
+from ..tool_format import call_text
+from .base import ChatRequest, ChatResult, Hint, Message, ToolCall, Usage
 from .errors import LLMError
 from .provider import Provider
 
@@ -53,7 +58,13 @@ class OfflineModel(Provider):
                 f"{self.name} needs request.hint (task 'turn', 'route' or 'judge'): it is a "
                 "deterministic stand-in, not a language model, and cannot answer free text"
             )
-        if hint.task == "turn":
+        if hint.task == "turn" and hint.tool is not None:
+            call = _tool_call(request, hint)
+            if request.tools and request.tool_choice != "none":
+                return ChatResult(text="", usage=count_usage(request.messages, call_text(call)),
+                                  model=self.model_id, tool_calls=(call,))
+            text = call_text(call)
+        elif hint.task == "turn":
             text = _turn(request, hint)
         elif hint.task == "route":
             text = choose_option(_latest_user_text(request.messages), hint.options)
@@ -84,6 +95,15 @@ def _turn(request: ChatRequest, hint: Hint, step: int | None = None) -> str:
         options = {str(i): (example,) for i, example in enumerate(hint.examples)}
         index = int(choose_option(hint.toward, options))
     return render(hint.examples[index], hint.variables)
+
+
+def _tool_call(request: ChatRequest, hint: Hint) -> ToolCall:
+    if request.tools and hint.tool not in {t.name for t in request.tools}:
+        raise OfflineHintError(f"hint names tool {hint.tool!r}, which the request does not offer "
+                               f"({', '.join(t.name for t in request.tools)})")
+    arguments = render_value(dict(hint.arguments), hint.variables)
+    digest = hashlib.sha256(json.dumps([request.seed, len(request.messages)]).encode()).hexdigest()[:12]
+    return ToolCall(id=f"call_{digest}", name=hint.tool or "", arguments=arguments)
 
 
 def _latest_user_text(messages: tuple[Message, ...]) -> str:

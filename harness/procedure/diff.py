@@ -56,7 +56,9 @@ class ProcedureDiff(BaseModel):
 
 
 def _edges(p: Procedure) -> dict[tuple[str, str], str | None]:
-    return {(s, t): w for s, t, w in p.edges()}
+    # A tool step's edge is labelled by the result that takes it.
+    return {(nid, e.to): e.when or (f"result: {e.result}" if e.result else None)
+            for nid, node in p.nodes.items() for e in node.edges}
 
 
 def diff_procedures(old: Procedure, new: Procedure, max_loops: int = 1) -> ProcedureDiff:
@@ -64,8 +66,10 @@ def diff_procedures(old: Procedure, new: Procedure, max_loops: int = 1) -> Proce
     changed: list[NodeChange] = []
     for nid in sorted(old_nodes & new_nodes):
         a, b = old.nodes[nid], new.nodes[nid]
-        fields = [f for f in ("role", "prompt", "examples", "terminal", "title")
+        fields = [f for f in ("role", "prompt", "examples", "terminal", "title", "tool", "arguments")
                   if getattr(a, f) != getattr(b, f)]
+        if b.tool is not None and old.tools.get(b.tool) != new.tools.get(b.tool) and "tool" not in fields:
+            fields.append("tool")        # the tool's declaration changed under an unchanged step
         if fields:
             changed.append(NodeChange(node=nid, fields=fields))
     old_edges, new_edges = _edges(old), _edges(new)

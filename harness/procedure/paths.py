@@ -26,7 +26,7 @@ import networkx as nx
 
 from harness.errors import SpecError
 from harness.procedure.graph import loop_edges, to_digraph
-from harness.procedure.spec import Procedure
+from harness.procedure.spec import Procedure, Role
 from harness.seeds import stable_int
 
 Path = tuple[str, ...]
@@ -143,7 +143,8 @@ class PathSpace:
                 if c:
                     total += c
                     a, b = turns[nxt]
-                    step = 0 if self._role[node] is self._role[succ] else 1   # a chain of agent steps is one turn
+                    # a chain of agent steps is one turn; a tool step is two (the call, its result)
+                    step = 2 if self._role[succ] is Role.TOOL else 0 if self._role[node] is self._role[succ] else 1
                     lo = a + step if lo is None else min(lo, a + step)
                     hi = b + step if hi is None else max(hi, b + step)
             count[state] = total

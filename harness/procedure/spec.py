@@ -7,10 +7,11 @@ These models check the shape of each field; the rules that relate fields to each
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from harness.llm.base import ToolSpec
 from harness.spec_file import Sourced
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
@@ -19,6 +20,8 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
 class Role(StrEnum):
     AGENT = "agent"
     USER = "user"
+    # The agent calls one tool; the tool's result, not a model, picks the edge taken next.
+    TOOL = "tool"
 
 
 class TerminalKind(StrEnum):
@@ -36,18 +39,40 @@ class Edge(BaseModel):
     # At a customer hub: what a customer says to take this branch (jinja2 templates for the
     # offline backend; they replace the node's examples on paths through this edge).
     examples: list[Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=list)
+    # At a tool step: the tool result that takes this edge (one of the tool's `results`).
+    result: Identifier | None = None
+
+
+class Tool(BaseModel):
+    """A tool as the vendor tool-use APIs declare it, plus the results it can return."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1)
+    # JSON Schema of the arguments (an object schema), as in Anthropic's `input_schema` and
+    # OpenAI's `parameters`.
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    # What the tool can answer (the `result` field of its reply); a tool step's edges branch on these.
+    results: list[Identifier] = Field(min_length=1)
 
 
 class Node(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role
-    prompt: str = Field(min_length=1)
+    # Required for agent and customer steps; a tool step may describe itself (default: the
+    # tool's description).
+    prompt: str = ""
     # Utterance templates (jinja2) the offline model speaks this node with.
     examples: list[Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=list)
     next: Identifier | list[Edge] | None = None
     terminal: TerminalKind | None = None
     title: str | None = None
+    # A tool step (role `tool`): the tool it calls, and its arguments as templates over the
+    # scenario's variables (what the customer said). A template that is exactly `{{ name }}`
+    # passes the variable's own value (an integer stays an integer).
+    tool: Identifier | None = None
+    arguments: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def edges(self) -> list[Edge]:
@@ -68,6 +93,8 @@ class Procedure(Sourced):
     # The ONLY prompt the compiled model sees at run time.
     system_prompt: str = Field(min_length=1)
     start: Identifier
+    # Tools the agent can call (tool steps name them).
+    tools: dict[Identifier, Tool] = Field(default_factory=dict)
     nodes: dict[Identifier, Node] = Field(min_length=1)
     def edges(self) -> list[tuple[str, str, str | None]]:
         """All edges as (source, target, condition), in file order."""
@@ -84,6 +111,18 @@ class Procedure(Sourced):
         `next_id`: the edge's own examples when it has some, else the node's."""
         edge = next((e for e in self.nodes[node_id].edges if e.to == next_id), None)
         return list(edge.examples) if edge is not None and edge.examples else list(self.nodes[node_id].examples)
+
+    def tool_specs(self) -> tuple[ToolSpec, ...]:
+        """The procedure's tools as chat-request tool declarations, in file order."""
+        return tuple(ToolSpec(name=name, description=tool.description, parameters=tool.parameters)
+                     for name, tool in self.tools.items())
+
+    def result_edge(self, node_id: str, result: str) -> str | None:
+        """At a tool step: the node its `result` leads to (None: no edge takes that result)."""
+        node = self.nodes[node_id]
+        if len(node.edges) == 1 and node.edges[0].result is None:
+            return node.edges[0].to          # one plain edge: every result goes on there
+        return next((e.to for e in node.edges if e.result == result), None)
 
     def hubs(self) -> list[str]:
         """Decision hubs: nodes with more than one successor."""

@@ -23,10 +23,11 @@ TurnSteps = tuple[str, ...]
 
 
 def turn_groups(procedure: Procedure, path: Sequence[str]) -> list[TurnSteps]:
-    """`path` split into turns: maximal runs of consecutive nodes with the same role."""
+    """`path` split into turns: maximal runs of consecutive agent steps, and every other
+    node on its own (a tool step is its call and its result)."""
     groups: list[list[str]] = []
     for node in path:
-        if groups and procedure.nodes[groups[-1][-1]].role is procedure.nodes[node].role:
+        if groups and same_turn(procedure, groups[-1][-1], node):
             groups[-1].append(node)
         else:
             groups.append([node])
@@ -35,7 +36,7 @@ def turn_groups(procedure: Procedure, path: Sequence[str]) -> list[TurnSteps]:
 
 def same_turn(procedure: Procedure, src: str, dst: str) -> bool:
     """Whether the edge src -> dst stays inside one turn (agent step to agent step)."""
-    return procedure.nodes[src].role is procedure.nodes[dst].role
+    return procedure.nodes[src].role is procedure.nodes[dst].role is Role.AGENT
 
 
 def is_agent_decision(procedure: Procedure, node_id: str) -> bool:

@@ -6,11 +6,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import networkx as nx
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, best_match
 
 from harness.errors import SpecError
 from harness.procedure.graph import to_digraph
 from harness.procedure.spec import Procedure, Role
-from harness.templates import TemplateFailure, compile_template, render, template_names
+from harness.templates import (
+    TemplateFailure,
+    compile_template,
+    render,
+    render_value,
+    template_names,
+)
 from harness.yaml_source import SourceMap
 
 
@@ -25,9 +33,12 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
     if procedure.start not in nodes:
         err(f"start names unknown node '{procedure.start}'", ("start",))
 
+    errors += tool_errors(procedure, source)
     for nid, node in nodes.items():
         base = ("nodes", nid)
         edges = node.edges
+        if node.role is not Role.TOOL and not node.prompt:
+            err(f"{node.role.value} step needs a `prompt`", base, nid)
         if node.terminal is not None and edges:
             err(f"terminal node ({node.terminal.value}) must not have `next`", base + ("next",), nid)
         if node.terminal is None and not edges:
@@ -45,7 +56,7 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
             if edge.to in seen:
                 err(f"duplicate edge to '{edge.to}'", epath, nid)
             seen.add(edge.to)
-            if len(edges) > 1 and edge.when is None:
+            if len(edges) > 1 and edge.when is None and node.role is not Role.TOOL:
                 err(f"decision hub edge to '{edge.to}' needs a `when` condition",
                     base + ("next", i), nid)
             if edge.examples and node.role is not Role.USER:
@@ -71,7 +82,8 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
     if stuck:
         err(f"cannot reach any terminal, so the conversation could never end: {', '.join(stuck)}",
             ("nodes", stuck[0]), stuck[0])
-    agent_only = g.subgraph(n for n, node in nodes.items() if node.role is Role.AGENT)
+    # A tool step is the agent's too: the agent must still speak after its result.
+    agent_only = g.subgraph(n for n, node in nodes.items() if node.role is not Role.USER)
     try:  # linear: one depth-first search
         cycle = [src for src, _ in nx.find_cycle(agent_only)]
     except nx.NetworkXNoCycle:
@@ -83,12 +95,141 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
     return errors
 
 
+def tool_errors(procedure: Procedure, source: SourceMap) -> list[SpecError]:
+    """The rules of tool steps: a declared tool, arguments its schema allows, edges on results the
+    tool can return, and a place in the conversation where the agent can call it."""
+    errors: list[SpecError] = []
+    nodes = procedure.nodes
+
+    def err(message: str, path: tuple, node: str | None = None) -> None:
+        errors.append(source.error(message, path, node))
+
+    for name, tool in procedure.tools.items():
+        try:
+            Draft202012Validator.check_schema(tool.parameters)
+        except SchemaError as e:
+            err(f"tool '{name}': parameters is not a valid JSON Schema: {e.message}", ("tools", name, "parameters"))
+            continue
+        if tool.parameters.get("type") != "object":
+            err(f"tool '{name}': parameters must be an object schema (type: object), as tool-use APIs require",
+                ("tools", name, "parameters"))
+    preds: dict[str, list[str]] = {nid: [] for nid in nodes}
+    for src, dst, _ in procedure.edges():
+        preds.setdefault(dst, []).append(src)
+    for nid, node in nodes.items():
+        base = ("nodes", nid)
+        if node.role is not Role.TOOL:
+            if node.tool is not None or node.arguments:
+                err("only a tool step (role: tool) has `tool` and `arguments`", base + ("tool" if node.tool else "arguments",), nid)
+            for i, edge in enumerate(node.edges):
+                if edge.result is not None:
+                    err(f"edge to '{edge.to}' has `result`, but only a tool step's edges branch on a tool's result",
+                        base + ("next", i), nid)
+            continue
+        if node.terminal is not None:
+            err("a tool step cannot be terminal: the agent speaks after the tool answers", base + ("terminal",), nid)
+        if node.tool is None:
+            err("tool step needs `tool`: the name of one of the procedure's `tools`", base, nid)
+            continue
+        tool = procedure.tools.get(node.tool)
+        if tool is None:
+            known = ", ".join(procedure.tools) or "none declared"
+            err(f"unknown tool '{node.tool}' (tools: {known})", base + ("tool",), nid)
+            continue
+        errors.extend(argument_errors(procedure, nid, source))
+        edges = node.edges
+        for i, edge in enumerate(edges):
+            epath = base + ("next",) + ((i,) if isinstance(node.next, list) else ())
+            if edge.result is None and len(edges) > 1:
+                err(f"edge to '{edge.to}' needs `result`: which of {tool.results} takes it", epath, nid)
+            elif edge.result is not None and edge.result not in tool.results:
+                err(f"edge to '{edge.to}' branches on result '{edge.result}', which tool '{node.tool}' cannot "
+                    f"return (results: {', '.join(tool.results)})", epath + ("result",), nid)
+            if edge.to in nodes and nodes[edge.to].role is Role.USER:
+                err(f"tool step is followed by a customer step ('{edge.to}'): after a tool answers, the agent "
+                    "speaks (or calls another tool) before the customer does", epath, nid)
+        if len(edges) > 1:
+            taken = [e.result for e in edges]
+            missing = [r for r in tool.results if r not in taken]
+            if missing:
+                err(f"no edge for result {', '.join(repr(r) for r in missing)} of tool '{node.tool}': every result "
+                    "the tool can return needs an edge", base + ("next",), nid)
+            repeated = sorted({r for r in taken if r is not None and taken.count(r) > 1})
+            if repeated:
+                err(f"result '{repeated[0]}' takes more than one edge", base + ("next",), nid)
+        if nid == procedure.start:
+            err("a tool step cannot start the conversation: its arguments come from what the customer said",
+                base, nid)
+        for src in preds.get(nid, []):
+            if src in nodes and nodes[src].role is Role.AGENT:
+                err(f"tool step follows an agent step ('{src}'): put it right after the customer step that gives "
+                    "its arguments (or after another tool step); the agent then speaks after the result", base, nid)
+                break
+    return errors
+
+
+def argument_errors(procedure: Procedure, nid: str, source: SourceMap | None,
+                    context: dict[str, Any] | None = None) -> list[SpecError]:
+    """A tool step's arguments against its tool's schema: names and required names always;
+    values too when they are literals, or rendered with `context` (a scenario's variables)."""
+    node = procedure.nodes[nid]
+    tool = procedure.tools[node.tool or ""]
+    base = ("nodes", nid, "arguments")
+    errors: list[SpecError] = []
+
+    def err(message: str, path: tuple) -> None:
+        line = source.line(path) if source else None
+        errors.append(SpecError(message, file=source.file if source else None, line=line, node=nid))
+
+    properties = tool.parameters.get("properties", {})
+    if tool.parameters.get("additionalProperties") is not True:
+        for name in node.arguments:
+            if name not in properties:
+                err(f"argument '{name}' is not a parameter of tool '{node.tool}' "
+                    f"(parameters: {', '.join(properties) or 'none'})", base + (name,))
+    missing = [name for name in tool.parameters.get("required", []) if name not in node.arguments]
+    if missing:
+        err(f"tool '{node.tool}' requires argument(s) {', '.join(missing)}", base if node.arguments else ("nodes", nid))
+    if errors:
+        return errors
+    for name, value in node.arguments.items():
+        if context is None and isinstance(value, str) and "{" in value:
+            continue        # a template: checked with each scenario's values
+        try:
+            rendered = render_argument(value, context or {})
+        except TemplateFailure as e:
+            err(f"argument '{name}': {e}", base + (name,))
+            continue
+        schema = properties.get(name)
+        if schema is None:
+            continue
+        problem = best_match(Draft202012Validator(schema).iter_errors(rendered))
+        if problem is not None:
+            used = "" if context is None else f" (rendered {rendered!r})"
+            err(f"argument '{name}' is outside tool '{node.tool}''s schema: {problem.message}{used}", base + (name,))
+    return errors
+
+
+def render_argument(value: Any, context: dict[str, Any]) -> Any:
+    """One argument's value for a scenario (see `harness.templates.render_value`)."""
+    return render_value(value, context)
+
+
+def render_arguments(procedure: Procedure, nid: str, context: dict[str, Any]) -> dict[str, Any]:
+    """The arguments a tool step calls its tool with, for a scenario's variables."""
+    return {name: render_argument(value, context) for name, value in procedure.nodes[nid].arguments.items()}
+
+
 def node_templates(procedure: Procedure) -> Iterator[tuple[str, tuple, str]]:
-    """Every template in the procedure as (node id, data path, text): prompts, examples and
-    edge examples."""
+    """Every template in the procedure as (node id, data path, text): prompts, examples,
+    edge examples and tool-step arguments."""
     for nid, node in procedure.nodes.items():
         base = ("nodes", nid)
-        yield nid, base + ("prompt",), node.prompt
+        if node.prompt:
+            yield nid, base + ("prompt",), node.prompt
+        for name, value in node.arguments.items():
+            if isinstance(value, str):
+                yield nid, base + ("arguments", name), value
         for i, text in enumerate(node.examples):
             yield nid, base + ("examples", i), text
         if isinstance(node.next, list):

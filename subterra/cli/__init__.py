@@ -53,7 +53,7 @@ class _Parser(argparse.ArgumentParser):
         return super()._parse_optional(arg_string)
 
 
-COMMAND_MODULES = ("procedures", "compile", "deploy", "conversations", "gate", "cost", "handling")
+COMMAND_MODULES = ("procedures", "compile", "deploy", "conversations", "gate", "cost", "handling", "actions")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -102,14 +103,25 @@ def _run(p: argparse.ArgumentParser) -> Command:
         out = args.out or Path("runs") / f"{procedure.name}-{args.condition}.jsonl"
         write_jsonl(out, transcripts)
 
+        from harness.judges.actions import judge_actions, summarize_actions
+
+        verdicts = [judge_actions(procedure, s, t) for s, t in zip(scenarios, transcripts, strict=True)]
+        acts = bool(procedure.tools)
         table = Table(title=f"{procedure.name} / {args.condition} ({condition.model.name})")
-        for col in ("scenario", "end", "turns", "agent tokens in/out", "routing calls", "seconds"):
+        for col in ("scenario", "end", "turns", "agent tokens in/out", "routing calls", "seconds",
+                    *(("end state", "tool calls right") if acts else ())):
             table.add_column(col)
-        for t in transcripts:
+        for t, v in zip(transcripts, verdicts, strict=True):
             table.add_row(str(t.scenario_index), t.end_reason + (f" ({t.terminal})" if t.terminal else ""),
                           str(len(t.turns)), f"{t.agent_usage.input_tokens}/{t.agent_usage.output_tokens}",
-                          str(t.routing_usage.calls), f"{t.wall_clock_s:.1f}")
+                          str(t.routing_usage.calls), f"{t.wall_clock_s:.1f}",
+                          *((("match" if v.end_state_match else "differs"), f"{v.correct_steps}/{len(v.steps)}")
+                            if acts and v is not None else ()))
         console.print(table)
+        if acts:
+            a = summarize_actions(args.condition, [v for v in verdicts if v is not None])
+            console.print(f"end-state match {a.end_state_matches}/{a.n}, tool-call accuracy "
+                          f"{a.correct_steps}/{a.tool_steps}, extra calls {a.extra_calls}", highlight=False)
         if any("offline" in m for t in transcripts for m in (t.agent_model, t.user_model)):
             console.print("offline models played a part: these transcripts are not a real model's")
         console.print(f"transcripts: {out}")
@@ -124,7 +136,9 @@ def _chat(p: argparse.ArgumentParser) -> Command:
                    help="scenario index whose variables fill node prompts (default 0)")
 
     def run(args: argparse.Namespace) -> int:
+        from harness.backend import Backend
         from harness.procedure import Role
+        from harness.runner import execute_tool
         from harness.scenarios import sample_scenarios
         from harness.transcript import Turn
 
@@ -136,9 +150,18 @@ def _chat(p: argparse.ArgumentParser) -> Command:
                                     f"Your facts: {scenario.variables}. Type /quit to stop."))
         turns: list[Turn] = []
         agent_next = procedure.nodes[procedure.start].role is Role.AGENT   # else you open the chat
+        backend = Backend(scenario.backend.spec, scenario.backend.initial) if scenario.backend else None
         while True:
             if agent_next:
                 reply = asyncio.run(session.reply(turns))
+                if reply.tool_call is not None:     # the agent acts: run it, show it, ask the agent again
+                    result, _ = asyncio.run(execute_tool(backend, reply.tool_call))
+                    console.print(Text.assemble(("tool:", "magenta"), f" {reply.tool_call.name}"
+                                                f"({json.dumps(reply.tool_call.arguments)}) -> {json.dumps(result)}"))
+                    turns.append(Turn(speaker="agent", text=reply.text, tool_call=reply.tool_call))
+                    turns.append(Turn(speaker="tool", text=json.dumps(result, sort_keys=True),
+                                      tool_call=reply.tool_call))
+                    continue
                 if reply.text:
                     console.print(Text.assemble(("agent:", "cyan"), f" {reply.text}"))
                     turns.append(Turn(speaker="agent", text=reply.text))

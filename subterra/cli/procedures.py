@@ -33,6 +33,30 @@ def _kind_of(path: Path) -> str:
                     file=path, line=1)
 
 
+BACKEND_SAMPLE = 200
+
+
+def _backend_report(proc, sset) -> list[SpecError]:
+    """Draw scenarios and replay their paths on their arranged backends: how many contradict."""
+    from harness.backend import replay_path
+    from harness.procedure.paths import TooManyLoops
+    from harness.scenarios import sample_scenarios
+
+    try:
+        scenarios = sample_scenarios(sset, proc, BACKEND_SAMPLE, 0)
+    except SpecErrors as e:
+        return list(e.errors)
+    except TooManyLoops:
+        return []
+    contradicting = sum(bool(replay_path(s.backend.spec, proc, s.path, s.context, s.backend.initial).contradictions)
+                        for s in scenarios if s.backend is not None)
+    steps = sum(len(s.backend.expected_calls) for s in scenarios if s.backend is not None)
+    console.print(f"  backend: {len(sset.backend.tables)} tables, {len(sset.backend.tools)} tools; "
+                  f"{BACKEND_SAMPLE} scenarios drawn (seed 0), {steps} tool steps, "
+                  f"{contradicting} whose backend contradicts their path", highlight=False)
+    return []
+
+
 @command("validate", "check procedure and scenario files; print per-procedure statistics")
 def _validate(p: argparse.ArgumentParser) -> Command:
     p.add_argument("paths", nargs="+", type=Path, help="procedure and/or scenario-set YAML files")
@@ -95,6 +119,9 @@ def _validate(p: argparse.ArgumentParser) -> Command:
         for path, sset in scenario_sets:
             console.print(f"scenario set {shown(str(path), MAX_FILE_SHOWN)}: {len(sset.variables)} variables, "
                           f"{len(sset.persona)} persona traits, procedure '{sset.procedure}'")
+            proc = procedures.get(sset.procedure)
+            if proc is not None and proc.tools and sset.backend is not None and not errors:
+                errors.extend(_backend_report(proc, sset))
         if errors:
             raise SpecErrors(errors)
         return 0

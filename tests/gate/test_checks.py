@@ -94,3 +94,31 @@ def test_non_inferiority_with_trials_pairs_by_scenario_and_trial() -> None:
     check = NonInferiorityCheck(NonInferiority(a="subterranean", b="orchestrated", criterion="task_success",
                                                margin=-0.5)).run([a, b])
     assert "over 3 paired scenarios (6 paired trials)" in check.message and check.passed
+
+
+def test_action_threshold_reads_end_state_and_tool_call_accuracy() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from gate.checks import ActionCheck
+    from gate.suite import ActionThreshold
+    from harness.judges.actions import ActionVerdict, StepVerdict
+
+    def acted(index: int, end: bool, right: bool) -> ConversationResult:
+        step = StepVerdict(node="verify", tool="verify_identity", expected={}, right_tool=True,
+                           right_arguments=right, right_point=True)
+        return result("subterranean", index, 5).model_copy(
+            update={"actions": ActionVerdict(end_state_match=end, steps=[step])})
+
+    group = [acted(0, True, True), acted(1, True, False), acted(2, False, True), acted(3, True, True)]
+    passing = ActionCheck(ActionThreshold(condition="subterranean", min_end_state_match=0.75)).run([group])
+    assert passing.passed and passing.value == 0.75
+    failing = ActionCheck(ActionThreshold(condition="subterranean", min_end_state_match=0.5,
+                                          min_tool_call_accuracy=0.8)).run([group])
+    assert not failing.passed and "tool-call accuracy 75%" in failing.message
+    assert "below bound: tool-call accuracy" in failing.message
+    none = ActionCheck(ActionThreshold(condition="subterranean", min_end_state_match=0.5)).run(
+        [[result("subterranean", 0, 5)]])
+    assert not none.passed and "no conversation has a backend" in none.message
+    with pytest.raises(ValidationError, match="needs min_end_state_match or min_tool_call_accuracy"):
+        ActionThreshold(condition="subterranean")

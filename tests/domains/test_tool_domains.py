@@ -1,0 +1,59 @@
+"""Procedures that act, end to end offline: the shipped card dispute and a ride booking drawn
+by a new user (the customer opens the chat, node ids from a dialogue dataset such as `yes` and
+`no`): validate, paths, 0 scenarios whose backend contradicts their path, offline
+conversations whose backend ends as their path implies."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from harness.backend import replay_path
+from harness.conditions import build_condition
+from harness.judges.actions import judge_actions, summarize_actions
+from harness.llm import get_model
+from harness.procedure import PathSpace, load_procedure
+from harness.runner import run_conversations
+from harness.scenarios import load_scenario_set, sample_scenarios
+from harness.simulator import UserSimulator
+from subterra.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAINS = {
+    "card_dispute": (ROOT / "procedures" / "card_dispute.yaml", ROOT / "scenarios" / "card_dispute.yaml"),
+    "ride_booking": (ROOT / "tests" / "domains" / "ride_booking" / "procedure.yaml",
+                     ROOT / "tests" / "domains" / "ride_booking" / "scenarios.yaml"),
+}
+
+
+@pytest.mark.parametrize("domain", sorted(DOMAINS))
+def test_validate_prints_no_contradicting_scenario(domain: str, capsys: pytest.CaptureFixture) -> None:
+    proc_path, scen_path = DOMAINS[domain]
+    assert main(["validate", str(proc_path), str(scen_path)]) == 0
+    assert "0 whose backend contradicts their path" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("domain", sorted(DOMAINS))
+def test_every_path_is_drawn_and_none_contradicts_its_backend(domain: str) -> None:
+    proc_path, scen_path = DOMAINS[domain]
+    proc, scenario_set = load_procedure(proc_path), load_scenario_set(scen_path)
+    scenarios = sample_scenarios(scenario_set, proc, 100, 11)
+    assert {s.path for s in scenarios} == set(PathSpace(proc).enumerate())
+    assert sum(bool(replay_path(s.backend.spec, proc, s.path, s.context, s.backend.initial).contradictions)
+               for s in scenarios) == 0
+
+
+@pytest.mark.parametrize("domain", sorted(DOMAINS))
+def test_offline_orchestrated_acts_right(domain: str) -> None:
+    proc_path, scen_path = DOMAINS[domain]
+    proc = load_procedure(proc_path)
+    scenarios = sample_scenarios(load_scenario_set(scen_path), proc, 8, 2)
+    offline = get_model("offline")
+    transcripts = asyncio.run(run_conversations(build_condition("orchestrated", proc, offline),
+                                                UserSimulator(offline, proc), scenarios))
+    summary = summarize_actions("orchestrated", [judge_actions(proc, s, t) for s, t in zip(scenarios, transcripts,
+                                                                                           strict=True)])
+    assert summary.end_state_match_rate == 1.0 and summary.tool_call_accuracy == 1.0
+    assert [t.terminal or t.turns[-1].speaker for t in transcripts]   # every conversation ended somewhere
