@@ -48,6 +48,9 @@ class BatchingProvider(Provider):
     Subclasses implement `_generate_batch` (and may override `_on_worker_start`).
     """
 
+    # The engine decodes a request's `output` under its grammar (results say `constrained`).
+    constrains_output: bool = False
+
     def __init__(self, *, max_batch_size: int, batch_wait_s: float, regroup_wait_s: float = 0.0) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
@@ -137,6 +140,7 @@ class BatchingProvider(Provider):
                 usage=usage,
                 model=self.model_id,
                 latency_s=time.perf_counter() - pending.submitted,
+                constrained=self.constrains_output and pending.request.output is not None,
             )
             _resolve(pending, result=result)
 
