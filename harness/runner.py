@@ -50,7 +50,8 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
             agent_usage, routing_usage = agent_usage + reply.generation, routing_usage + reply.routing
             agent_model = reply.model or agent_model
             visited += reply.chain + ([reply.node] if reply.node is not None else [])
-            incidents += Incidents(unparsed_routes=reply.unparsed_routes)
+            incidents += Incidents(unparsed_routes=reply.unparsed_routes,
+                                   constrained_routes=reply.constrained_routes)
             if reply.text or not reply.terminal:     # a customer terminal ends with no agent words
                 turns.append(Turn(speaker="agent", text=reply.text))
                 incidents += Incidents(empty_agent_replies=int(not reply.text))

@@ -59,6 +59,9 @@ class Incidents(BaseModel):
     unparsed_routes: int = 0         # router replies naming no option (the first edge was taken)
     empty_agent_replies: int = 0     # agent turns with no words (kept in the transcript as they were)
     empty_user_replies: int = 0      # customer replies with no words and no end marker (each retried once)
+    # Router replies the provider constrained to the options (so never unparsed); kept out
+    # of the transcript's JSON while 0, as for providers that cannot constrain.
+    constrained_routes: int = Field(default=0, exclude_if=lambda value: not value)
 
     def __add__(self, other: Incidents) -> Incidents:
         return Incidents(**{k: getattr(self, k) + getattr(other, k) for k in Incidents.model_fields})

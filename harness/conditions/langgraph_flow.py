@@ -125,13 +125,13 @@ class LangGraphSession(ConditionSession):
         self.procedure, self.model, self.graph = condition.procedure, condition.model, condition.graph
         self.scenario = scenario
         self.last_agent: str | None = None
-        self._unparsed = 0
+        self._unparsed = self._constrained = 0
         self._generation = Usage()
         self._routing = Usage()
         self._model_id = ""
 
     async def reply(self, turns: Sequence[Turn]) -> AgentReply:
-        self._generation, self._routing, self._unparsed = Usage(), Usage(), 0
+        self._generation, self._routing, self._unparsed, self._constrained = Usage(), Usage(), 0, 0
         state = await self.graph.ainvoke({"turns": list(turns), "last_agent": self.last_agent, "steps": []},
                                          config={"configurable": {"session": self}})
         node, steps = state["node"], state["steps"]
@@ -139,7 +139,7 @@ class LangGraphSession(ConditionSession):
         return AgentReply(text=state["reply"], node=node, chain=steps[:-1],
                           terminal=node if self.procedure.nodes[node].terminal else None,
                           generation=self._generation, routing=self._routing, model=self._model_id,
-                          unparsed_routes=self._unparsed)
+                          unparsed_routes=self._unparsed, constrained_routes=self._constrained)
 
     async def speak(self, steps: Sequence[str], turns: Sequence[Turn]) -> str:
         result = await self.model.generate(node_turn_request(self.procedure, steps, self.scenario, turns))
@@ -152,6 +152,7 @@ class LangGraphSession(ConditionSession):
         decision = await route(self.model, self.procedure, edges, turns, seed=stable_int("route", self.scenario.index, len(turns), hub))
         self._routing = self._routing + decision.usage
         self._unparsed += not decision.parsed
+        self._constrained += decision.constrained
         return decision.target
 
 

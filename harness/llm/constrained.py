@@ -25,8 +25,22 @@ import torch
 from transformers import LogitsProcessor
 
 from .base import ChatRequest, OutputSchema
+from .tool_text import call_grammar
 
-__all__ = ["GrammarConstraint", "Grammars", "grammar_of"]
+__all__ = ["GrammarConstraint", "Grammars", "grammar_for", "grammar_of"]
+
+
+def grammar_for(request: ChatRequest) -> str | None:
+    """The grammar a request's reply must follow: its `output`'s, else a required tool call's
+    (see `tool_text.call_grammar`); None when the reply is free."""
+    if request.output is not None:
+        return grammar_of(request.output)
+    grammar = call_grammar(request)
+    if grammar is not None:
+        error = llguidance.LLMatcher.validate_grammar(grammar)
+        if error:
+            raise ValueError(f"the tools' parameters cannot be decoded under a grammar: {error}")
+    return grammar
 
 
 def grammar_of(output: OutputSchema) -> str:
@@ -61,18 +75,16 @@ class Grammars:
         self.tokenizer = llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size, eos_token=eos)
 
     def constraint(self, requests: list[ChatRequest]) -> GrammarConstraint | None:
-        """A logits processor for a batch whose rows with an `output` are constrained; None
-        when no row has one."""
-        if not any(r.output is not None for r in requests):
+        """A logits processor for a batch whose rows with a grammar (`grammar_for`) are
+        constrained; None when no row has one."""
+        grammars = [grammar_for(r) for r in requests]
+        if all(g is None for g in grammars):
             return None
         matchers = []
-        for request in requests:
-            if request.output is None:
-                matchers.append(None)
-                continue
-            matcher = llguidance.LLMatcher(self.tokenizer, grammar_of(request.output), log_level=0)
-            if matcher.is_error():
-                raise ValueError(f"output {request.output.name!r} cannot be decoded: {matcher.get_error()}")
+        for grammar in grammars:
+            matcher = None if grammar is None else llguidance.LLMatcher(self.tokenizer, grammar, log_level=0)
+            if matcher is not None and matcher.is_error():
+                raise ValueError(f"a reply's grammar cannot be decoded: {matcher.get_error()}")
             matchers.append(matcher)
         return GrammarConstraint(matchers, self.vocab_size)
 

@@ -10,7 +10,9 @@ Requests with different allowances (`max_tokens`) are regrouped: see `batching`.
 
 A request with an `output` (a JSON Schema or a choice) is decoded under its grammar
 (`constrained`, llguidance): every reply is schema-valid JSON, or exactly one option, unless
-it runs out of `max_tokens` first.
+it runs out of `max_tokens` first. A request's tools, and the calls and results in its
+history, are rendered as text and its calls read back (`tool_text`); a `tool_choice` that
+requires a call constrains the reply to a call with valid arguments.
 
 Decoding is greedy when `temperature == 0`. Otherwise each request samples with its own
 `torch.Generator` seeded from (seed, trial) inside a logits processor, so its output does
@@ -28,7 +30,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from .base import ChatRequest, ChatResult, Usage
 from .batching import BatchingProvider, prompt_ids, sampling_seed
-from .constrained import Grammars, grammar_of
+from .constrained import Grammars, grammar_for
 from .weights import load_causal_lm
 
 __all__ = ["LocalModel"]
@@ -79,8 +81,7 @@ class LocalModel(BatchingProvider):
             return self._weights
 
     async def generate(self, request: ChatRequest) -> ChatResult:
-        if request.output is not None:
-            grammar_of(request.output)   # a schema no grammar can express fails its own call, not its batch's
+        grammar_for(request)   # a schema no grammar can express fails its own call, not its batch's
         return await super().generate(request)
 
     def _on_worker_start(self) -> None:
@@ -102,11 +103,13 @@ class LocalModel(BatchingProvider):
         )
         eos = _eos_ids(model, tokenizer)
         processors = LogitsProcessorList([sampler] if sampler.active else [])
-        if any(r.output is not None for r in requests):
+        if any(r.output is not None or r.tools for r in requests):
             if self._grammars is None:      # on the batching thread only: no lock needed
                 self._grammars = Grammars(tokenizer, model.config.vocab_size, eos)
-            # The grammar's mask first: the sampler draws among the tokens it allows.
-            processors.insert(0, self._grammars.constraint(requests))
+            constraint = self._grammars.constraint(requests)
+            if constraint is not None:
+                # The grammar's mask first: the sampler draws among the tokens it allows.
+                processors.insert(0, constraint)
         with torch.inference_mode():
             generated = model.generate(
                 input_ids=input_ids,

@@ -14,19 +14,23 @@ def _rate(part: int, whole: int) -> str:
 
 
 def figures(report: dict) -> list[str]:
-    """One line per condition and judge: the counts of `gate.report.data.ProcedureReport.handling`."""
+    """One line per condition and judge: the counts of `gate.report.data.ProcedureReport.handling`
+    (constrained: answers the provider held to the options or the rubric's schema; the rest
+    were parsed from free text)."""
     lines = []
     for proc in report["procedures"]:
         lines.append(f"{report['run_name']} / {proc['procedure']['name']}")
         for condition, h in proc["handling"].items():
-            lines.append(f"  {condition:<13} unparsed routes {_rate(h['unparsed_routes'], h['routing_calls'])}, "
+            lines.append(f"  {condition:<13} unparsed routes {_rate(h['unparsed_routes'], h['routing_calls'])} "
+                         f"(constrained {_rate(h.get('constrained_routes', 0), h['routing_calls'])}), "
                          f"turn-cap endings {_rate(h['turn_cap_endings'], h['conversations'])}, "
                          f"empty agent replies {_rate(h['empty_agent_replies'], h['agent_turns'])}, "
                          f"empty customer replies {h['empty_user_replies']}, "
                          f"agent/customer errors {h['agent_errors']}/{h['simulator_errors']}")
             for j in h["judges"]:
                 asked = j["judged"] - j["call_failures"]
-                lines.append(f"    judge {j['judge']}: parse failures {_rate(j['invalid_first'], asked)}, "
+                lines.append(f"    judge {j['judge']}: constrained {_rate(j.get('constrained', 0), asked)}, "
+                             f"parse failures {_rate(j['invalid_first'], asked)}, "
                              f"repaired {_rate(j['repaired'], j['invalid_first'])}, "
                              f"unscored {j['unparsed']} (+{j['call_failures']} failed calls)")
     return lines
