@@ -21,16 +21,18 @@ def figures(report: dict) -> list[str]:
     for proc in report["procedures"]:
         lines.append(f"{report['run_name']} / {proc['procedure']['name']}")
         for condition, h in proc["handling"].items():
-            lines.append(f"  {condition:<13} unparsed routes {_rate(h['unparsed_routes'], h['routing_calls'])} "
-                         f"(constrained {_rate(h.get('constrained_routes', 0), h['routing_calls'])}), "
+            held = h.get("constrained_routes", 0)
+            lines.append(f"  {condition:<13} unparsed routes {_rate(h['unparsed_routes'], h['routing_calls'])}"
+                         + (f" (constrained {_rate(held, h['routing_calls'])})" if held else "") + ", "
                          f"turn-cap endings {_rate(h['turn_cap_endings'], h['conversations'])}, "
                          f"empty agent replies {_rate(h['empty_agent_replies'], h['agent_turns'])}, "
                          f"empty customer replies {h['empty_user_replies']}, "
                          f"agent/customer errors {h['agent_errors']}/{h['simulator_errors']}")
             for j in h["judges"]:
                 asked = j["judged"] - j["call_failures"]
-                lines.append(f"    judge {j['judge']}: constrained {_rate(j.get('constrained', 0), asked)}, "
-                             f"parse failures {_rate(j['invalid_first'], asked)}, "
+                held = j.get("constrained", 0)
+                lines.append(f"    judge {j['judge']}: " + (f"constrained {_rate(held, asked)}, " if held else "")
+                             + f"parse failures {_rate(j['invalid_first'], asked)}, "
                              f"repaired {_rate(j['repaired'], j['invalid_first'])}, "
                              f"unscored {j['unparsed']} (+{j['call_failures']} failed calls)")
     return lines
