@@ -92,3 +92,15 @@ def test_unconstrained_rows_of_a_mixed_batch_decode_as_alone(smollm: LocalModel)
 def test_a_schema_the_engine_cannot_compile_is_a_clear_error() -> None:
     with pytest.raises(ValueError):
         grammar_of(OutputSchema(name="broken", json_schema={"type": "object", "properties": {"a": {"$ref": "#/nope"}}}))
+
+
+def test_a_required_tool_call_is_a_call_with_valid_arguments(smollm: LocalModel) -> None:
+    from harness.llm.base import ToolSpec
+
+    lookup = ToolSpec(name="lookup_booking", description="Find a booking by its reference.",
+                      parameters={"type": "object", "properties": {"reference": {"type": "string", "maxLength": 12}},
+                                  "required": ["reference"], "additionalProperties": False})
+    requests = [ask(p, tools=(lookup,), tool_choice="lookup_booking", max_tokens=48) for p in PROMPTS[:3]]
+    for result in gathered(smollm, requests):
+        assert [c.name for c in result.tool_calls] == ["lookup_booking"], result.text
+        jsonschema.validate(result.tool_calls[0].arguments, lookup.parameters)
