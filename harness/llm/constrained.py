@@ -10,11 +10,19 @@ one 3 MB wheel with no dependencies, where xgrammar pulls triton.
 JSON is decoded compact (no free whitespace: a small model given the choice spends its
 allowance on newlines), and a choice is decoded bare, the option's own tokens, so a
 routing answer costs a few tokens rather than a JSON object's dozen.
+
+Vendor strict modes refuse some keywords (string lengths, numeric bounds), so their clients
+move them into the description as ``{maxLength: 240}`` (the anthropic SDK's
+`transform_schema`, and `structured.strip_for_openai`). A schema that reaches a local
+engine that way, through the rehearsal's gateway, gets them back as keywords here
+(`restore_moved_keywords`): the local stand-in enforces what a vendor's model would read, so
+a judge's rationale stays short enough for its JSON to close within the allowance.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -27,7 +35,33 @@ from transformers import LogitsProcessor
 from .base import ChatRequest, OutputSchema
 from .tool_text import call_grammar
 
-__all__ = ["GrammarConstraint", "Grammars", "grammar_for", "grammar_of"]
+__all__ = ["GrammarConstraint", "Grammars", "grammar_for", "grammar_of", "restore_moved_keywords"]
+
+_MOVABLE = ("minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems")
+_MOVED = re.compile(r"(?:\n\n)?\{((?:\s*\w+: [-\d.]+,?)+)\}\s*$")
+
+
+def restore_moved_keywords(schema: Any) -> Any:
+    """`schema` with the numeric keywords a vendor client moved into descriptions (a trailing
+    ``{maxLength: 240, ...}``) made keywords again; anything else is left as it is."""
+    if isinstance(schema, list):
+        return [restore_moved_keywords(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {k: restore_moved_keywords(v) for k, v in schema.items()}
+    description = result.get("description")
+    match = _MOVED.search(description) if isinstance(description, str) else None
+    if match:
+        pairs = dict(part.split(": ") for part in (p.strip() for p in match.group(1).split(",")) if part)
+        if set(pairs) <= set(_MOVABLE):
+            for key, value in pairs.items():
+                result.setdefault(key, float(value) if "." in value else int(value))
+            rest = description[: match.start()]
+            if rest:
+                result["description"] = rest
+            else:
+                del result["description"]
+    return result
 
 
 def grammar_for(request: ChatRequest) -> str | None:
@@ -53,7 +87,7 @@ def _grammar(output_json: str) -> str:
     output = OutputSchema.model_validate_json(output_json)
     if output.json_schema is not None:
         grammar = llguidance.LLMatcher.grammar_from_json_schema(
-            output.json_schema, defaults={"whitespace_flexible": False})
+            restore_moved_keywords(output.json_schema), defaults={"whitespace_flexible": False})
     elif output.choices:
         # Lark string literals are JSON strings.
         grammar = llguidance.LLMatcher.grammar_from_lark(

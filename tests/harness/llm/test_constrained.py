@@ -104,3 +104,20 @@ def test_a_required_tool_call_is_a_call_with_valid_arguments(smollm: LocalModel)
     for result in gathered(smollm, requests):
         assert [c.name for c in result.tool_calls] == ["lookup_booking"], result.text
         jsonschema.validate(result.tool_calls[0].arguments, lookup.parameters)
+
+
+def test_keywords_a_vendor_client_moved_into_descriptions_are_enforced_again() -> None:
+    import anthropic
+
+    from harness.llm.constrained import restore_moved_keywords
+    from harness.llm.structured import strip_for_openai
+
+    for moved in (anthropic.transform_schema(SCHEMA), strip_for_openai(SCHEMA)):
+        assert "maxLength" not in moved["properties"]["rationale"]
+        restored = restore_moved_keywords(moved)
+        assert restored["properties"]["rationale"]["maxLength"] == 60
+        assert "description" not in restored["properties"]["rationale"]
+    described = {"type": "string", "description": "why\n\n{maxLength: 9}"}
+    assert restore_moved_keywords(described) == {"type": "string", "description": "why", "maxLength": 9}
+    prose = {"type": "string", "description": "a set like {a: b}"}
+    assert restore_moved_keywords(prose) == prose
