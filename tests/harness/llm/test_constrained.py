@@ -121,3 +121,39 @@ def test_keywords_a_vendor_client_moved_into_descriptions_are_enforced_again() -
     assert restore_moved_keywords(described) == {"type": "string", "description": "why", "maxLength": 9}
     prose = {"type": "string", "description": "a set like {a: b}"}
     assert restore_moved_keywords(prose) == prose
+
+
+def test_judges_and_routers_through_the_gateway_get_valid_answers_from_smollm(smollm: LocalModel) -> None:
+    """The rehearsal's path: the official SDKs -> the gateway -> SmolLM2 under the schema."""
+    from harness.judges.llm_judge import JUDGE_MAX_TOKENS
+    from harness.judges.rubric import RUBRIC_OUTPUT, parse_judge_output, render_judge_prompt
+    from harness.llm import get_model
+    from harness.llm.gateway import ModelBackend, build_app
+    from harness.transcript import Turn
+    from tests.harness.llm.test_gateway import serving
+
+    class Unclosed(ModelBackend):
+        async def aclose(self) -> None:      # the module's model outlives this server
+            pass
+
+    turns = [Turn(speaker="agent", text="Hello! Where would you like to go?"),
+             Turn(speaker="user", text="Peru, for ten days."), Turn(speaker="agent", text="Booked!")]
+    judge = ChatRequest(messages=render_judge_prompt(turns).messages(), max_tokens=JUDGE_MAX_TOKENS,
+                        output=RUBRIC_OUTPUT, purpose="judge")
+    route = ask("I want to leave.", output=ROUTE, max_tokens=32)
+
+    async def both(url: str) -> list[ChatResult]:
+        models = [get_model("anthropic:claude-sonnet-4-5", api_key="k", base_url=url, cache="off"),
+                  get_model("openai:gpt-4.1", api_key="k", base_url=f"{url}/v1", cache="off")]
+        try:
+            return list(await asyncio.gather(*(m.generate(r) for m in models for r in (judge, route))))
+        finally:
+            for model in models:
+                await model.aclose()
+
+    with serving(build_app(Unclosed(smollm), "local:smollm2-135m")) as url:
+        results = asyncio.run(both(url))
+    for scored in results[0::2]:
+        parse_judge_output(scored.text)        # raises if it is not the rubric's JSON
+        assert len(json.loads(scored.text)["rationale"]) <= 240
+    assert all(r.text in ROUTE.choices for r in results[1::2])
