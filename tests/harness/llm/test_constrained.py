@@ -6,15 +6,24 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import jsonschema
 import pytest
+import uvicorn
 
-from harness.llm import ChatRequest, ChatResult, Message
-from harness.llm.base import OutputSchema
-from harness.llm.constrained import grammar_of
+from harness.judges.llm_judge import JUDGE_MAX_TOKENS
+from harness.judges.rubric import RUBRIC_OUTPUT, parse_judge_output, render_judge_prompt
+from harness.llm import ChatRequest, ChatResult, Message, get_model
+from harness.llm.base import OutputSchema, ToolSpec
+from harness.llm.constrained import grammar_of, restore_moved_keywords
+from harness.llm.gateway import ModelBackend, build_app
 from harness.llm.local import LocalModel
+from harness.llm.serving import free_port
+from harness.llm.structured import strip_for_openai
+from harness.transcript import Turn
 
 pytestmark = pytest.mark.slow
 
@@ -95,8 +104,6 @@ def test_a_schema_the_engine_cannot_compile_is_a_clear_error() -> None:
 
 
 def test_a_required_tool_call_is_a_call_with_valid_arguments(smollm: LocalModel) -> None:
-    from harness.llm.base import ToolSpec
-
     lookup = ToolSpec(name="lookup_booking", description="Find a booking by its reference.",
                       parameters={"type": "object", "properties": {"reference": {"type": "string", "maxLength": 12}},
                                   "required": ["reference"], "additionalProperties": False})
@@ -108,9 +115,6 @@ def test_a_required_tool_call_is_a_call_with_valid_arguments(smollm: LocalModel)
 
 def test_keywords_a_vendor_client_moved_into_descriptions_are_enforced_again() -> None:
     import anthropic
-
-    from harness.llm.constrained import restore_moved_keywords
-    from harness.llm.structured import strip_for_openai
 
     for moved in (anthropic.transform_schema(SCHEMA), strip_for_openai(SCHEMA)):
         assert "maxLength" not in moved["properties"]["rationale"]
@@ -125,13 +129,6 @@ def test_keywords_a_vendor_client_moved_into_descriptions_are_enforced_again() -
 
 def test_judges_and_routers_through_the_gateway_get_valid_answers_from_smollm(smollm: LocalModel) -> None:
     """The rehearsal's path: the official SDKs -> the gateway -> SmolLM2 under the schema."""
-    from harness.judges.llm_judge import JUDGE_MAX_TOKENS
-    from harness.judges.rubric import RUBRIC_OUTPUT, parse_judge_output, render_judge_prompt
-    from harness.llm import get_model
-    from harness.llm.gateway import ModelBackend, build_app
-    from harness.transcript import Turn
-    from tests.harness.llm.test_gateway import serving
-
     class Unclosed(ModelBackend):
         async def aclose(self) -> None:      # the module's model outlives this server
             pass
@@ -151,8 +148,19 @@ def test_judges_and_routers_through_the_gateway_get_valid_answers_from_smollm(sm
             for model in models:
                 await model.aclose()
 
-    with serving(build_app(Unclosed(smollm), "local:smollm2-135m")) as url:
-        results = asyncio.run(both(url))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_app(Unclosed(smollm), "local:smollm2-135m"), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        results = asyncio.run(both(f"http://127.0.0.1:{port}"))
+    finally:
+        server.should_exit = True
+        thread.join(10)
     for scored in results[0::2]:
         parse_judge_output(scored.text)        # raises if it is not the rubric's JSON
         assert len(json.loads(scored.text)["rationale"]) <= 240
