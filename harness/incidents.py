@@ -31,6 +31,9 @@ class JudgeHandling(BaseModel):
     repaired: int               # ... of which the repair request's reply was valid
     unparsed: int               # conversations left unscored after the repair request
     call_failures: int          # conversations whose judge call failed (server error, overflow)
+    # Conversations whose judge reply the provider constrained to the rubric's schema; the
+    # rest were parsed from free text (offline, or a provider that cannot constrain).
+    constrained: int = Field(default=0, exclude_if=lambda value: not value)
 
     @computed_field
     @property
@@ -54,6 +57,7 @@ class Handling(BaseModel):
     agent_errors: int           # conversations ended by a failed agent call
     routing_calls: int
     unparsed_routes: int        # router replies naming no option: the first edge was taken
+    constrained_routes: int = Field(default=0, exclude_if=lambda value: not value)  # constrained to the options
     empty_user_replies: int     # each asked again once
     simulator_errors: int       # conversations ended by the customer's failure (e.g. silent twice)
     turn_cap_endings: int       # conversations nobody ended: cut at the turn cap
@@ -83,7 +87,8 @@ def judge_handling(judge: str, results: Sequence[JudgeResult]) -> JudgeHandling:
         invalid_first=sum(r.invalid_replies >= 1 for r in results),
         repaired=sum(r.repaired for r in results),
         unparsed=sum(r.scores is None and not r.call_failed for r in results),
-        call_failures=sum(r.call_failed for r in results))
+        call_failures=sum(r.call_failed for r in results),
+        constrained=sum(r.constrained for r in results))
 
 
 def handling(transcripts: Sequence[Transcript], judged: Sequence[Sequence[JudgeResult]]) -> Handling:
@@ -100,6 +105,7 @@ def handling(transcripts: Sequence[Transcript], judged: Sequence[Sequence[JudgeR
         agent_errors=ends.count("agent_error"),
         routing_calls=sum(t.routing_usage.calls for t in transcripts),
         unparsed_routes=sum(t.incidents.unparsed_routes for t in transcripts),
+        constrained_routes=sum(t.incidents.constrained_routes for t in transcripts),
         empty_user_replies=sum(t.incidents.empty_user_replies for t in transcripts),
         simulator_errors=ends.count("simulator_error"),
         turn_cap_endings=ends.count("turn_cap"),

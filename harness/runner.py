@@ -55,6 +55,7 @@ async def run_conversation(condition: Condition, simulator: UserSimulator, scena
             agent_model = reply.model or agent_model
             visited += reply.chain + ([reply.node] if reply.node is not None else [])
             incidents += Incidents(unparsed_routes=reply.unparsed_routes,
+                                   constrained_routes=reply.constrained_routes,
                                    unparsed_tool_calls=reply.unparsed_tool_calls)
             if reply.tool_call is not None:   # the agent acts: call, result, and the agent goes on
                 call = reply.tool_call if reply.tool_call.id else reply.tool_call.model_copy(

@@ -65,6 +65,9 @@ class Incidents(BaseModel):
     unparsed_tool_calls: int = Field(default=0, exclude_if=lambda value: not value)
     # Tool calls that raised, timed out or named no tool (the agent saw an error result):
     tool_errors: int = Field(default=0, exclude_if=lambda value: not value)
+    # Router replies the provider constrained to the options (so never unparsed); kept out
+    # of the transcript's JSON while 0, as for providers that cannot constrain.
+    constrained_routes: int = Field(default=0, exclude_if=lambda value: not value)
 
     def __add__(self, other: Incidents) -> Incidents:
         return Incidents(**{k: getattr(self, k) + getattr(other, k) for k in Incidents.model_fields})

@@ -33,6 +33,7 @@ class AgentReply(BaseModel):
     routing: Usage = Field(default_factory=Usage)
     model: str = ""
     unparsed_routes: int = 0                 # router replies this turn that named no option
+    constrained_routes: int = 0              # router replies this turn constrained to the options
     # The agent calls a tool instead of (or after) speaking `text`: the runner executes it
     # against the scenario's backend, appends the call and its result as turns, and asks the
     # session again before the customer speaks.

@@ -81,15 +81,16 @@ class OrchestratedSession(ConditionSession):
         self.tracker = FlowchartTracker(procedure)
 
     async def reply(self, turns: Sequence[Turn]) -> AgentReply:
-        routing, unparsed = Usage(), 0
+        routing, unparsed, constrained = Usage(), 0, 0
 
         async def choose(hub: str, edges: list[Edge], _text: str) -> str:
-            nonlocal routing, unparsed
+            nonlocal routing, unparsed, constrained
             decision = await route(self.model, self.procedure, edges, turns,
                                    seed=self.scenario.trial_seed("route", self.scenario.index, len(turns), hub),
                                    trial=self.scenario.trial)
             routing = routing + decision.usage
             unparsed += not decision.parsed
+            constrained += decision.constrained
             return decision.target
 
         if turns and turns[-1].speaker == "tool":     # the tool answered: its result picks the edge
@@ -101,7 +102,7 @@ class OrchestratedSession(ConditionSession):
             user_node, chain = await self.tracker.advance(turns[-1].text, choose)
             if chain is None:       # the customer's step ended the conversation
                 return AgentReply(text="", node=user_node, terminal=user_node, routing=routing,
-                                  unparsed_routes=unparsed)
+                                  unparsed_routes=unparsed, constrained_routes=constrained)
             steps = chain
         node = steps[-1]
         if self.procedure.nodes[node].role is Role.TOOL:   # the orchestrator calls; the model gives arguments
@@ -113,7 +114,7 @@ class OrchestratedSession(ConditionSession):
         return AgentReply(text=reply_text(result), node=node, chain=steps[:-1],
                           terminal=node if self.procedure.nodes[node].terminal else None,
                           generation=result.usage, routing=routing, model=result.model,
-                          unparsed_routes=unparsed)
+                          unparsed_routes=unparsed, constrained_routes=constrained)
 
 
 class OrchestratedCondition(Condition):

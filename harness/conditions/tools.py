@@ -47,7 +47,7 @@ def arguments_request(procedure: Procedure, node_id: str, scenario: Scenario, tu
     system = ARGUMENTS_SYSTEM.format(system_prompt=procedure.system_prompt, tool=node.tool,
                                      description=tool.description, schema=json.dumps(tool.parameters))
     return ChatRequest(messages=history_messages(system, turns, opener=True), max_tokens=128, temperature=0.0,
-                       seed=seed, purpose="generation", tools=(spec,), tool_choice=spec.name,
+                       seed=seed, trial=scenario.trial, purpose="generation", tools=(spec,), tool_choice=spec.name,
                        output=OutputSchema(name=f"{spec.name}_arguments", json_schema=tool.parameters),
                        hint=tool_hint(procedure, node_id, scenario))
 

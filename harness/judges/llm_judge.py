@@ -1,6 +1,9 @@
 """The rubric judge: one call per transcript to any model of the LLM layer.
 
-The reply must be the rubric's JSON object. An invalid reply gets one repair request
+The reply must be the rubric's JSON object, and the request says so as its `output`
+(`RUBRIC_OUTPUT`): a provider that constrains answers with schema-valid JSON (OpenAI
+structured outputs, Anthropic structured output, constrained local decoding), and the
+result says it was constrained. Parsing stays for every reply. An invalid reply gets one repair request
 (the model sees its reply and what was wrong with it); a second invalid reply is recorded
 as a judge failure — never replaced by a default score. The offline model can judge too:
 the caller passes the trace-derived scores as the hint, and they travel the same path
@@ -13,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from harness.judges.rubric import (
+    RUBRIC_OUTPUT,
     JudgeOutputError,
     Scores,
     apply_challenge_cap,
@@ -42,6 +46,8 @@ class JudgeResult(BaseModel):
     repaired: bool = False          # the first reply was invalid, the repair request's was valid
     invalid_replies: int = 0        # replies that were not the rubric's JSON (0, 1 or 2)
     call_failed: bool = False       # the failure is a failed call, not an unparseable reply
+    # The provider enforced the rubric's schema on the (last) reply; free text parsed otherwise.
+    constrained: bool = Field(default=False, exclude_if=lambda value: not value)
 
 
 async def judge_transcript(model: ChatModel, turns: Sequence[Turn], *, challenge_posed: bool,
@@ -58,7 +64,7 @@ async def judge_transcript(model: ChatModel, turns: Sequence[Turn], *, challenge
     error: JudgeOutputError | None = None
     for attempt in range(2):
         request = ChatRequest(messages=tuple(messages), max_tokens=JUDGE_MAX_TOKENS, temperature=0.0, seed=seed,
-                              trial=attempt, hint=hint, purpose="judge")
+                              trial=attempt, hint=hint, purpose="judge", output=RUBRIC_OUTPUT)
         try:
             result = await model.generate(request)
         except LLMError as e:
@@ -74,7 +80,8 @@ async def judge_transcript(model: ChatModel, turns: Sequence[Turn], *, challenge
                                                       "only the JSON object the rubric asks for.")]
             continue
         return JudgeResult(judge=name, model=result.model, usage=usage, repaired=attempt > 0, invalid_replies=attempt,
-                           scores=apply_challenge_cap(scores, challenge_posed=challenge_posed))
+                           scores=apply_challenge_cap(scores, challenge_posed=challenge_posed),
+                           constrained=result.constrained)
     return JudgeResult(judge=name, model=result.model, scores=None, failure=str(error), usage=usage,
-                       invalid_replies=2)
+                       invalid_replies=2, constrained=result.constrained)
 

@@ -24,7 +24,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.llm.base import Message
+from harness.llm.base import Message, OutputSchema
 from harness.transcript import Turn
 
 __all__ = [
@@ -36,6 +36,8 @@ __all__ = [
     "CriterionSpec",
     "JudgeOutputError",
     "JudgePrompt",
+    "RATIONALE_MAX_CHARS",
+    "RUBRIC_OUTPUT",
     "Scores",
     "apply_challenge_cap",
     "parse_judge_output",
@@ -173,6 +175,24 @@ def apply_challenge_cap(scores: Scores, *, challenge_posed: bool) -> Scores:
 
 
 # ---- the judge's output ---------------------------------------------------------------
+
+# Short enough that a constrained reply always closes within the judge's token allowance
+# (a character per token at worst, plus the keys), long enough for a sentence or two.
+RATIONALE_MAX_CHARS = 240
+
+# The reply's shape as a JSON Schema, for providers that constrain (vendor structured
+# outputs, local constrained decoding): every key required, nothing else, scores 1..5.
+RUBRIC_OUTPUT = OutputSchema(name="rubric", json_schema={
+    "type": "object",
+    "properties": {
+        "rationale": {"type": "string", "maxLength": RATIONALE_MAX_CHARS,
+                      "description": "a short explanation of the scores"},
+        **{spec.key: {"type": "integer", "enum": [1, 2, 3, 4, 5], "description": spec.title}
+           for spec in RUBRIC},
+    },
+    "required": ["rationale", *CRITERIA],
+    "additionalProperties": False,
+})
 
 class JudgeOutputError(ValueError):
     """The judge's reply is not the JSON object the rubric asks for."""

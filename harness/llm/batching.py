@@ -27,6 +27,7 @@ from typing import Any
 
 from .base import ChatRequest, ChatResult, Usage
 from .provider import Provider
+from .tool_text import chat_messages, parse_calls
 
 __all__ = ["BatchingProvider", "prompt_ids", "sampling_seed"]
 
@@ -47,6 +48,9 @@ class BatchingProvider(Provider):
 
     Subclasses implement `_generate_batch` (and may override `_on_worker_start`).
     """
+
+    # The engine decodes a request's `output` under its grammar (results say `constrained`).
+    constrains_output: bool = False
 
     def __init__(self, *, max_batch_size: int, batch_wait_s: float, regroup_wait_s: float = 0.0) -> None:
         if max_batch_size < 1:
@@ -132,20 +136,24 @@ class BatchingProvider(Provider):
                 _resolve(pending, error=error)
             return
         for pending, (text, usage) in zip(batch, outputs, strict=True):
+            text, calls = parse_calls(pending.request, text)
             result = ChatResult(
                 text=text,
+                tool_calls=calls,
                 usage=usage,
                 model=self.model_id,
                 latency_s=time.perf_counter() - pending.submitted,
+                constrained=self.constrains_output and pending.request.output is not None,
             )
             _resolve(pending, result=result)
 
 
 def prompt_ids(tokenizer: Any, request: ChatRequest) -> list[int]:
-    """The request's messages through the tokenizer's chat template, ready for the reply."""
+    """The request's messages through the tokenizer's chat template, ready for the reply (its
+    tools, calls and results as text: `tool_text`)."""
     return list(
         tokenizer.apply_chat_template(
-            [{"role": m.role, "content": m.content} for m in request.messages],
+            chat_messages(request),
             add_generation_prompt=True,
             tokenize=True,
             return_dict=False,

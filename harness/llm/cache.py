@@ -1,7 +1,9 @@
 """Record/replay store for model calls: one SQLite file, content-addressed.
 
 The key is the sha256 of the canonical JSON of everything that decides an answer (provider,
-model, messages, max_tokens, temperature, seed, stop, trial, hint). Only that request content
+model, messages, max_tokens, temperature, seed, stop, trial, hint; and the tools, tool
+choice, tool calls and results in the history, and the output schema, only where a request
+has them, so the keys of requests without them, and their recordings, stay as they were). Only that request content
 and the result are stored; API keys and HTTP headers never reach this module.
 
 Modes: ``off`` (never read or write), ``record`` (read-through; write on miss), ``replay``
@@ -26,7 +28,7 @@ from filelock import FileLock
 
 from harness.files import cache_dir, canonical_json, digest
 
-from .base import ChatRequest, ChatResult
+from .base import ChatRequest, ChatResult, Message
 from .errors import LLMError
 
 __all__ = [
@@ -71,12 +73,19 @@ def _check_mode(mode: str, *, source: str = "cache mode") -> CacheMode:
     return mode  # type: ignore[return-value]
 
 
+def _keyed_message(message: Message) -> list[Any]:
+    keyed: list[Any] = [message.role, message.content]
+    if message.tool_calls or message.tool_call_id is not None:
+        keyed += [[c.model_dump(mode="json") for c in message.tool_calls], message.tool_call_id]
+    return keyed
+
+
 def _keyed_content(provider: str, model: str, request: ChatRequest) -> dict[str, Any]:
-    return {
+    content = {
         "v": _KEY_VERSION,
         "provider": provider,
         "model": model,
-        "messages": [[m.role, m.content] for m in request.messages],
+        "messages": [_keyed_message(m) for m in request.messages],
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
         "seed": request.seed,
@@ -84,6 +93,12 @@ def _keyed_content(provider: str, model: str, request: ChatRequest) -> dict[str,
         "trial": request.trial,
         "hint": request.hint.model_dump(mode="json") if request.hint else None,
     }
+    if request.tools:
+        content["tools"] = [t.model_dump(mode="json") for t in request.tools]
+        content["tool_choice"] = request.tool_choice
+    if request.output is not None:
+        content["output"] = request.output.model_dump(mode="json")
+    return content
 
 
 def cache_key(provider: str, model: str, request: ChatRequest) -> str:

@@ -8,6 +8,12 @@ Requests with different allowances (`max_tokens`) are regrouped: see `batching`.
 
 `threads` sets torch's intra-op threads for the decoding thread (default: torch's choice).
 
+A request with an `output` (a JSON Schema or a choice) is decoded under its grammar
+(`constrained`, llguidance): every reply is schema-valid JSON, or exactly one option, unless
+it runs out of `max_tokens` first. A request's tools, and the calls and results in its
+history, are rendered as text and its calls read back (`tool_text`); a `tool_choice` that
+requires a call constrains the reply to a call with valid arguments.
+
 Decoding is greedy when `temperature == 0`. Otherwise each request samples with its own
 `torch.Generator` seeded from (seed, trial) inside a logits processor, so its output does
 not depend on which other requests shared its batch.
@@ -22,8 +28,9 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from .base import ChatRequest, Usage
+from .base import ChatRequest, ChatResult, Usage
 from .batching import BatchingProvider, prompt_ids, sampling_seed
+from .constrained import Grammars, grammar_for
 from .weights import load_causal_lm
 
 __all__ = ["LocalModel"]
@@ -33,6 +40,7 @@ class LocalModel(BatchingProvider):
     provider = "local"
     # Not cached by default: a checkpoint path can be retrained in place.
     cacheable = False
+    constrains_output = True
 
     def __init__(
         self,
@@ -63,6 +71,7 @@ class LocalModel(BatchingProvider):
         self.threads = threads
         self._weights: tuple[Any, Any] | None = (model, tokenizer) if model is not None else None
         self._load_lock = threading.Lock()
+        self._grammars: Grammars | None = None
 
     def load(self) -> tuple[Any, Any]:
         """Load the weights now (otherwise the first request does); returns (model, tokenizer)."""
@@ -70,6 +79,10 @@ class LocalModel(BatchingProvider):
             if self._weights is None:
                 self._weights = load_causal_lm(self.source, dtype=self._dtype)
             return self._weights
+
+    async def generate(self, request: ChatRequest) -> ChatResult:
+        grammar_for(request)   # a schema no grammar can express fails its own call, not its batch's
+        return await super().generate(request)
 
     def _on_worker_start(self) -> None:
         if self.threads is not None:
@@ -89,13 +102,21 @@ class LocalModel(BatchingProvider):
             [r.temperature for r in requests], [sampling_seed(r) for r in requests]
         )
         eos = _eos_ids(model, tokenizer)
+        processors = LogitsProcessorList([sampler] if sampler.active else [])
+        if any(r.output is not None or r.tools for r in requests):
+            if self._grammars is None:      # on the batching thread only: no lock needed
+                self._grammars = Grammars(tokenizer, model.config.vocab_size, eos)
+            constraint = self._grammars.constraint(requests)
+            if constraint is not None:
+                # The grammar's mask first: the sampler draws among the tokens it allows.
+                processors.insert(0, constraint)
         with torch.inference_mode():
             generated = model.generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 max_new_tokens=max(r.max_tokens for r in requests),
                 do_sample=False,  # greedy over the sampler's choice; see _RowSampler
-                logits_processor=LogitsProcessorList([sampler]) if sampler.active else None,
+                logits_processor=processors or None,
                 pad_token_id=pad,
                 eos_token_id=eos,
             )

@@ -29,10 +29,10 @@ from functools import cache
 from typing import Any
 
 from ..templates import render, render_value
-from ..tool_format import call_text
 from .base import ChatRequest, ChatResult, Hint, Message, ToolCall, Usage
 from .errors import LLMError
 from .provider import Provider
+from .tool_text import call_text
 
 __all__ = ["OfflineHintError", "OfflineModel", "choose_option", "usage_tokenizer"]
 

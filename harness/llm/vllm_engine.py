@@ -8,9 +8,15 @@ chat template, exactly as the local provider builds them, and handed to vLLM as 
 so both providers decode the same tokens. `temperature == 0` is greedy; a sampled request
 carries its own seed (derived as the local provider derives it).
 
+A request's `output` goes to vLLM's own structured-output decoding (its xgrammar or
+guidance backend): `structured_outputs=StructuredOutputsParams(json=... | choice=[...])` in
+vLLM releases that have it, `guided_decoding=GuidedDecodingParams(...)` in older ones. A
+choice comes back as the bare option, as from the local provider.
+
 The engine is created on first use. Tests (and callers with an engine already built) pass
 `engine=` and `sampling_params=`: anything with vLLM's `generate` / `get_tokenizer` and a
-`SamplingParams`-like factory.
+`SamplingParams`-like factory (and `structured_params=`: the keyword and the factory of the
+structured-output parameters).
 """
 
 from __future__ import annotations
@@ -39,10 +45,20 @@ def vllm_unavailable_reason() -> str | None:
     return None
 
 
+def _structured_outputs_api() -> tuple[str, Callable[..., Any]]:
+    """vLLM's keyword and parameter class for structured outputs (renamed in vLLM 0.10.2)."""
+    from vllm import sampling_params
+
+    if hasattr(sampling_params, "StructuredOutputsParams"):
+        return "structured_outputs", sampling_params.StructuredOutputsParams
+    return "guided_decoding", sampling_params.GuidedDecodingParams
+
+
 class VLLMModel(BatchingProvider):
     provider = "vllm"
     # Like local: the weights at a path can change in place.
     cacheable = False
+    constrains_output = True
 
     def __init__(
         self,
@@ -50,6 +66,7 @@ class VLLMModel(BatchingProvider):
         *,
         engine: Any = None,
         sampling_params: Callable[..., Any] | None = None,
+        structured_params: tuple[str, Callable[..., Any]] | None = None,
         max_batch_size: int = 256,
         batch_wait_s: float = 0.02,
         engine_options: dict[str, Any] | None = None,
@@ -64,6 +81,7 @@ class VLLMModel(BatchingProvider):
         self.name = self.model_id
         self._engine = engine
         self._sampling_params = sampling_params
+        self._structured_params = structured_params
         # vLLM's own defaults otherwise; seed fixed so that its sampled requests repeat.
         self._engine_options = {"seed": 0, **(engine_options or {})}
         self._load_lock = threading.Lock()
@@ -76,6 +94,8 @@ class VLLMModel(BatchingProvider):
 
                 self._engine = vllm.LLM(model=self.source, **self._engine_options)
                 self._sampling_params = vllm.SamplingParams
+                if self._structured_params is None:
+                    self._structured_params = _structured_outputs_api()
             return self._engine
 
     def sampling_params(self, request: ChatRequest) -> Any:
@@ -87,6 +107,12 @@ class VLLMModel(BatchingProvider):
         }
         if request.temperature > 0:
             options["seed"] = sampling_seed(request)
+        if request.output is not None:
+            if self._structured_params is None:
+                raise ConfigurationError("this vllm engine was given no structured_params= for a request's output")
+            keyword, factory = self._structured_params
+            options[keyword] = (factory(json=request.output.json_schema) if request.output.json_schema is not None
+                                else factory(choice=list(request.output.choices)))
         assert self._sampling_params is not None  # set with the engine
         return self._sampling_params(**options)
 

@@ -17,12 +17,21 @@ which put the rehearsal at hours; the batched provider decodes a batch of 4 at ~
 become chat messages, `stop_sequences` `stop`, and the completion an Anthropic `Message`
 (built with the SDK's own type) with the usage the backend counted.
 
+Tool use and structured output travel in both formats: Anthropic `tools` / `tool_choice`,
+`tool_use` and `tool_result` blocks and `output_config.format` become OpenAI `tools` /
+`tool_choice`, assistant `tool_calls` and `tool` messages and `response_format`, and a
+reply's tool calls come back as `tool_use` blocks (`stop_reason: tool_use`). With `--local`
+the request reaches the local provider as `ChatRequest.tools` / `output`: the schema is
+enforced by constrained decoding and the tools are rendered and read back as text
+(`harness.llm.tool_text`).
+
 Why a thin adapter: no server that speaks the Messages API installs here without changing
 the project's pins. LiteLLM's proxy (`litellm[proxy]`) would downgrade huggingface_hub
 (2.4 → 1.33, below what transformers 5.24 needs) and rich, and pull ~70 packages (boto3,
 azure, polars, psycopg...); llama.cpp's server has /v1/messages but ships no wheel or
-binary here; `transformers serve` speaks only the OpenAI formats. Streaming and tools are
-not supported (the harness sends neither): such requests get a 400 in the API's own shape.
+binary here; `transformers serve` speaks only the OpenAI formats (and ignores
+`response_format`). Streaming is not supported (the harness never streams): such requests
+get a 400 in the API's own shape.
 
 Every response names the model that really answered (`served_as`), never the one asked for,
 so transcripts and reports say what spoke.
@@ -31,6 +40,7 @@ so transcripts and reports say what spoke.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -41,7 +51,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from harness.llm.base import ChatModel, ChatRequest, Message
+from harness.llm.base import ChatModel, ChatRequest, Message, OutputSchema, ToolCall, ToolSpec
 from harness.llm.errors import LLMError
 
 __all__ = ["ModelBackend", "ServerBackend", "build_app", "chat_request", "chat_to_message", "messages_to_chat"]
@@ -55,15 +65,48 @@ def _text(content: Any) -> str:
         return content
     if isinstance(content, list) and all(isinstance(b, dict) and b.get("type") == "text" for b in content):
         return "".join(b.get("text", "") for b in content)
-    raise ValueError("only text content is supported (no images, tools or documents)")
+    raise ValueError("only text content and tool use are supported (no images or documents)")
 
 
 def _refuse_unsupported(body: dict[str, Any]) -> None:
-    """Streaming and tools are the two request features neither backend path implements."""
+    """Streaming is the one request feature neither backend path implements."""
     if body.get("stream"):
         raise ValueError("streaming is not supported by this gateway")
-    if body.get("tools"):
-        raise ValueError("tools are not supported by this gateway")
+
+
+def _anthropic_turn(role: str, content: Any) -> list[dict[str, Any]]:
+    """One Messages API turn as chat messages: `tool_result` blocks become `tool` messages
+    (before the turn's text), `tool_use` blocks the assistant message's `tool_calls`."""
+    if isinstance(content, str):
+        return [{"role": role, "content": content}]
+    if not isinstance(content, list) or not all(isinstance(b, dict) for b in content):
+        raise ValueError("message content must be a string or a list of blocks")
+    texts, calls, results = [], [], []
+    for block in content:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text", ""))
+        elif kind == "tool_use" and role == "assistant":
+            calls.append({"id": block["id"], "type": "function", "function": {
+                "name": block["name"], "arguments": json.dumps(block.get("input") or {})}})
+        elif kind == "tool_result" and role == "user":
+            results.append({"role": "tool", "tool_call_id": block["tool_use_id"],
+                            "content": _text(block.get("content") or "")})
+        else:
+            raise ValueError("only text content and tool use are supported (no images or documents)")
+    if role == "assistant":
+        return [{"role": "assistant", "content": "".join(texts) or None, **({"tool_calls": calls} if calls else {})}]
+    return results + ([{"role": "user", "content": "".join(texts)}] if texts or not results else [])
+
+
+def _anthropic_tool_choice(choice: dict[str, Any]) -> str | dict[str, Any]:
+    kind = choice.get("type")
+    if kind == "tool":
+        return {"type": "function", "function": {"name": choice["name"]}}
+    mapped = {"auto": "auto", "any": "required", "none": "none"}.get(kind)
+    if mapped is None:
+        raise ValueError(f"unknown tool_choice type {kind!r}")
+    return mapped
 
 
 def messages_to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
@@ -75,13 +118,25 @@ def messages_to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
     for message in body.get("messages", []):
         if message.get("role") not in ("user", "assistant"):
             raise ValueError(f"unknown message role {message.get('role')!r}")
-        messages.append({"role": message["role"], "content": _text(message.get("content", ""))})
+        messages += _anthropic_turn(message["role"], message.get("content", ""))
     if "max_tokens" not in body:
         raise ValueError("max_tokens is required")
     chat: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": body["max_tokens"]}
     for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("stop_sequences", "stop")):
         if body.get(ours) is not None:
             chat[theirs] = body[ours]
+    if body.get("tools"):
+        chat["tools"] = [{"type": "function", "function": {
+            "name": t["name"], "description": t.get("description", ""),
+            "parameters": t.get("input_schema") or {"type": "object"}}} for t in body["tools"]]
+        if body.get("tool_choice"):
+            chat["tool_choice"] = _anthropic_tool_choice(body["tool_choice"])
+    output_format = (body.get("output_config") or {}).get("format")
+    if output_format:
+        if output_format.get("type") != "json_schema":
+            raise ValueError(f"unknown output format type {output_format.get('type')!r}")
+        chat["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": "output", "strict": True, "schema": output_format["schema"]}}
     return chat
 
 
@@ -91,25 +146,51 @@ def chat_to_message(completion: dict[str, Any], served_as: str) -> dict[str, Any
 
     choice = completion["choices"][0]
     usage = completion.get("usage") or {}
+    text = choice["message"].get("content") or ""
+    calls = choice["message"].get("tool_calls") or []
+    content = [{"type": "text", "text": text}] if text or not calls else []
+    content += [{"type": "tool_use", "id": c["id"], "name": c["function"]["name"],
+                 "input": json.loads(c["function"].get("arguments") or "{}")} for c in calls]
+    stop_reason = "tool_use" if calls else _STOP_REASON.get(choice.get("finish_reason") or "stop", "end_turn")
     message = Message(
         id=f"msg_{completion.get('id') or uuid.uuid4().hex}", type="message", role="assistant",
-        model=served_as, content=[{"type": "text", "text": choice["message"].get("content") or ""}],
-        stop_reason=_STOP_REASON.get(choice.get("finish_reason") or "stop", "end_turn"), stop_sequence=None,
+        model=served_as, content=content, stop_reason=stop_reason, stop_sequence=None,
         usage={"input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0)})
     return message.model_dump(mode="json", exclude_none=True)
+
+
+def _chat_message(message: dict[str, Any]) -> Message:
+    role = message.get("role")
+    if role == "developer":
+        role = "system"
+    if role == "tool":
+        return Message(role="tool", content=_text(message.get("content") or ""),
+                       tool_call_id=message.get("tool_call_id"))
+    if role not in ("system", "user", "assistant"):
+        raise ValueError(f"unknown message role {role!r}")
+    calls = tuple(ToolCall(id=c["id"], name=c["function"]["name"],
+                           arguments=json.loads(c["function"].get("arguments") or "{}"))
+                  for c in message.get("tool_calls") or [])
+    return Message(role=role, content=_text(message.get("content") or ""), tool_calls=calls)
+
+
+def _output(response_format: dict[str, Any] | None) -> OutputSchema | None:
+    """`response_format` as the request's output: a JSON Schema, or any JSON object."""
+    kind = (response_format or {}).get("type", "text")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return OutputSchema(name="json_object", json_schema={"type": "object"})
+    if kind != "json_schema":
+        raise ValueError(f"unknown response_format type {kind!r}")
+    spec = response_format["json_schema"]   # type: ignore[index]
+    return OutputSchema(name=spec.get("name") or "output", json_schema=spec.get("schema") or {"type": "object"})
 
 
 def chat_request(body: dict[str, Any]) -> ChatRequest:
     """An OpenAI chat completions body as the harness's request (for a model in this process)."""
     _refuse_unsupported(body)
-    messages = []
-    for message in body.get("messages") or []:
-        role = message.get("role")
-        if role == "developer":
-            role = "system"
-        if role not in ("system", "user", "assistant"):
-            raise ValueError(f"unknown message role {role!r}")
-        messages.append(Message(role=role, content=_text(message.get("content") or "")))
+    messages = [_chat_message(m) for m in body.get("messages") or []]
     if not messages:
         raise ValueError("messages must not be empty")
     stop = body.get("stop") or ()
@@ -120,6 +201,15 @@ def chat_request(body: dict[str, Any]) -> ChatRequest:
     for name in ("temperature", "seed"):
         if body.get(name) is not None:
             fields[name] = body[name]
+    tools = body.get("tools") or []
+    if any(t.get("type") != "function" for t in tools):
+        raise ValueError("only function tools are supported")
+    fields["tools"] = tuple(ToolSpec(name=t["function"]["name"], description=t["function"].get("description") or "",
+                                     parameters=t["function"].get("parameters") or {"type": "object", "properties": {}})
+                            for t in tools)
+    choice = body.get("tool_choice") or "auto"
+    fields["tool_choice"] = choice if isinstance(choice, str) else choice["function"]["name"]
+    fields["output"] = _output(body.get("response_format"))
     return ChatRequest(messages=tuple(messages), **fields)
 
 
@@ -168,10 +258,15 @@ class ModelBackend:
         except LLMError as e:
             return 500, {"error": {"message": str(e), "type": "api_error"}}
         finish = "length" if result.usage.output_tokens >= request.max_tokens else "stop"
+        message: dict[str, Any] = {"role": "assistant", "content": result.text}
+        if result.tool_calls:
+            finish = "tool_calls"
+            message["content"] = result.text or None
+            message["tool_calls"] = [{"id": c.id, "type": "function", "function": {
+                "name": c.name, "arguments": json.dumps(c.arguments)}} for c in result.tool_calls]
         completion = ChatCompletion(
             id=f"chatcmpl-{uuid.uuid4().hex}", object="chat.completion", created=int(time.time()),
-            model=self.model.name, choices=[{"index": 0, "finish_reason": finish,
-                                             "message": {"role": "assistant", "content": result.text}}],
+            model=self.model.name, choices=[{"index": 0, "finish_reason": finish, "message": message}],
             usage={"prompt_tokens": result.usage.input_tokens, "completion_tokens": result.usage.output_tokens,
                    "total_tokens": result.usage.input_tokens + result.usage.output_tokens})
         return 200, completion.model_dump(mode="json", exclude_none=True)

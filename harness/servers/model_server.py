@@ -14,6 +14,9 @@ Engines (`engine=`):
   ``temperature=0`` decodes greedily.
 - ``"vllm"``: vLLM's OpenAI server (``python -m vllm.entrypoints.openai.api_server``), served
   under the same name; needs ``vllm`` importable and a CUDA device.
+- ``"gateway"``: the subterra gateway (``python -m harness.servers.gateway --local DIR``): the
+  batched local provider of the gate, which honours ``response_format`` (constrained decoding)
+  and tools, where ``transformers serve`` ignores both; CPU or GPU.
 - ``"auto"``: vLLM where it can run, otherwise transformers.
 
 The server is a child process in its own session (so stopping it also stops any workers it
@@ -51,8 +54,8 @@ __all__ = [
     "resolve_engine",
 ]
 
-Engine = Literal["auto", "transformers", "vllm"]
-ENGINES: tuple[Engine, ...] = ("auto", "transformers", "vllm")
+Engine = Literal["auto", "transformers", "vllm", "gateway"]
+ENGINES: tuple[Engine, ...] = ("auto", "transformers", "vllm", "gateway")
 
 _LOG_TAIL_LINES = 40
 _POLL_INTERVAL_S = 0.25
@@ -69,7 +72,7 @@ class ServedModel:
 
     base_url: str        # ends in /v1, as OpenAI clients expect
     model: str           # the `model` field of requests
-    engine: Literal["transformers", "vllm"]
+    engine: Literal["transformers", "vllm", "gateway"]
     pid: int
     log_path: Path
 
@@ -86,10 +89,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-def resolve_engine(engine: Engine) -> Literal["transformers", "vllm"]:
+def resolve_engine(engine: Engine) -> Literal["transformers", "vllm", "gateway"]:
     """The concrete engine for `engine`; raises `ServingError` when the asked one cannot run."""
     if engine not in ENGINES:
         raise ServingError(f"unknown serving engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if engine == "gateway":
+        return "gateway"
     if engine in ("auto", "vllm"):
         reason = vllm_unavailable_reason()
         if reason is None:
@@ -106,7 +111,7 @@ def resolve_engine(engine: Engine) -> Literal["transformers", "vllm"]:
 
 
 def engine_command(
-    engine: Literal["transformers", "vllm"],
+    engine: Literal["transformers", "vllm", "gateway"],
     model_dir: Path,
     *,
     host: str,
@@ -115,6 +120,12 @@ def engine_command(
     extra_args: tuple[str, ...] = (),
 ) -> list[str]:
     """The command line that serves `model_dir` (an absolute path, also the served name)."""
+    if engine == "gateway":
+        return [
+            sys.executable, "-m", "harness.servers.gateway", "--local", str(model_dir),
+            "--served-as", str(model_dir), "--host", host, "--port", str(port),
+            "--dtype", dtype if dtype in ("float32", "bfloat16") else "auto", *extra_args,
+        ]
     if engine == "transformers":
         command = [
             sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir),

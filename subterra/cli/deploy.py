@@ -51,8 +51,9 @@ def _serve(p: argparse.ArgumentParser) -> Command:
                           help="an exported folder, or a procedure YAML (compiled and exported first)")
     p.add_argument("--port", type=int, help="port on --host (default: a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--engine", choices=["auto", "transformers", "vllm"], default="auto",
-                   help="vllm where vllm and a GPU are present (auto), else transformers serve")
+    p.add_argument("--engine", choices=["auto", "transformers", "vllm", "gateway"], default="auto",
+                   help="vllm where vllm and a GPU are present (auto), else transformers serve; gateway: "
+                        "the gate's batched local model, which honours response_format and tools on a CPU")
     p.add_argument("--threads", type=int, help="CPU threads for the server (default: torch's choice)")
 
     def run(args: argparse.Namespace) -> int:

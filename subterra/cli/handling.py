@@ -21,22 +21,29 @@ def _of(part: int, whole: int) -> float | None:
 
 def figures(report: dict) -> list[str]:
     """One line per condition and judge: the counts and rates of
-    `gate.report.data.ProcedureReport.handling` (`harness.incidents.Handling`)."""
+    `gate.report.data.ProcedureReport.handling` (`harness.incidents.Handling`); constrained:
+    answers the provider held to the options or the rubric's schema (the rest were parsed
+    from free text)."""
     lines = []
     for proc in report["procedures"]:
         lines.append(f"{report['run_name']} / {proc['procedure']['name']}")
         for condition, h in proc["handling"].items():
             capped, empty = (h["turn_cap_endings"], h["conversations"]), (h["empty_agent_replies"], h["agent_turns"])
+            held = h.get("constrained_routes", 0)
             lines.append(f"  {condition:<13} unparsed routes "
-                         f"{_share(h['unparsed_routes'], h['routing_calls'], h['unparsed_route_rate'])}, "
+                         f"{_share(h['unparsed_routes'], h['routing_calls'], h['unparsed_route_rate'])}"
+                         + (f" (constrained {_share(held, h['routing_calls'], _of(held, h['routing_calls']))})"
+                            if held else "") + ", "
                          f"turn-cap endings {_share(*capped, _of(*capped))}, "
                          f"empty agent replies {_share(*empty, _of(*empty))}, "
                          f"empty customer replies {h['empty_user_replies']}, "
                          f"agent/customer errors {h['agent_errors']}/{h['simulator_errors']}")
             for j in h["judges"]:
                 asked = j["judged"] - j["call_failures"]
-                lines.append(f"    judge {j['judge']}: parse failures "
-                             f"{_share(j['invalid_first'], asked, j['parse_failure_rate'])}, "
+                held = j.get("constrained", 0)
+                lines.append(f"    judge {j['judge']}: " + (f"constrained {_share(held, asked, _of(held, asked))}, "
+                                                         if held else "")
+                             + f"parse failures {_share(j['invalid_first'], asked, j['parse_failure_rate'])}, "
                              f"repaired {_share(j['repaired'], j['invalid_first'], j['repair_rate'])}, "
                              f"unscored {j['unparsed']} (+{j['call_failures']} failed calls)")
     return lines

@@ -9,7 +9,7 @@ import pytest
 
 from harness.conditions.base import history_messages
 from harness.llm.base import ToolCall
-from harness.tool_format import call_text, native_messages, parse_call, response_text, turn_message
+from harness.tool_format import call_text, parse_call, response_text, turn_message
 from harness.transcript import Conversation, Turn
 
 CALL = ToolCall(id="call_1", name="verify_identity", arguments={"card_last4": "0042", "full_name": "Zoë Park"})
@@ -48,11 +48,6 @@ def test_training_and_run_time_messages_are_the_same() -> None:
     assert trained == at_run_time
     assert trained[2] == {"role": "assistant", "content": call_text(CALL)}
     assert trained[3] == {"role": "user", "content": response_text('{"result": "verified"}')}
-
-
-def test_native_messages_pair_the_call_with_its_result() -> None:
-    messages = native_messages(TURNS)
-    assert messages[1].tool_calls == (CALL,) and messages[2].role == "tool" and messages[2].tool_call_id == "call_1"
 
 
 def test_labels_cover_the_call_and_never_the_result() -> None:

@@ -10,7 +10,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from harness.conditions import build_condition
 from harness.conditions.langgraph_flow import SPEAK, LangGraphCondition, build_graph
-from harness.conditions.routing import ROUTER_SYSTEM
+from harness.conditions.routing import ROUTE_MAX_TOKENS, ROUTER_SYSTEM
 from harness.llm import Usage, get_model
 from harness.procedure import Role
 from harness.runner import run_conversation
@@ -192,9 +192,14 @@ def test_turns_through_the_official_sdk_generate_and_route_apart(api: str) -> No
     ):
         system = system_of(api, request.body)
         for i, edge in enumerate(proc.nodes[hub].edges, 1):
-            assert f"{i}. {edge.when}" in system
+            assert f"{i}. {edge.to}: {edge.when}" in system
         assert last_text(api, request.body) == customer
-        assert request.body["max_tokens" if api == "anthropic" else "max_completion_tokens"] == 8
+        assert request.body["max_tokens" if api == "anthropic" else "max_completion_tokens"] == ROUTE_MAX_TOKENS
+        # The answer is asked for as a choice among the hub's targets, in the vendor's own field.
+        schema = (request.body["output_config"]["format"]["schema"] if api == "anthropic"
+                  else request.body["response_format"]["json_schema"]["schema"])
+        assert schema["properties"]["choice"]["enum"] == [e.to for e in proc.nodes[hub].edges]
+    assert all("output_config" not in g.body and "response_format" not in g.body for g in generation)
 
     assert [r.text for r in replies] == [
         f"Agent turn {len(g.body['messages'])}." for g in generation

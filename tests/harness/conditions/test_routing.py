@@ -54,7 +54,10 @@ def test_route_request_numbers_the_options_and_carries_the_conversation() -> Non
         ROUTER_SYSTEM.split("{options}")[0]
     )
     for i, edge in enumerate(edges, 1):
-        assert f"{i}. {edge.when}" in system.content
+        assert f"{i}. {edge.to}: {edge.when}" in system.content
+    # The answer is asked for as a choice among the edges' targets, for providers that constrain.
+    assert request.output is not None and request.output.choices == tuple(e.to for e in edges)
+    assert request.output.json_schema is None and request.max_tokens >= 16
     assert [m.role for m in request.messages[1:]] == ["user", "assistant", "user"]
     assert request.messages[-1].content == "Option 2 please"
     assert request.purpose == "routing" and request.seed == 5 and request.temperature == 0.0
@@ -82,3 +85,17 @@ def test_parse_route_prefers_the_longest_target_named() -> None:
     edges = [Edge(to="ask_dates", when="first time"), Edge(to="ask_dates_again", when="dates were wrong")]
     assert parse_route("go to ask_dates_again", edges) == "ask_dates_again"
     assert parse_route("ask_dates", edges) == "ask_dates"
+
+
+def test_a_constrained_answer_is_counted_as_such() -> None:
+    class Constraining(RecordingModel):
+        async def generate(self, request):
+            result = await super().generate(request)
+            return result.model_copy(update={"constrained": True})
+
+    proc = procedure("travel")
+    edges = proc.nodes["present_options"].edges
+    turns = [Turn(speaker="agent", text="Options..."), Turn(speaker="user", text="the second")]
+    model = Constraining(lambda request: request.output.choices[1])
+    decision = run(route(model, proc, edges, turns, seed=0))
+    assert decision.target == edges[1].to and decision.parsed and decision.constrained

@@ -88,3 +88,29 @@ def test_a_failed_judge_call_is_a_recorded_failure_not_a_crash() -> None:
 def test_a_conversation_without_turns_is_a_recorded_failure_not_a_crash() -> None:
     result = asyncio.run(judge_transcript(OfflineModel("judge"), [], challenge_posed=False))
     assert result.scores is None and "no turns" in result.failure and result.usage.calls == 0
+
+
+def test_the_judge_asks_for_the_rubric_as_a_schema_and_says_when_it_was_held_to_it() -> None:
+    import jsonschema
+    import pytest
+
+    from harness.judges.rubric import RATIONALE_MAX_CHARS, RUBRIC_OUTPUT
+
+    class Constraining(Scripted):
+        async def generate(self, request: ChatRequest) -> ChatResult:
+            result = await super().generate(request)
+            return result.model_copy(update={"constrained": True})
+
+    reply = json.dumps({"rationale": "fine", **GOOD})
+    model = Constraining(reply)
+    result = asyncio.run(judge_transcript(model, TURNS, challenge_posed=True))
+    schema = model.requests[0].output.json_schema
+    assert model.requests[0].output == RUBRIC_OUTPUT
+    jsonschema.validate(json.loads(reply), schema)           # the rubric's reply fits its schema
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**GOOD, "rationale": "x", "naturalness": 6}, schema)
+    assert schema["properties"]["rationale"]["maxLength"] == RATIONALE_MAX_CHARS
+    assert result.constrained and result.scores.model_dump() == GOOD
+    # A provider that cannot constrain: parsed as before, and not counted as constrained.
+    plain = asyncio.run(judge_transcript(Scripted(reply), TURNS, challenge_posed=True))
+    assert not plain.constrained and "constrained" not in plain.model_dump(mode="json")

@@ -13,6 +13,12 @@ logged.
         server.requests          # what arrived, and how it was answered
         server.served_usage()    # token usage of the 200 responses actually sent
 
+A `reply` function may return text, or `{"text": ..., "tool_calls": [{"name": ..., "arguments":
+{...}}]}` to answer with tool use in the API's own shape (Anthropic `tool_use` blocks and
+`stop_reason: tool_use`; OpenAI `message.tool_calls` with JSON-text arguments and
+`finish_reason: tool_calls`). `structured_reply` answers a request's structured-output schema
+(Anthropic `output_config.format`, OpenAI `response_format`) with a valid JSON document.
+
 Fault kinds: ``rate_limit`` (429 + Retry-After), ``server_error`` (500), ``overloaded`` (529
 for Anthropic, 503 for OpenAI), ``timeout`` (sleeps past the client's timeout, then hangs
 up), ``truncated`` (200 with half a JSON body), ``unauthorized`` (401), ``bad_request``
@@ -99,6 +105,34 @@ def echo_reply(body: dict[str, Any]) -> str:
     return f"You said: {messages[-1].get('content', '')}"
 
 
+def requested_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The structured-output schema a request carries, in either API's field."""
+    anthropic_format = (body.get("output_config") or {}).get("format")
+    if anthropic_format:
+        return anthropic_format["schema"]
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return response_format["json_schema"]["schema"]
+    return None
+
+
+def _example(schema: dict[str, Any]) -> Any:
+    """The first value `schema` allows (enough of JSON Schema for the harness's schemas)."""
+    if "enum" in schema:
+        return schema["enum"][-1]
+    kind = schema.get("type")
+    if kind == "object":
+        return {key: _example(value) for key, value in schema.get("properties", {}).items()}
+    return {"integer": 3, "number": 3.0, "boolean": True, "array": [], "null": None}.get(kind, "fine")
+
+
+def structured_reply(body: dict[str, Any]) -> str:
+    """A schema-valid JSON reply when the request asks for one (the last enum value of each
+    enum, so a choice picks the last option); otherwise `echo_reply`."""
+    schema = requested_schema(body)
+    return json.dumps(_example(schema)) if schema is not None else echo_reply(body)
+
+
 @dataclass
 class ReceivedRequest:
     index: int
@@ -142,7 +176,7 @@ class FakeLLMServer:
         rate_limit: tuple[int, float] | None = None,
         retry_after_s: float = 0.05,
         timeout_sleep_s: float = 1.0,
-        reply: Callable[[dict[str, Any]], str] = echo_reply,
+        reply: Callable[[dict[str, Any]], str | dict[str, Any]] = echo_reply,
     ) -> None:
         if api not in _PATHS:
             raise ValueError(f"api must be 'anthropic' or 'openai', got {api!r}")
@@ -234,21 +268,26 @@ class FakeLLMServer:
     def _success_body(
         self, body: dict[str, Any], index: int
     ) -> tuple[dict[str, Any], dict[str, int]]:
-        text = self.reply(body)
+        answer = self.reply(body)
+        text = answer if isinstance(answer, str) else answer.get("text", "")
+        calls = [] if isinstance(answer, str) else answer.get("tool_calls", [])
         prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
         prompt += " " + str(body.get("system", ""))
         input_tokens = len(prompt.split()) + 3 * len(body.get("messages", []))
-        output_tokens = max(1, len(text.split()))
+        output_tokens = max(1, len(text.split()) + 5 * len(calls))
         model = body.get("model", "unknown")
         if self.api == "anthropic":
             usage = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text or not calls else []
+            blocks += [{"type": "tool_use", "id": f"toolu_fake{index:04d}{n}", "name": c["name"],
+                        "input": c["arguments"]} for n, c in enumerate(calls)]
             return {
                 "id": f"msg_fake{index:06d}",
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
+                "content": blocks,
+                "stop_reason": "tool_use" if calls else "end_turn",
                 "stop_sequence": None,
                 "usage": {
                     **usage,
@@ -265,9 +304,15 @@ class FakeLLMServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "message": {
+                        "role": "assistant", "content": text or None, "refusal": None,
+                        **({"tool_calls": [
+                            {"id": f"call_fake{index:04d}{n}", "type": "function",
+                             "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+                            for n, c in enumerate(calls)]} if calls else {}),
+                    },
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": "tool_calls" if calls else "stop",
                 }
             ],
             "usage": {

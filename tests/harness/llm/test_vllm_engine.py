@@ -120,3 +120,19 @@ def test_an_engine_error_reaches_every_caller_of_the_batch(weights) -> None:
 def test_without_vllm_or_a_gpu_the_message_says_why() -> None:
     with pytest.raises(ConfigurationError, match=r"provider 'vllm' cannot run: .*(not installed|no CUDA)"):
         get_model("vllm:exports/demo")
+
+
+def test_an_output_goes_to_vllms_structured_outputs(weights) -> None:
+    from harness.llm.base import OutputSchema
+
+    provider = VLLMModel("demo", engine=GreedyEngine(*weights), sampling_params=dict,
+                         structured_params=("structured_outputs", dict))
+    schema = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
+    assert provider.sampling_params(ask("hi", output=OutputSchema(name="s", json_schema=schema)))[
+        "structured_outputs"] == {"json": schema}
+    assert provider.sampling_params(ask("hi", output=OutputSchema(name="r", choices=("a", "b"))))[
+        "structured_outputs"] == {"choice": ["a", "b"]}
+    assert "structured_outputs" not in provider.sampling_params(ask("hi"))
+    bare = VLLMModel("demo", engine=GreedyEngine(*weights), sampling_params=dict)
+    with pytest.raises(ConfigurationError, match="structured_params"):
+        bare.sampling_params(ask("hi", output=OutputSchema(name="r", choices=("a",))))

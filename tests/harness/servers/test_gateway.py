@@ -5,6 +5,7 @@ says which model really answered."""
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 import uvicorn
 
 from harness.llm import ChatModel, ChatRequest, ChatResult, Message, Usage, get_model
+from harness.llm.base import OutputSchema, ToolCall, ToolSpec
 from harness.servers.gateway import (
     ModelBackend,
     ServerBackend,
@@ -89,15 +91,12 @@ def test_openai_sdk_through_the_gateway(gateway) -> None:
 def test_unsupported_requests_get_the_apis_own_errors(gateway) -> None:
     url, _ = gateway
     client = anthropic.Anthropic(api_key="k", base_url=url, max_retries=0)
-    with pytest.raises(anthropic.BadRequestError, match="only text content"):
+    with pytest.raises(anthropic.BadRequestError, match="only text content and tool use"):
         client.messages.create(model="m", max_tokens=5, messages=[
             {"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "http://x"}}]}])
     client = openai.OpenAI(api_key="k", base_url=f"{url}/v1", max_retries=0)
     with pytest.raises(openai.BadRequestError, match="streaming"):
         client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
-    with pytest.raises(openai.BadRequestError, match="tools"):     # refused, not passed on to the server
-        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], tools=[
-            {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}])
 
 
 def test_a_dead_model_server_is_a_502_that_names_it() -> None:
@@ -143,7 +142,83 @@ def test_a_model_in_the_gateways_process_answers_both_sdks() -> None:
 def test_chat_bodies_the_model_cannot_take_are_refused() -> None:
     assert chat_request({"messages": [{"role": "developer", "content": "x"}, {"role": "user", "content": "y"}],
                          "stop": "Z"}).messages[0].role == "system"
-    for body, message in (({"messages": []}, "empty"), ({"messages": [{"role": "tool", "content": "x"}]}, "role"),
-                          ({"messages": [{"role": "user", "content": "x"}], "tools": [{}]}, "tools")):
+    for body, message in (({"messages": []}, "empty"), ({"messages": [{"role": "robot", "content": "x"}]}, "role"),
+                          ({"messages": [{"role": "user", "content": "x"}], "tools": [{}]}, "function tools"),
+                          ({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "yaml"}},
+                           "response_format")):
         with pytest.raises(ValueError, match=message):
             chat_request(body)
+
+
+LOOKUP = ToolSpec(name="lookup_booking", description="Find a booking.",
+                  parameters={"type": "object", "properties": {"reference": {"type": "string"}},
+                              "required": ["reference"]})
+ROUTE = OutputSchema(name="route", choices=("ask_dates", "escalate"))
+
+
+class ToolCallingModel(RecordingModel):
+    """Calls the first offered tool when it has no result yet; answers a choice with its last option."""
+
+    async def generate(self, request: ChatRequest) -> ChatResult:
+        self.requests.append(request)
+        usage = Usage(input_tokens=7, output_tokens=3, calls=1)
+        if request.output is not None:
+            options = request.output.json_schema["properties"]["choice"]["enum"]   # the wire's wrapped choice
+            return ChatResult(text=json.dumps({"choice": options[-1]}), model=self.name,
+                              usage=usage, constrained=True)
+        if request.tools and request.messages[-1].role != "tool":
+            call = ToolCall(id="call_1", name=request.tools[0].name, arguments={"reference": "AB12"})
+            return ChatResult(text="", model=self.name, usage=usage, tool_calls=(call,))
+        return ChatResult(text=f"found: {request.messages[-1].content}", model=self.name, usage=usage)
+
+
+@pytest.mark.parametrize("spec", ["anthropic:claude-sonnet-4-5", "openai:gpt-4.1"])
+def test_tool_use_and_structured_output_through_the_gateway(spec: str) -> None:
+    model = ToolCallingModel()
+    with serving(build_app(ModelBackend(model), "local:recording")) as url:
+        base_url = url if spec.startswith("anthropic") else f"{url}/v1"
+        client = get_model(spec, api_key="k", base_url=base_url, cache="off")
+        ask = ChatRequest(messages=(Message(role="system", content="Help."),
+                                    Message(role="user", content="Booking AB12, please.")),
+                          tools=(LOOKUP,), tool_choice="required", max_tokens=40)
+        called = answer(client, ask)
+        call = called.tool_calls[0]
+        follow = ask.model_copy(update={"messages": (
+            *ask.messages, Message(role="assistant", content="", tool_calls=(call,)),
+            Message(role="tool", content='{"result": "found"}', tool_call_id=call.id))})
+        spoke = answer(get_model(spec, api_key="k", base_url=base_url, cache="off"), follow)
+        routed = answer(get_model(spec, api_key="k", base_url=base_url, cache="off"),
+                        ChatRequest(messages=(Message(role="user", content="Which?"),), output=ROUTE, max_tokens=32))
+    assert (call.name, call.arguments) == ("lookup_booking", {"reference": "AB12"}) and called.text == ""
+    assert spoke.text == 'found: {"result": "found"}' and spoke.tool_calls == ()
+    assert routed.text == "escalate" and routed.constrained
+    first, second, third = model.requests
+    # What reached the local model: the tools, the choice, the call and its result, the schema.
+    assert first.tools == (LOOKUP,) and first.tool_choice == "required"
+    assert [m.role for m in second.messages] == ["system", "user", "assistant", "tool"]
+    assert second.messages[2].tool_calls[0].arguments == {"reference": "AB12"}
+    assert second.messages[3].tool_call_id == call.id
+    assert third.output is not None and third.output.json_schema["properties"]["choice"]["enum"] == ["ask_dates", "escalate"]
+
+
+def test_anthropic_tool_use_translates_to_chat_and_back() -> None:
+    chat = messages_to_chat({"max_tokens": 9, "tools": [{"name": "f", "description": "d", "input_schema": {"type": "object"}}],
+                             "tool_choice": {"type": "any"},
+                             "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
+                             "messages": [
+                                 {"role": "user", "content": "hi"},
+                                 {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}}]},
+                                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"},
+                                                              {"type": "text", "text": "and?"}]}]}, "m")
+    assert chat["tools"] == [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}}]
+    assert chat["tool_choice"] == "required"
+    assert chat["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    assert chat["messages"][1:] == [
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "t1", "type": "function",
+                                                               "function": {"name": "f", "arguments": '{"a": 1}'}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "ok"}, {"role": "user", "content": "and?"}]
+    message = chat_to_message({"id": "x", "usage": {}, "choices": [{"finish_reason": "tool_calls", "message": {
+        "content": None, "tool_calls": [{"id": "c9", "type": "function", "function": {"name": "f", "arguments": '{"a": 2}'}}]}}]},
+        "local:m")
+    assert message["content"] == [{"type": "tool_use", "id": "c9", "name": "f", "input": {"a": 2}}]
+    assert message["stop_reason"] == "tool_use"

@@ -92,3 +92,18 @@ def test_stop_ends_a_server_that_ignores_sigterm(tmp_path: Path, monkeypatch: py
     with pytest.raises(ServingError, match="no answer from .* within 1s"):
         ModelServer(tmp_path, startup_timeout_s=1).start()
     assert len(started) == 1 and not process_alive(started[0])
+
+
+def test_the_gateway_engine_honours_response_format(tiny_model_dir: Path) -> None:
+    with ModelServer(tiny_model_dir, engine="gateway", threads=1) as served:
+        assert served.engine == "gateway"
+        listed = httpx.get(f"{served.base_url}/models", timeout=10).json()["data"]
+        assert [entry["id"] for entry in listed] == [served.model]
+        schema = {"type": "object", "properties": {"choice": {"type": "string", "enum": ["hello", "there"]}},
+                  "required": ["choice"], "additionalProperties": False}
+        body = {"model": served.model, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 24,
+                "temperature": 0, "response_format": {"type": "json_schema",
+                                                      "json_schema": {"name": "pick", "strict": True, "schema": schema}}}
+        answer = httpx.post(f"{served.base_url}/chat/completions", json=body, timeout=120).json()
+    # A random tiny model, held to the schema: its reply is the object, one of the two options.
+    assert json.loads(answer["choices"][0]["message"]["content"])["choice"] in ("hello", "there")
