@@ -14,7 +14,8 @@ def missing_device(recipe: Recipe) -> str | None:
     import torch
 
     have = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if have >= recipe.gpus:
+    if have >= recipe.processes:          # one GPU per process on this machine
         return None
-    plural = "s" if recipe.gpus > 1 else ""
-    return f"{recipe.gpus} CUDA GPU{plural} (recipe device: cuda, gpus: {recipe.gpus}); this machine has {have}"
+    plural = "s" if recipe.processes > 1 else ""
+    return (f"{recipe.processes} CUDA GPU{plural} (recipe device: cuda, processes: {recipe.processes}); "
+            f"this machine has {have}")
