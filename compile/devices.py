@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from compile.recipe import Recipe
 
 __all__ = ["missing_device"]
@@ -9,6 +11,9 @@ __all__ = ["missing_device"]
 
 def missing_device(recipe: Recipe) -> str | None:
     """'8 CUDA GPUs (…); this machine has 0', or None when the machine can train `recipe`."""
+    if recipe.deepspeed is not None and importlib.util.find_spec("deepspeed") is None:
+        return ("DeepSpeed, which is not installed "
+                "(DS_BUILD_OPS=0 pip install --no-build-isolation deepspeed==0.19.8)")
     if recipe.device != "cuda":
         return None
     import torch

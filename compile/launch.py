@@ -167,8 +167,10 @@ def launch(recipe: Recipe, data_dir: Path, system_prompt: str, out_dir: Path, *,
     (out_dir / RECIPE_FILE).write_text(recipe.model_dump_json(indent=2), encoding="utf-8")
     argv, env = launch_command(recipe, data_dir=data_dir, system_prompt=system_prompt, out_dir=out_dir,
                                rendezvous=rendezvous)
-    # Its own process group (session), so stopping it reaches every rank and nothing else.
-    child = subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=True)
+    # Its own process group (session), so stopping it reaches every rank and nothing else; and
+    # told to stop if this process dies without unwinding (SIGKILL), so no rank is orphaned.
+    child = subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=True,
+                             preexec_fn=_terminate_with_parent)
     try:
         with _terminate_raises_interrupt():
             status = child.wait()
@@ -200,6 +202,14 @@ def _terminate_raises_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_with_parent() -> None:
+    """In the launcher, before exec: SIGTERM when its parent dies (Linux; torchrun then stops the ranks)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
 
 
 def _stop_group(child: subprocess.Popen[bytes]) -> None:
