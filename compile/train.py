@@ -121,12 +121,14 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
         from accelerate.state import AcceleratorState
 
         AcceleratorState._reset_state(reset_partial_state=True)
-    from accelerate.utils import InitProcessGroupKwargs
+    from accelerate.utils import InitProcessGroupKwargs, ProjectConfiguration
 
     accelerator = Accelerator(
         # accelerate takes its DeepSpeed path only off `cpu`, and finds no backend on a machine
         # without GPUs: there the ranks meet over gloo (the launcher set DS_ACCELERATOR=cpu)
         cpu=not on_cuda and not ds_config,
+        # every machine writes its resume point (RNG states, scheduler, progress) into its own folder
+        project_config=ProjectConfiguration(save_on_each_node=True),
         kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")] if ds_config and not on_cuda else None,
         mixed_precision="bf16" if (ds_config and recipe.model.dtype == "bfloat16")
         or (not on_cuda and recipe.cpu_autocast == "bf16") else "no",
@@ -142,7 +144,9 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
         raise RuntimeError(f"recipe {recipe.name!r} trains on {recipe.world_size} processes but this run has {world}: "
                            "start it through compile.launch (accelerate launch / torchrun)")
     set_seed(recipe.seed)
-    if main_process:
+    # Each machine keeps its own run folder (its ranks' resume point; the checkpoint is machine
+    # 0's), so folders are tended by each machine's first process (the main one on one machine).
+    if accelerator.is_local_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in ("best", "state"):
             _recover_dir(out_dir / name)
@@ -286,6 +290,7 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
         stopped_early=stopped_early, resumed_from_step=resumed_from, parameters=parameters, processes=world)
     if main_process:
         (out_dir / RESULT_FILE).write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    if accelerator.is_local_main_process:
         shutil.rmtree(state_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
     return result
@@ -368,12 +373,12 @@ def _save_pretrained(accelerator: Any, model: Any, tokenizer: Any, target: Path)
 
 def _save_state(accelerator: Any, target: Path) -> None:
     tmp = target.with_name(target.name + ".tmp")
-    if accelerator.is_main_process:
+    if accelerator.is_local_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    if accelerator.is_local_main_process:
         # Written last: a resume point counts only once everything else in it is on disk.
         (tmp / STATE_COMPLETE).write_text("", encoding="utf-8")
         _replace_dir(tmp, target)
