@@ -418,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs = args.out / LOGS_DIR
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", force=True)
     logging.getLogger("accelerate").setLevel(logging.WARNING)      # a line per file of each resume point
+    logging.getLogger("accelerate.utils.other").setLevel(logging.ERROR)   # "Removed shared tensor" (tied embeddings)
     # DeepSpeed 0.19 calls torch collectives that torch 2.13 renamed, once per step and rank
     warnings.filterwarnings("ignore", message=r"`torch\.distributed\.\w+` is deprecated", category=FutureWarning)
     from transformers.utils import logging as transformers_logging
