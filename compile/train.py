@@ -186,6 +186,11 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
         train=[c.id for c in train_conversations], eval=[c.id for c in eval_conversations]))
     accelerator.register_for_checkpointing(scheduler, progress)
 
+    engine = f"DeepSpeed ZeRO-{accelerator.state.deepspeed_plugin.zero_stage}" if ds_config else \
+        (f"DDP over {accelerator.state.backend}" if world > 1 else "one process")
+    _log(main_process, "training %s on %d process%s (%s, %s): %d steps of %d conversations", recipe.name, world,
+         "" if world == 1 else "es", engine, accelerator.device, total_steps, recipe.effective_batch)
+
     # --- resume from the last resume point, if a killed run left one --------------------------
     state_dir, best_dir = out_dir / "state", out_dir / "best"
     resumed_from = None
@@ -201,11 +206,6 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
         loss = evaluate(model, eval_set, recipe, accelerator, pad_id)
         progress.curve.append(EvalPoint(step=0, epoch=0.0, eval_loss=loss).model_dump())
         _log(main_process, "step 0/%d: eval loss %.4f (base model)", total_steps, loss)
-
-    engine = f"DeepSpeed ZeRO-{accelerator.state.deepspeed_plugin.zero_stage}" if ds_config else \
-        (f"DDP over {accelerator.state.backend}" if world > 1 else "one process")
-    _log(main_process, "training %s on %d process%s (%s, %s): %d steps of %d conversations", recipe.name, world,
-         "" if world == 1 else "es", engine, accelerator.device, total_steps, recipe.effective_batch)
 
     # --- the loop --------------------------------------------------------------------------
     stopped_early = False
