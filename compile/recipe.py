@@ -67,7 +67,7 @@ class Recipe(BaseModel):
     schedule: Literal["cosine"] = "cosine"
     warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
     grad_clip: float | None = Field(default=1.0, gt=0)
-    # Batches, in conversations: effective batch = per_device_batch × grad_accum × gpus.
+    # Batches, in conversations: effective batch = per_device_batch × grad_accum × processes × machines.
     per_device_batch: int = Field(ge=1)
     grad_accum: int = Field(default=1, ge=1)
     max_seq_len: int = Field(ge=16)                    # longer conversations are truncated
@@ -80,10 +80,13 @@ class Recipe(BaseModel):
     early_stopping_patience: int | None = Field(default=None, ge=1)
     save_every_steps: int | None = Field(default=None, ge=1)  # resume points between evals
     seed: int = 0
-    # Where: this process (CPU or one GPU), or N GPUs under accelerate / torchrun.
+    # Where: this process (CPU or one GPU), or `processes` per machine (one per GPU on CUDA, CPU
+    # processes over gloo on the CPU) on `machines` machines, started by accelerate / torchrun.
+    # More than one process in all, and the compile trains through the launcher (compile.launch).
     device: Literal["auto", "cpu", "cuda"] = "auto"
     launcher: Literal["none", "accelerate", "torchrun"] = "none"
-    gpus: int = Field(default=1, ge=1)
+    processes: int = Field(default=1, ge=1)
+    machines: int = Field(default=1, ge=1)
     deepspeed: str | None = None          # a DeepSpeed JSON, relative to compile/recipes/ or absolute
     # Training on a CPU: matmuls under bfloat16 autocast (weights, gradients and AdamW stay fp32).
     # Where the CPU multiplies bf16 natively (AVX512-BF16, AMX) a step takes ~0.7x the time;
@@ -92,8 +95,13 @@ class Recipe(BaseModel):
     cpu_autocast: Literal["off", "bf16", "auto"] = "off"
 
     @property
+    def world_size(self) -> int:
+        """Training processes in all, over every machine."""
+        return self.processes * self.machines
+
+    @property
     def effective_batch(self) -> int:
-        return self.per_device_batch * self.grad_accum * self.gpus
+        return self.per_device_batch * self.grad_accum * self.world_size
 
     @property
     def deepspeed_path(self) -> Path | None:
@@ -122,14 +130,17 @@ class Recipe(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
-        if self.launcher == "none" and self.gpus != 1:
-            raise ValueError(f"gpus={self.gpus} needs a launcher (accelerate or torchrun), got launcher 'none'")
+        if self.launcher == "none" and self.world_size != 1:
+            raise ValueError(f"processes={self.processes} x machines={self.machines} needs a launcher "
+                             "(accelerate or torchrun), got launcher 'none'")
         if self.deepspeed is not None and self.launcher == "none":
             raise ValueError("a deepspeed config needs a launcher (accelerate or torchrun), got launcher 'none'")
         if self.deepspeed is not None and self.optimizer == "adamw_8bit":
             raise ValueError("adamw_8bit (bitsandbytes) is for one GPU; with DeepSpeed use optimizer 'adamw'")
-        if self.launcher != "none" and self.device == "cpu":
-            raise ValueError(f"launcher {self.launcher!r} runs on GPUs; device 'cpu' contradicts it")
+        if self.world_size > 1 and self.device == "auto":
+            # the launcher's environment (DS_ACCELERATOR, threads) and the backend (nccl or gloo)
+            # follow the device, so a multi-process recipe names it
+            raise ValueError(f"{self.world_size} processes need device 'cuda' or 'cpu', not 'auto'")
         if self.model.source == SCRATCH and self.model.scratch.max_position_embeddings < self.max_seq_len:
             raise ValueError(f"max_seq_len={self.max_seq_len} exceeds the scratch model's "
                              f"max_position_embeddings={self.model.scratch.max_position_embeddings}")
@@ -137,7 +148,7 @@ class Recipe(BaseModel):
 
     def dry_run(self, *, steps: int = 2, stand_in: TinyModelConfig | None = None) -> Recipe:
         """This recipe's loop on the CPU in one process: a tiny scratch model stands in for the
-        real one, CUDA-only parts (bf16, 8-bit AdamW, DeepSpeed, several GPUs) are turned off,
+        real one, CUDA-only parts (bf16, 8-bit AdamW, DeepSpeed, several processes) are turned off,
         and training stops after `steps` optimizer steps. Everything else is kept."""
         stand_in = stand_in or TinyModelConfig(vocab_size=320, hidden_size=32, intermediate_size=64,
                                                num_layers=1, num_heads=2, num_kv_heads=1)
@@ -146,7 +157,7 @@ class Recipe(BaseModel):
         return self.model_copy(update={
             "name": f"{self.name} (dry run)",
             "model": ModelSpec(source=SCRATCH, dtype="float32", attention="sdpa", scratch=stand_in),
-            "optimizer": "adamw", "device": "cpu", "launcher": "none", "gpus": 1, "deepspeed": None,
+            "optimizer": "adamw", "device": "cpu", "launcher": "none", "processes": 1, "machines": 1, "deepspeed": None,
             "max_steps": steps,
         })
 

@@ -67,6 +67,11 @@ class Store:
             raise ValueError(f"fingerprint must be a lowercase hex digest, got {fp!r}")
         return self.root / kind / fp
 
+    def partial_path(self, kind: str, fp: str) -> Path:
+        """Where `get_or_create` builds the artifact (and a killed build left its work)."""
+        final = self.path(kind, fp)
+        return final.parent / ".partial" / fp
+
     def exists(self, kind: str, fp: str) -> bool:
         return (self.path(kind, fp) / MANIFEST).is_file()
 
@@ -92,7 +97,7 @@ class Store:
         with FileLock(str(locks / f"{fp}.lock"), timeout=self.lock_timeout):
             if (final / MANIFEST).is_file():        # another process built it while we waited
                 return final
-            partial = final.parent / ".partial" / fp
+            partial = self.partial_path(kind, fp)
             resumed = partial.exists() and any(partial.iterdir())
             partial.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()

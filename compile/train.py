@@ -4,8 +4,8 @@
                    system_prompt="You are a helpful travel booking assistant.", out_dir=Path("run"))
 
     python -m compile.train --recipe smollm2-135m --data DATASET_DIR --system-prompt "..." --out RUN_DIR
-    # several GPUs: compile.launch.build_launch_command(recipe, ...) wraps this command in
-    # `accelerate launch` or `torchrun`; the loop below is the same in every process.
+    # several processes (GPUs, or CPU processes over gloo): compile.launch runs this command
+    # under `accelerate launch` or `torchrun`; the loop below is the same in every process.
 
 The loop reads top to bottom: setup, data, model, optimizer and schedule, resume; then per
 optimizer step: micro-batches (gradient accumulation) -> clip -> step -> eval -> best
@@ -21,6 +21,7 @@ out_dir:
     state/          the last resume point (accelerate state: model, optimizer, RNG; scheduler;
                     progress), removed when training finishes
     training.json   the TrainResult
+    logs/           rank<N>.log per process when launched (compile.launch); rank<N>.failed on error
 A run killed at any point and started again with the same arguments carries on from state/
 and ends with the weights an uninterrupted run would have had.
 """
@@ -35,6 +36,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +54,7 @@ from compile.dataset import (
     epoch_batches,
     tokenize_conversations,
 )
+from compile.launch import FAILED_SUFFIX, LOGS_DIR, RESULT_FILE
 from compile.packed_attention import PACKED_SDPA
 from compile.recipe import Recipe, load_recipe, parse_overrides
 from compile.store import fingerprint
@@ -62,7 +65,7 @@ from harness.transcript import Conversation, read_jsonl
 __all__ = ["EvalPoint", "TrainResult", "main", "train"]
 
 log = logging.getLogger(__name__)
-RESULT_FILE = "training.json"
+FAULT_ENV = "SUBTERRA_TRAIN_FAULT"    # "RANK:STEP": that rank raises after that step (tests)
 STATE_COMPLETE = "complete"           # written last into a resume point
 
 
@@ -112,15 +115,22 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
                            "check it on the CPU with recipe.dry_run() (or `--set device=cpu` for a small model)")
     on_cuda = recipe.device == "cuda" or (recipe.device == "auto" and torch.cuda.is_available())
     ds_config = recipe.deepspeed_config()
-    if recipe.launcher == "none":
+    if recipe.world_size == 1:
         # accelerate keeps its state per process and refuses a second Accelerator with another
         # precision; a gate compiles several recipes in one process (transformers' Trainer
         # resets it the same way).
         from accelerate.state import AcceleratorState
 
         AcceleratorState._reset_state(reset_partial_state=True)
+    from accelerate.utils import InitProcessGroupKwargs, ProjectConfiguration
+
     accelerator = Accelerator(
-        cpu=not on_cuda,
+        # accelerate takes its DeepSpeed path only off `cpu`, and finds no backend on a machine
+        # without GPUs: there the ranks meet over gloo (the launcher set DS_ACCELERATOR=cpu)
+        cpu=not on_cuda and not ds_config,
+        # every machine writes its resume point (RNG states, scheduler, progress) into its own folder
+        project_config=ProjectConfiguration(save_on_each_node=True),
+        kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")] if ds_config and not on_cuda else None,
         mixed_precision="bf16" if (ds_config and recipe.model.dtype == "bfloat16")
         or (not on_cuda and recipe.cpu_autocast == "bf16") else "no",
         gradient_accumulation_steps=recipe.grad_accum,
@@ -131,8 +141,13 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
     if ds_config:  # no DataLoader goes through prepare(), so DeepSpeed is told the micro-batch here
         accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = recipe.per_device_batch
     main_process, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
+    if world != recipe.world_size:
+        raise RuntimeError(f"recipe {recipe.name!r} trains on {recipe.world_size} processes but this run has {world}: "
+                           "start it through compile.launch (accelerate launch / torchrun)")
     set_seed(recipe.seed)
-    if main_process:
+    # Each machine keeps its own run folder (its ranks' resume point; the checkpoint is machine
+    # 0's), so folders are tended by each machine's first process (the main one on one machine).
+    if accelerator.is_local_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in ("best", "state"):
             _recover_dir(out_dir / name)
@@ -172,6 +187,11 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
         recipe=recipe.model_dump(mode="json", exclude={"name", "description"}), system_prompt=system_prompt,
         train=[c.id for c in train_conversations], eval=[c.id for c in eval_conversations]))
     accelerator.register_for_checkpointing(scheduler, progress)
+
+    engine = f"DeepSpeed ZeRO-{accelerator.state.deepspeed_plugin.zero_stage}" if ds_config else \
+        (f"DDP over {accelerator.state.backend}" if world > 1 else "one process")
+    _log(main_process, "training %s on %d process%s (%s, %s): %d steps of %d conversations", recipe.name, world,
+         "" if world == 1 else "es", engine, accelerator.device, total_steps, recipe.effective_batch)
 
     # --- resume from the last resume point, if a killed run left one --------------------------
     state_dir, best_dir = out_dir / "state", out_dir / "best"
@@ -269,9 +289,10 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
         input_tokens=progress.input_tokens,
         seconds=round(seconds_before + time.perf_counter() - started, 3),
         tokens_per_second=round(progress.train_tokens / max(progress.step_seconds, 1e-9), 1),
-        stopped_early=stopped_early, resumed_from_step=resumed_from, parameters=parameters)
+        stopped_early=stopped_early, resumed_from_step=resumed_from, parameters=parameters, processes=world)
     if main_process:
         (out_dir / RESULT_FILE).write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    if accelerator.is_local_main_process:
         shutil.rmtree(state_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
     return result
@@ -354,12 +375,12 @@ def _save_pretrained(accelerator: Any, model: Any, tokenizer: Any, target: Path)
 
 def _save_state(accelerator: Any, target: Path) -> None:
     tmp = target.with_name(target.name + ".tmp")
-    if accelerator.is_main_process:
+    if accelerator.is_local_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    if accelerator.is_local_main_process:
         # Written last: a resume point counts only once everything else in it is on disk.
         (tmp / STATE_COMPLETE).write_text("", encoding="utf-8")
         _replace_dir(tmp, target)
@@ -394,12 +415,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--system-prompt", required=True)
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    recipe = load_recipe(args.recipe, parse_overrides(args.set))
-    splits = {name: read_jsonl(args.data / f"{name}.jsonl", Conversation) for name in ("train", "eval")}
-    result = train(recipe, splits["train"], splits["eval"], system_prompt=args.system_prompt, out_dir=args.out)
-    print(result.model_dump_json(indent=2))
+    rank = int(os.environ.get("RANK", "0"))          # set by torchrun (and accelerate's launch of it)
+    launched = "LOCAL_RANK" in os.environ
+    logs = args.out / LOGS_DIR
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", force=True)
+    logging.getLogger("accelerate").setLevel(logging.WARNING)      # a line per file of each resume point
+    logging.getLogger("accelerate.utils.other").setLevel(logging.ERROR)   # "Removed shared tensor" (tied embeddings)
+    # DeepSpeed 0.19 calls torch collectives that torch 2.13 renamed, once per step and rank
+    warnings.filterwarnings("ignore", message=r"`torch\.distributed\.\w+` is deprecated", category=FutureWarning)
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()     # "Writing model shards" at each best checkpoint
+    if launched:
+        logs.mkdir(parents=True, exist_ok=True)
+        _log_to_file(logs / f"rank{rank}.log", all_output=rank != 0)
+    try:
+        recipe = load_recipe(args.recipe, parse_overrides(args.set))
+        splits = {name: read_jsonl(args.data / f"{name}.jsonl", Conversation) for name in ("train", "eval")}
+        result = train(recipe, splits["train"], splits["eval"], system_prompt=args.system_prompt, out_dir=args.out,
+                       on_step=_injected_fault(rank))
+    except Exception as error:
+        if launched:     # the launcher's parent names this rank and shows its log (compile.launch)
+            import traceback
+
+            (logs / f"rank{rank}{FAILED_SUFFIX}").write_text(
+                traceback.format_exc() + f"{type(error).__name__}: {error}\n", encoding="utf-8")
+        raise
+    if rank == 0:
+        print(f"result: {args.out / RESULT_FILE} (best eval loss {result.best_eval_loss:.4f} at step {result.best_step})")
     return 0
+
+
+def _log_to_file(path: Path, *, all_output: bool) -> None:
+    """Rank 0 keeps the terminal and copies its log lines to `path`; the other ranks write
+    everything (their log, warnings, tracebacks, native libraries' prints) to `path` only."""
+    handle = path.open("a", encoding="utf-8", buffering=1)
+    handle.write(f"--- pid {os.getpid()} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    if all_output:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)       # the root logger's handler writes to fd 2 too
+        return
+    file_handler = logging.StreamHandler(handle)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(file_handler)
+
+
+def _injected_fault(rank: int) -> Callable[[int], None] | None:
+    """`SUBTERRA_TRAIN_FAULT=RANK:STEP`: that rank fails after that optimizer step, as a crash in
+    one process would (the launcher tests use it); unset, nothing."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return None
+    fault_rank, _, fault_step = spec.partition(":")
+    if int(fault_rank) != rank:
+        return None
+
+    def fail(step: int) -> None:
+        if step == int(fault_step):
+            raise RuntimeError(f"fault injected by {FAULT_ENV}={spec} after step {step}")
+    return fail
 
 
 if __name__ == "__main__":

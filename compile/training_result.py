@@ -33,3 +33,4 @@ class TrainResult(BaseModel):
     stopped_early: bool
     resumed_from_step: int | None
     parameters: int
+    processes: int = 1                   # training processes, over all machines

@@ -22,7 +22,7 @@ def test_paper_recipes_match_the_paper() -> None:
     assert (exp1.lr, exp1.schedule, exp1.effective_batch, exp1.epochs) == (2e-5, "cosine", 16, 20)
     exp2 = load_recipe("qwen3-8b")            # §4.2-4.3
     assert (exp2.model.source, exp2.model.dtype, exp2.optimizer) == ("Qwen/Qwen3-8B", "bfloat16", "adamw")
-    assert (exp2.lr, exp2.effective_batch, exp2.epochs, exp2.gpus) == (2e-5, 32, 10, 8)
+    assert (exp2.lr, exp2.effective_batch, exp2.epochs, exp2.processes) == (2e-5, 32, 10, 8)
 
 
 def test_deepspeed_config_is_zero3_and_accelerate_fills_it_from_the_recipe() -> None:

@@ -39,7 +39,7 @@ def test_with_keys_only_the_device_is_missing(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-oai")
     (line,) = preflight(load_suite(ROOT / "test_suites/paper/zoom.gate.yaml"))
-    assert line.endswith("compile recipe qwen3-8b trains on 8 CUDA GPUs (recipe device: cuda, gpus: 8); this machine has 0")
+    assert line.endswith("compile recipe qwen3-8b trains on 8 CUDA GPUs (recipe device: cuda, processes: 8); this machine has 0")
 
 
 def test_the_offline_suite_has_nothing_missing() -> None:

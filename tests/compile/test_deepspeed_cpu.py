@@ -1,0 +1,57 @@
+"""DeepSpeed itself on this kind of machine, before the trainer builds on it: a plain torch.nn
+model takes ZeRO-2 and ZeRO-3 optimizer steps in 2 CPU processes over gloo (DS_ACCELERATOR=cpu)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from compile.launch import launch_environment
+from compile.recipe import load_recipe
+
+STEPS = '''
+import sys, torch, deepspeed
+deepspeed.init_distributed(dist_backend="gloo")
+rank = torch.distributed.get_rank()
+for stage in (2, 3):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+    config = {"train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 1,
+              "optimizer": {"type": "AdamW", "params": {"lr": 1e-2, "torch_adam": True}},
+              "zero_optimization": {"stage": stage}}
+    engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=config)
+    x = torch.randn(4, 16, generator=torch.Generator().manual_seed(rank))
+    losses = []
+    for _ in range(3):
+        loss = torch.nn.functional.mse_loss(engine(x), x.sum(1, keepdim=True))
+        engine.backward(loss)
+        engine.step()
+        losses.append(round(loss.item(), 5))
+    print(f"rank {rank} stage {stage} accelerator {deepspeed.get_accelerator().device_name()} "
+          f"backend {torch.distributed.get_backend()} losses {losses}", flush=True)
+'''
+
+
+@pytest.mark.slow
+def test_zero2_and_zero3_steps_run_in_two_cpu_processes(tmp_path) -> None:
+    pytest.importorskip("deepspeed")
+    script = tmp_path / "steps.py"
+    script.write_text(STEPS)
+    env = {**os.environ, **launch_environment(load_recipe("tiny-cpu-zero3"))}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+                           "--nproc_per_node", "2", str(script)], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = sorted(line for line in done.stdout.splitlines() if line.startswith("rank "))
+    assert len(lines) == 4 and all("accelerator cpu backend gloo" in line for line in lines), done.stdout
+    by_stage = {}
+    for line in lines:
+        rank, stage, losses = line.split()[1], line.split()[3], line.split("losses ")[1]
+        by_stage.setdefault(rank, {})[stage] = json.loads(losses)
+        assert by_stage[rank][stage][-1] < by_stage[rank][stage][0]   # the steps learn
+    # ZeRO-3 shards parameters as well as optimizer state: the same arithmetic, the same losses
+    assert all(stages["2"] == pytest.approx(stages["3"], rel=1e-4) for stages in by_stage.values())
