@@ -39,9 +39,9 @@ def gate_dir(pytester: pytest.Pytester) -> pytest.Pytester:
 def _collected(pytester: pytest.Pytester, *args: str) -> list[str]:
     result = pytester.runpytest("test_suites", "-p", "no:cacheprovider", "--collect-only", "-q", *args)
     assert result.ret == 0, result.stdout.str()
-    # A test function whose cases the settings all removed shows as one skipped "NOTSET".
-    return [line.split("[", 1)[1].rstrip("]") for line in result.stdout.lines
-            if "::test_" in line and not line.endswith("[NOTSET]")]
+    # A test function whose cases the settings all removed is deselected, never a "NOTSET" skip.
+    assert "NOTSET" not in result.stdout.str()
+    return [line.split("[", 1)[1].rstrip("]") for line in result.stdout.lines if "::test_" in line]
 
 
 def test_the_suite_alone_gives_every_condition_and_threshold(gate_dir: pytest.Pytester) -> None:
@@ -56,6 +56,12 @@ def test_options_narrow_conditions_and_scenarios_and_drop_thresholds_they_leave(
     ids = _collected(gate_dir, "--gate-conditions", "orchestrated, langgraph", "--gate-n", "2")
     assert sorted(ids) == sorted(f"small:travel_booking/{c}/scenario-{i:03d}"
                                  for c in ("orchestrated", "langgraph") for i in range(2))
+
+
+def test_a_function_left_without_cases_is_deselected_not_skipped(gate_dir: pytest.Pytester) -> None:
+    result = gate_dir.runpytest("test_suites", "-p", "no:cacheprovider", "--collect-only", "-q",
+                                "--gate-conditions", "langgraph")
+    assert "(1 deselected)" in result.stdout.str() and "NOTSET" not in result.stdout.str()
 
 
 def test_an_ini_key_applies_and_the_command_line_wins_over_it(gate_dir: pytest.Pytester) -> None:
