@@ -29,7 +29,8 @@ from gate.suite import (
 )
 from harness.judges.actions import summarize_actions
 from harness.judges.rubric import FAILURE_AT_OR_BELOW
-from harness.reliability import cluster_bootstrap_ci, pass_hat_k
+from harness.reliability import pass_hat_k
+from harness.stats import cluster_bootstrap_ci
 
 if TYPE_CHECKING:
     from compile.pipeline import CompiledModel

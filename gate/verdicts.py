@@ -35,8 +35,15 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from harness.reliability import cluster_bootstrap_ci, cluster_means, scenarios_to_decide
-from harness.stats import CI, N_RESAMPLES, Seed, wilcoxon_signed_rank
+from harness.reliability import scenarios_to_decide
+from harness.stats import (
+    CI,
+    N_RESAMPLES,
+    Seed,
+    cluster_bootstrap_ci,
+    cluster_means,
+    wilcoxon_signed_rank,
+)
 
 __all__ = ["RULE", "VERDICT_LABELS", "Evidence", "InconclusivePolicy", "Verdict", "decide", "gate_passes",
            "paired_evidence"]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -47,6 +47,8 @@ __all__ = [
     "align_by_scenario",
     "bootstrap_mean_ci",
     "bootstrap_mean_difference_ci",
+    "cluster_bootstrap_ci",
+    "cluster_means",
     "cohens_d",
     "compare_conditions",
     "conversation_stats",
@@ -174,6 +176,49 @@ class RankTest(BaseModel):
     n_a: int
     n_b: int
     note: str = ""
+
+
+def cluster_means(values: Mapping[tuple[int, int], float]) -> dict[int, float]:
+    """(scenario, trial) → value, as scenario → mean over its trials."""
+    sums: dict[int, list[float]] = {}
+    for (scenario, _trial), v in values.items():
+        sums.setdefault(scenario, []).append(v)
+    return {s: float(np.mean(v)) for s, v in sorted(sums.items())}
+
+
+def _ratio_of_totals(sums: np.ndarray, counts: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.sum(sums, axis=axis) / np.sum(counts, axis=axis)
+
+
+def cluster_bootstrap_ci(values: Sequence[float], clusters: Sequence[Hashable], *,
+                         n_resamples: int = N_RESAMPLES, confidence: float = 0.95, seed: Seed = 0) -> CI:
+    """Percentile bootstrap CI of the mean of `values`, resampling whole clusters.
+
+    `clusters[i]` names the cluster (scenario) of `values[i]`. One cluster gives the
+    degenerate interval [mean, mean]; no values, a ValueError.
+    """
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 1 or x.size != len(clusters):
+        raise ValueError(f"expected one cluster per value, found {x.size} values and {len(clusters)} clusters")
+    if x.size == 0:
+        raise ValueError("expected at least one observation for a bootstrap CI, found none")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("expected finite numbers, found NaN or infinity")
+    order = sorted(set(clusters), key=repr)
+    where = {c: i for i, c in enumerate(order)}
+    sums, counts = np.zeros(len(order)), np.zeros(len(order))
+    for v, c in zip(x, clusters, strict=True):
+        sums[where[c]] += v
+        counts[where[c]] += 1
+    estimate = float(x.mean())
+    if len(order) == 1:
+        return CI(estimate=estimate, low=estimate, high=estimate, confidence=confidence, n_resamples=n_resamples)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    res = sps.bootstrap((sums, counts), _ratio_of_totals, paired=True, vectorized=True, n_resamples=n_resamples,
+                        batch=default_batch(len(order), n_resamples), confidence_level=confidence,
+                        method="percentile", rng=rng)
+    return CI(estimate=estimate, low=float(res.confidence_interval.low), high=float(res.confidence_interval.high),
+              confidence=confidence, n_resamples=n_resamples)
 
 
 def wilcoxon_signed_rank(a: Sequence[float], b: Sequence[float]) -> RankTest:
@@ -358,7 +403,7 @@ def compare_conditions(scores_a: Sequence[Scores], scores_b: Sequence[Scores], *
     condition shows the same CI in every comparison it appears in.
 
     `clusters` (paired only): the scenario of each pair, when scenarios ran several trials.
-    The CIs then resample whole scenarios (`harness.reliability.cluster_bootstrap_ci`) and
+    The CIs then resample whole scenarios (`cluster_bootstrap_ci`) and
     the Wilcoxon test pairs per-scenario means; without repeats it changes nothing.
     """
     if paired and len(scores_a) != len(scores_b):
@@ -374,8 +419,6 @@ def compare_conditions(scores_a: Sequence[Scores], scores_b: Sequence[Scores], *
         b = np.array([s.get(criterion) for s in scores_b], dtype=float)
         ci = {"n_resamples": n_resamples, "confidence": confidence}
         if clustered:
-            from harness.reliability import cluster_bootstrap_ci, cluster_means
-
             keys = [(c, j) for j, c in enumerate(clusters)]   # type: ignore[arg-type]
             means_a = list(cluster_means(dict(zip(keys, a, strict=True))).values())
             means_b = list(cluster_means(dict(zip(keys, b, strict=True))).values())

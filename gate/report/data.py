@@ -41,7 +41,6 @@ from harness.judges.agreement import agreement
 from harness.judges.rubric import CRITERIA, Scores
 from harness.llm.pricing import Overrides, Price, UnknownPriceError, price_for
 from harness.procedure import Procedure
-from harness.reliability import cluster_bootstrap_ci
 from harness.scenarios import Scenario
 from harness.stats import (
     CI,
@@ -49,6 +48,7 @@ from harness.stats import (
     Comparison,
     align_by_scenario,
     bootstrap_mean_ci,
+    cluster_bootstrap_ci,
     compare_conditions,
     conversation_stats,
     failure_rate,

@@ -13,6 +13,8 @@ from harness.stats import (
     align_by_scenario,
     bootstrap_mean_ci,
     bootstrap_mean_difference_ci,
+    cluster_bootstrap_ci,
+    cluster_means,
     cohens_d,
     compare_conditions,
     conversation_stats,
@@ -281,3 +283,37 @@ def test_align_by_scenario_and_formatting() -> None:
         align_by_scenario({1: 1}, {2: 2})
     assert [format_p(p) for p in (0.0004, 0.292, 0.032, 1.0)] == ["< .001", ".292", ".032", "1.000"]
     assert [significance_stars(p) for p in (0.0009, 0.002, 0.03, 0.2)] == ["***", "**", "*", ""]
+
+
+def test_cluster_means_average_each_scenario_s_trials() -> None:
+    assert cluster_means({(0, 0): 4, (0, 1): 2, (1, 0): 5}) == {0: 3.0, 1: 5.0}
+
+
+def test_a_cluster_bootstrap_of_singletons_is_the_plain_bootstrap() -> None:
+    x = [4, 5, 3, 4, 5, 2, 4]
+    plain, clustered = bootstrap_mean_ci(x, seed=3), cluster_bootstrap_ci(x, list(range(len(x))), seed=3)
+    assert clustered.estimate == plain.estimate
+    assert clustered.low == pytest.approx(plain.low) and clustered.high == pytest.approx(plain.high)
+
+
+def test_clustering_widens_the_ci_when_trials_of_a_scenario_agree() -> None:
+    # Three identical trials per scenario: no more information than one trial each.
+    per_scenario = [1.0, 0.0, 2.0, -1.0, 0.5, 1.5]
+    values = [v for v in per_scenario for _ in range(3)]
+    clusters = [i for i in range(6) for _ in range(3)]
+    naive = bootstrap_mean_ci(values, seed=0)
+    clustered = cluster_bootstrap_ci(values, clusters, seed=0)
+    one_each = bootstrap_mean_ci(per_scenario, seed=0)
+    assert clustered.high - clustered.low > 1.3 * (naive.high - naive.low)
+    assert clustered.high - clustered.low == pytest.approx(one_each.high - one_each.low, rel=0.1)
+
+
+def test_one_cluster_is_a_degenerate_interval_and_bad_input_is_refused() -> None:
+    ci = cluster_bootstrap_ci([1, 2, 3], [0, 0, 0])
+    assert (ci.low, ci.estimate, ci.high) == (2.0, 2.0, 2.0)
+    with pytest.raises(ValueError, match="one cluster per value"):
+        cluster_bootstrap_ci([1, 2], [0])
+    with pytest.raises(ValueError, match="none"):
+        cluster_bootstrap_ci([], [])
+    with pytest.raises(ValueError, match="finite"):
+        cluster_bootstrap_ci([np.nan, 1], [0, 1])
