@@ -295,6 +295,8 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
     if accelerator.is_local_main_process:
         shutil.rmtree(state_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
+    if world > 1:
+        accelerator.end_training()     # leave the process group: gloo's threads can abort a rank at exit
     return result
 
 
