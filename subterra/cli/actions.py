@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from subterra.cli import EXIT_INPUT_ERROR, Command, command, console
-from subterra.cli.reports import add_reports_argument, read_reports
+from subterra.cli import Command, command
+from subterra.cli.reports import add_reports_argument, print_figures
 
 
 def _share(part: int, whole: int) -> str:
@@ -39,13 +39,5 @@ def _actions(p: argparse.ArgumentParser) -> Command:
     add_reports_argument(p)
 
     def run(args: argparse.Namespace) -> int:
-        reports = read_reports(args.reports)
-        if reports is None:
-            return EXIT_INPUT_ERROR
-        lines = [line for report in reports for line in figures(report)]
-        if not lines:
-            console.print("no procedure with tools in these reports")
-        for line in lines:
-            console.print(line, highlight=False, markup=False)
-        return 0
+        return print_figures(args.reports, figures, none="no procedure with tools in these reports")
     return run

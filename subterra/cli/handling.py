@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from subterra.cli import EXIT_INPUT_ERROR, Command, command, console
-from subterra.cli.reports import add_reports_argument, read_reports
+from subterra.cli import Command, command
+from subterra.cli.reports import add_reports_argument, print_figures
 
 
 def _share(part: int, whole: int, rate: float | None) -> str:
@@ -54,11 +54,5 @@ def _handling(p: argparse.ArgumentParser) -> Command:
     add_reports_argument(p)
 
     def run(args: argparse.Namespace) -> int:
-        reports = read_reports(args.reports)
-        if reports is None:
-            return EXIT_INPUT_ERROR
-        for report in reports:
-            for line in figures(report):
-                console.print(line, markup=False)
-        return 0
+        return print_figures(args.reports, figures)
     return run

@@ -1,13 +1,14 @@
-"""Reading gate reports for the commands that summarise them (`cost`, `handling`)."""
+"""Reading gate reports for the commands that summarise them (`cost`, `handling`, `actions`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from subterra.cli import err_console
+from subterra.cli import EXIT_INPUT_ERROR, console, err_console
 
 
 def add_reports_argument(p: argparse.ArgumentParser) -> None:
@@ -29,3 +30,17 @@ def read_reports(given: list[Path]) -> list[dict[str, Any]] | None:
             err_console.print(f"error: {path}: not a readable report.json ({e})", markup=False)
             return None
     return reports
+
+
+def print_figures(reports: list[Path], figures: Callable[[dict[str, Any]], list[str]], *, none: str = "") -> int:
+    """A summary command's body: `figures(report)`'s lines for each report, or `none` when
+    they give no line; the command's exit status."""
+    read = read_reports(reports)
+    if read is None:
+        return EXIT_INPUT_ERROR
+    lines = [line for report in read for line in figures(report)]
+    if not lines and none:
+        console.print(none, markup=False)
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
+    return 0
