@@ -60,8 +60,10 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
                 err(f"decision hub edge to '{edge.to}' needs a `when` condition",
                     base + ("next", i), nid)
             if edge.examples and node.role is not Role.USER:
+                hint = (f"; the customer's words on this branch are customer step '{edge.to}'s own: move "
+                        f"them to its `examples`" if edge.to in nodes and nodes[edge.to].role is Role.USER else "")
                 err(f"edge to '{edge.to}' has `examples`, but only a customer (user) turn's edges "
-                    "may: they are what the customer says to take the branch", base + ("next", i), nid)
+                    f"may: they are what the customer says to take the branch{hint}", base + ("next", i), nid)
     for nid, path, text in node_templates(procedure):
         try:
             compile_template(text)
