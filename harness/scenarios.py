@@ -25,10 +25,11 @@ from pydantic import (
     field_validator,
 )
 
-from harness.backend.arrange import argument_choices, arrange_backend
+from harness.backend.arrange import argument_choices, arrange_backend, repeated_call
 from harness.backend.spec import BackendSpec, State, load_callable
 from harness.errors import SpecError, SpecErrors
-from harness.procedure.paths import Target, paths_through, sample_paths
+from harness.procedure.paths import Path as NodePath
+from harness.procedure.paths import Target, keyed_walk, paths_through, planned_space, sample_paths
 from harness.procedure.spec import Identifier, Procedure, Role
 from harness.procedure.validate import argument_errors, rendering_errors, template_variables
 from harness.seeds import stable_int
@@ -290,13 +291,38 @@ def sample_scenarios(scenario_set: ScenarioSet, procedure: Procedure, n: int, se
                      max_loops: int = 1) -> list[Scenario]:
     """`n` scenarios, each a seeded draw bound to a path from the coverage sampler."""
     check_against(scenario_set, procedure)
-    paths = sample_paths(procedure, n, seed, max_loops)
+    paths = [possible_path(scenario_set, procedure, path, ("path", seed, i), max_loops=max_loops)
+             for i, path in enumerate(sample_paths(procedure, n, seed, max_loops))]
     out = [draw_scenario(scenario_set, procedure, i, path, seed) for i, path in enumerate(paths)]
     # The very values this run will use render too, so the run cannot fail on a template.
     rendering = rendering_errors(procedure, [s.context for s in out])
     if rendering:
         raise SpecErrors(rendering)
     return out
+
+
+REDRAWS = 64     # walks tried in place of a path the backend can never give
+
+
+def possible_path(scenario_set: ScenarioSet, procedure: Procedure, path: NodePath, key: tuple,
+                  through: Target | None = None, max_loops: int = 1) -> NodePath:
+    """`path`, or, when no backend state can give it (a retry loop repeats a lookup's call and
+    needs another answer: `repeated_call`), the first keyed walk (through `through`) that can.
+    Deterministic, and `path` itself whenever it can happen, so other scenarios keep theirs."""
+    spec = scenario_set.backend
+    if spec is None or not procedure.tools or (repeat := repeated_call(spec, procedure, path)) is None:
+        return path
+    space = planned_space(procedure, max_loops)
+    for attempt in range(REDRAWS):
+        walk = keyed_walk(space, (*key, "possible", attempt), through)
+        if walk is not None and repeated_call(spec, procedure, walk) is None:
+            return walk
+    node, first, second = repeat
+    raise SpecErrors([_error(procedure.source, f"tool step '{node}' is reached again with the same arguments and "
+                             f"must answer '{second}' after '{first}' on every path tried: a scenario draws the "
+                             "customer's details once and a lookup answers the same call alike, so these "
+                             "conversations cannot happen (let the loop end, or give the tool a python behaviour)",
+                             ("nodes", node), node)])
 
 
 def draw_scenario(scenario_set: ScenarioSet, procedure: Procedure, index: int, path: tuple[str, ...], seed: int) -> Scenario:
@@ -338,7 +364,9 @@ def exercising_scenarios(scenario_set: ScenarioSet, procedure: Procedure, base: 
         have = sum(_passes(s.path, target) for s in [*base, *extra])
         if have >= k:
             continue
-        for path in paths_through(procedure, target, k - have, seed, max_loops):
+        label = target if isinstance(target, str) else "->".join(target)
+        for j, path in enumerate(paths_through(procedure, target, k - have, seed, max_loops)):
+            path = possible_path(scenario_set, procedure, path, ("through", seed, label, j), target, max_loops)
             extra.append(draw_scenario(scenario_set, procedure, len(base) + len(extra), path, seed))
     return extra
 

@@ -167,6 +167,34 @@ def _different(value: Any, options: list[Any]) -> Any:
     return f"{value}-X" if not isinstance(value, (int, float)) else value + 1
 
 
+def repeated_call(spec: BackendSpec, procedure: Procedure, path: Sequence[str]) -> tuple[str, str, str] | None:
+    """A lookup `path` makes twice with the same arguments, needing two different results, with
+    nothing written in between: (node, first result, second result); None when there is none.
+
+    A scenario draws the customer's details once, so a retry loop repeats the very call, and a
+    declared lookup answers a repeated call alike: a path that takes the loop and then another
+    branch (fail, retry, succeed) cannot happen with any backend state.
+    """
+    seen: dict[tuple[str, str], str] = {}           # (tool, arguments) -> result the path needs
+    for i, nid in enumerate(path[:-1]):
+        node = procedure.nodes[nid]
+        if node.role is not Role.TOOL or node.tool not in procedure.tools:
+            continue
+        behaviour = spec.tools.get(node.tool)
+        if behaviour is None or behaviour.kind != "lookup":
+            seen.clear()                            # a write (or unknown code): later answers may differ
+            continue
+        edge = next((e for e in node.edges if e.to == path[i + 1]), None)
+        if edge is None:
+            return None
+        needed = edge.result if edge.result is not None else procedure.tools[node.tool].results[0]
+        call = (node.tool, repr(sorted(node.arguments.items())))
+        if call in seen and seen[call] != needed:
+            return nid, seen[call], needed
+        seen.setdefault(call, needed)
+    return None
+
+
 def argument_choices(procedure: Procedure, variables: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """Per argument name, the choices of the variable its template is exactly (for mismatches)."""
     out: dict[str, list[Any]] = {}
@@ -184,4 +212,4 @@ def copy_state(state: State) -> State:
 
 
 __all__ = ["Record", "Replay", "ToolStep", "argument_choices", "arrange_backend", "path_tool_steps",
-           "render_tables", "replay_path"]
+           "render_tables", "repeated_call", "replay_path"]

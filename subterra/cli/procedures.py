@@ -39,7 +39,8 @@ BACKEND_SAMPLE = 200
 def _backend_report(proc, sset) -> list[SpecError]:
     """Draw scenarios and replay their paths on their arranged backends: how many contradict."""
     from harness.backend import replay_path
-    from harness.procedure.paths import TooManyLoops
+    from harness.backend.arrange import repeated_call
+    from harness.procedure.paths import TooManyLoops, sample_paths
     from harness.scenarios import sample_scenarios
 
     try:
@@ -54,6 +55,12 @@ def _backend_report(proc, sset) -> list[SpecError]:
     console.print(f"  backend: {len(sset.backend.tables)} tables, {len(sset.backend.tools)} tools; "
                   f"{BACKEND_SAMPLE} scenarios drawn (seed 0), {steps} tool steps, "
                   f"{contradicting} whose backend contradicts their path", highlight=False)
+    repeats = [r for p in sample_paths(proc, BACKEND_SAMPLE, 0) if (r := repeated_call(sset.backend, proc, p))]
+    if repeats:
+        node, first, second = repeats[0]
+        console.print(f"  {len(repeats)} sampled paths could not happen and were redrawn: they reach a lookup "
+                      f"again with the same arguments and need another answer (e.g. '{node}': '{first}', then "
+                      f"'{second}'); a scenario draws the customer's details once", highlight=False)
     return []
 
 

@@ -1,7 +1,8 @@
-"""Procedures that act, end to end offline: the shipped card dispute and a ride booking drawn
-by a new user (the customer opens the chat, node ids from a dialogue dataset such as `yes` and
-`no`): validate, paths, 0 scenarios whose backend contradicts their path, offline
-conversations whose backend ends as their path implies."""
+"""Procedures that act, end to end offline: the shipped card dispute and flowcharts drawn by a
+new user from a dialogue dataset (ride and taxi booking where the customer opens the chat, a
+doctor's appointment behind two-tier authentication, a bank fraud report whose authentication
+retries; node ids such as `yes` and `no`): validate, paths, 0 scenarios whose backend
+contradicts their path, offline conversations whose backend ends as their path implies."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.backend import replay_path
+from harness.backend.arrange import repeated_call
 from harness.conditions import build_condition
 from harness.judges.actions import judge_actions, summarize_actions
 from harness.llm import get_model
@@ -23,8 +25,8 @@ from subterra.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 DOMAINS = {
     "card_dispute": (ROOT / "procedures" / "card_dispute.yaml", ROOT / "scenarios" / "card_dispute.yaml"),
-    "ride_booking": (ROOT / "tests" / "domains" / "ride_booking" / "procedure.yaml",
-                     ROOT / "tests" / "domains" / "ride_booking" / "scenarios.yaml"),
+    **{name: (ROOT / "tests" / "domains" / name / "procedure.yaml", ROOT / "tests" / "domains" / name / "scenarios.yaml")
+       for name in ("ride_booking", "taxi_booking", "doctor_appointment")},
 }
 
 
@@ -57,3 +59,20 @@ def test_offline_orchestrated_acts_right(domain: str) -> None:
                                                                                            strict=True)])
     assert summary.end_state_match_rate == 1.0 and summary.tool_call_accuracy == 1.0
     assert [t.terminal or t.turns[-1].speaker for t in transcripts]   # every conversation ended somewhere
+
+
+def test_a_retry_that_repeats_a_lookup_draws_only_paths_that_can_happen(capsys: pytest.CaptureFixture) -> None:
+    # Failing authentication and passing it on the retry with the same details cannot happen
+    # (a lookup answers the same call alike): sampling draws other walks in their place, the
+    # loop is still exercised (every try failing), and validate says how many it redrew.
+    domain = ROOT / "tests" / "domains" / "bank_fraud"
+    proc, scenario_set = load_procedure(domain / "procedure.yaml"), load_scenario_set(domain / "scenarios.yaml")
+    scenarios = sample_scenarios(scenario_set, proc, 60, 0)
+    assert not any(repeated_call(scenario_set.backend, proc, s.path) for s in scenarios)
+    assert any(s.path.count("auth1") == 2 for s in scenarios)
+    assert not any(replay_path(s.backend.spec, proc, s.path, s.context, s.backend.initial).contradictions
+                   for s in scenarios)
+    assert sample_scenarios(scenario_set, proc, 60, 0) == scenarios          # deterministic
+    assert main(["validate", str(domain / "procedure.yaml"), str(domain / "scenarios.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "0 whose backend contradicts their path" in out and "could not happen and were redrawn" in out
