@@ -76,3 +76,30 @@ def test_a_retry_that_repeats_a_lookup_draws_only_paths_that_can_happen(capsys: 
     assert main(["validate", str(domain / "procedure.yaml"), str(domain / "scenarios.yaml")]) == 0
     out = capsys.readouterr().out
     assert "0 whose backend contradicts their path" in out and "could not happen and were redrawn" in out
+
+
+OUTSIDE = ("taxi_booking", "doctor_appointment", "bank_fraud")
+
+
+@pytest.mark.parametrize("domain", OUTSIDE)
+def test_outside_flowchart_validate_sample_and_act_through_langgraph(domain: str,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    # A flowchart drawn by a new user, end to end offline: validate, sample (every scenario's
+    # backend consistent with its path), then the LangGraph baseline's conversations: its
+    # backend ends where each path implies in most conversations, and its calls are right.
+    proc_path = ROOT / "tests" / "domains" / domain / "procedure.yaml"
+    scen_path = proc_path.with_name("scenarios.yaml")
+    assert main(["validate", str(proc_path), str(scen_path)]) == 0
+    assert "0 whose backend contradicts their path" in capsys.readouterr().out
+    proc = load_procedure(proc_path)
+    scenarios = sample_scenarios(load_scenario_set(scen_path), proc, 10, 5)
+    assert len({s.path[-1] for s in scenarios}) >= 2          # failure branches drawn too
+    offline = get_model("offline")
+    transcripts = asyncio.run(run_conversations(build_condition("langgraph", proc, offline),
+                                                UserSimulator(offline, proc), scenarios))
+    verdicts = [judge_actions(proc, s, t) for s, t in zip(scenarios, transcripts, strict=True)]
+    summary = summarize_actions("langgraph", verdicts)
+    assert summary.end_state_match_rate >= 0.8 and summary.tool_call_accuracy >= 0.8, summary
+    writes = [v for v, s in zip(verdicts, scenarios, strict=True) if s.backend.expected_end != s.backend.initial]
+    assert writes and sum(v.end_state_match for v in writes) >= 0.8 * len(writes)   # not only read-only paths
+    assert all(t.backend_end is not None and not t.error for t in transcripts)
