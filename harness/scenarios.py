@@ -291,9 +291,8 @@ def sample_scenarios(scenario_set: ScenarioSet, procedure: Procedure, n: int, se
                      max_loops: int = 1) -> list[Scenario]:
     """`n` scenarios, each a seeded draw bound to a path from the coverage sampler."""
     check_against(scenario_set, procedure)
-    paths = [possible_path(scenario_set, procedure, path, ("path", seed, i), max_loops=max_loops)
-             for i, path in enumerate(sample_paths(procedure, n, seed, max_loops))]
-    out = [draw_scenario(scenario_set, procedure, i, path, seed) for i, path in enumerate(paths)]
+    out = [draw_possible(scenario_set, procedure, i, path, seed, ("path", seed, i), max_loops=max_loops)
+           for i, path in enumerate(sample_paths(procedure, n, seed, max_loops))]
     # The very values this run will use render too, so the run cannot fail on a template.
     rendering = rendering_errors(procedure, [s.context for s in out])
     if rendering:
@@ -301,28 +300,32 @@ def sample_scenarios(scenario_set: ScenarioSet, procedure: Procedure, n: int, se
     return out
 
 
-REDRAWS = 64     # walks tried in place of a path the backend can never give
+REDRAWS = 64     # walks tried in place of a path no backend state can give
 
 
-def possible_path(scenario_set: ScenarioSet, procedure: Procedure, path: NodePath, key: tuple,
-                  through: Target | None = None, max_loops: int = 1) -> NodePath:
-    """`path`, or, when no backend state can give it (a retry loop repeats a lookup's call and
-    needs another answer: `repeated_call`), the first keyed walk (through `through`) that can.
-    Deterministic, and `path` itself whenever it can happen, so other scenarios keep theirs."""
-    spec = scenario_set.backend
-    if spec is None or not procedure.tools or (repeat := repeated_call(spec, procedure, path)) is None:
-        return path
-    space = planned_space(procedure, max_loops)
-    for attempt in range(REDRAWS):
-        walk = keyed_walk(space, (*key, "possible", attempt), through)
-        if walk is not None and repeated_call(spec, procedure, walk) is None:
-            return walk
-    node, first, second = repeat
-    raise SpecErrors([_error(procedure.source, f"tool step '{node}' is reached again with the same arguments and "
-                             f"must answer '{second}' after '{first}' on every path tried: a scenario draws the "
-                             "customer's details once and a lookup answers the same call alike, so these "
-                             "conversations cannot happen (let the loop end, or give the tool a python behaviour)",
-                             ("nodes", node), node)])
+class UnarrangeablePath(SpecErrors):
+    """A path whose declared tools cannot give the results it takes from any state arranged
+    for it (say, a retry that repeats a lookup's call and needs another answer)."""
+
+
+def draw_possible(scenario_set: ScenarioSet, procedure: Procedure, index: int, path: NodePath, seed: int,
+                  key: tuple, through: Target | None = None, max_loops: int = 1) -> Scenario:
+    """`draw_scenario` on `path`, or, when no backend state can give that path, on the first
+    keyed walk (through `through`) that one can. Deterministic, and `path` itself whenever it
+    can happen, so the other scenarios keep theirs; raises when no walk tried can."""
+    try:
+        return draw_scenario(scenario_set, procedure, index, path, seed)
+    except UnarrangeablePath as first:
+        space = planned_space(procedure, max_loops)
+        for attempt in range(REDRAWS):
+            walk = keyed_walk(space, (*key, "possible", attempt), through)
+            if walk is None:
+                break
+            try:
+                return draw_scenario(scenario_set, procedure, index, walk, seed)
+            except UnarrangeablePath:
+                continue
+        raise first
 
 
 def draw_scenario(scenario_set: ScenarioSet, procedure: Procedure, index: int, path: tuple[str, ...], seed: int) -> Scenario:
@@ -339,10 +342,21 @@ def draw_scenario(scenario_set: ScenarioSet, procedure: Procedure, index: int, p
                                           choices=argument_choices(procedure, choices))
         if replay.contradictions:
             step = replay.contradictions[0]
-            raise SpecErrors([_error(scenario_set.source, f"scenario {index}: the backend cannot be arranged for its "
-                                     f"path: tool step '{step.node}' must return '{step.expected}' but returns "
-                                     f"'{step.got}' (give a python tool an `arrange` function, or make the path "
-                                     "consistent)", ("backend", "tools", step.tool))])
+            declared = all(scenario_set.backend.tools[s.tool].kind != "python" for s in replay.steps)
+            if not declared:
+                raise SpecErrors([_error(scenario_set.source, f"scenario {index}: the backend cannot be arranged "
+                                         f"for its path: tool step '{step.node}' must return '{step.expected}' but "
+                                         f"returns '{step.got}' (give the python tool an `arrange` function)",
+                                         ("backend", "tools", step.tool))])
+            repeat = repeated_call(scenario_set.backend, procedure, path)
+            why = (f"it reaches lookup '{repeat[0]}' again with the customer's same details and needs "
+                   f"'{repeat[2]}' after '{repeat[1]}'" if repeat else
+                   f"tool step '{step.node}' answers '{step.got}', not '{step.expected}', from any state that "
+                   "gives the path's earlier results")
+            raise UnarrangeablePath([_error(procedure.source, f"no path tried can happen with the declared tools: "
+                                            f"{' -> '.join(path)}: {why} (a scenario draws the customer's details "
+                                            "once; let such paths end, or give the tool a python behaviour)",
+                                            ("nodes", step.node), step.node)])
         backend = ScenarioBackend(
             spec=scenario_set.backend, initial=initial, expected_end=replay.end_state,
             expected_calls=[{"node": s.node, "tool": s.tool, "arguments": s.arguments, "result": s.expected}
@@ -366,8 +380,8 @@ def exercising_scenarios(scenario_set: ScenarioSet, procedure: Procedure, base: 
             continue
         label = target if isinstance(target, str) else "->".join(target)
         for j, path in enumerate(paths_through(procedure, target, k - have, seed, max_loops)):
-            path = possible_path(scenario_set, procedure, path, ("through", seed, label, j), target, max_loops)
-            extra.append(draw_scenario(scenario_set, procedure, len(base) + len(extra), path, seed))
+            extra.append(draw_possible(scenario_set, procedure, len(base) + len(extra), path, seed,
+                                       ("through", seed, label, j), target, max_loops))
     return extra
 
 

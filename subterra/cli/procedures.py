@@ -55,12 +55,13 @@ def _backend_report(proc, sset) -> list[SpecError]:
     console.print(f"  backend: {len(sset.backend.tables)} tables, {len(sset.backend.tools)} tools; "
                   f"{BACKEND_SAMPLE} scenarios drawn (seed 0), {steps} tool steps, "
                   f"{contradicting} whose backend contradicts their path", highlight=False)
-    repeats = [r for p in sample_paths(proc, BACKEND_SAMPLE, 0) if (r := repeated_call(sset.backend, proc, p))]
-    if repeats:
-        node, first, second = repeats[0]
-        console.print(f"  {len(repeats)} sampled paths could not happen and were redrawn: they reach a lookup "
-                      f"again with the same arguments and need another answer (e.g. '{node}': '{first}', then "
-                      f"'{second}'); a scenario draws the customer's details once", highlight=False)
+    redrawn = [p for p, s in zip(sample_paths(proc, BACKEND_SAMPLE, 0), scenarios, strict=True) if p != s.path]
+    if redrawn:
+        repeat = repeated_call(sset.backend, proc, redrawn[0])
+        why = (f": it reaches lookup '{repeat[0]}' again with the customer's same details and needs '{repeat[2]}' "
+               f"after '{repeat[1]}'" if repeat else "")
+        console.print(f"  {len(redrawn)} sampled paths could not happen with the declared tools and were redrawn "
+                      f"(e.g. {' -> '.join(redrawn[0])}{why})", highlight=False)
     return []
 
 
