@@ -25,10 +25,11 @@ from pydantic import (
     field_validator,
 )
 
-from harness.backend.arrange import argument_choices, arrange_backend
+from harness.backend.arrange import argument_choices, arrange_backend, repeated_call
 from harness.backend.spec import BackendSpec, State, load_callable
 from harness.errors import SpecError, SpecErrors
-from harness.procedure.paths import Target, paths_through, sample_paths
+from harness.procedure.paths import Path as NodePath
+from harness.procedure.paths import Target, keyed_walk, paths_through, planned_space, sample_paths
 from harness.procedure.spec import Identifier, Procedure, Role
 from harness.procedure.validate import argument_errors, rendering_errors, template_variables
 from harness.seeds import stable_int
@@ -290,13 +291,41 @@ def sample_scenarios(scenario_set: ScenarioSet, procedure: Procedure, n: int, se
                      max_loops: int = 1) -> list[Scenario]:
     """`n` scenarios, each a seeded draw bound to a path from the coverage sampler."""
     check_against(scenario_set, procedure)
-    paths = sample_paths(procedure, n, seed, max_loops)
-    out = [draw_scenario(scenario_set, procedure, i, path, seed) for i, path in enumerate(paths)]
+    out = [draw_possible(scenario_set, procedure, i, path, seed, ("path", seed, i), max_loops=max_loops)
+           for i, path in enumerate(sample_paths(procedure, n, seed, max_loops))]
     # The very values this run will use render too, so the run cannot fail on a template.
     rendering = rendering_errors(procedure, [s.context for s in out])
     if rendering:
         raise SpecErrors(rendering)
     return out
+
+
+REDRAWS = 64     # walks tried in place of a path no backend state can give
+
+
+class UnarrangeablePath(SpecErrors):
+    """A path whose declared tools cannot give the results it takes from any state arranged
+    for it (say, a retry that repeats a lookup's call and needs another answer)."""
+
+
+def draw_possible(scenario_set: ScenarioSet, procedure: Procedure, index: int, path: NodePath, seed: int,
+                  key: tuple, through: Target | None = None, max_loops: int = 1) -> Scenario:
+    """`draw_scenario` on `path`, or, when no backend state can give that path, on the first
+    keyed walk (through `through`) that one can. Deterministic, and `path` itself whenever it
+    can happen, so the other scenarios keep theirs; raises when no walk tried can."""
+    try:
+        return draw_scenario(scenario_set, procedure, index, path, seed)
+    except UnarrangeablePath as first:
+        space = planned_space(procedure, max_loops)
+        for attempt in range(REDRAWS):
+            walk = keyed_walk(space, (*key, "possible", attempt), through)
+            if walk is None:
+                break
+            try:
+                return draw_scenario(scenario_set, procedure, index, walk, seed)
+            except UnarrangeablePath:
+                continue
+        raise first
 
 
 def draw_scenario(scenario_set: ScenarioSet, procedure: Procedure, index: int, path: tuple[str, ...], seed: int) -> Scenario:
@@ -313,10 +342,21 @@ def draw_scenario(scenario_set: ScenarioSet, procedure: Procedure, index: int, p
                                           choices=argument_choices(procedure, choices))
         if replay.contradictions:
             step = replay.contradictions[0]
-            raise SpecErrors([_error(scenario_set.source, f"scenario {index}: the backend cannot be arranged for its "
-                                     f"path: tool step '{step.node}' must return '{step.expected}' but returns "
-                                     f"'{step.got}' (give a python tool an `arrange` function, or make the path "
-                                     "consistent)", ("backend", "tools", step.tool))])
+            declared = all(scenario_set.backend.tools[s.tool].kind != "python" for s in replay.steps)
+            if not declared:
+                raise SpecErrors([_error(scenario_set.source, f"scenario {index}: the backend cannot be arranged "
+                                         f"for its path: tool step '{step.node}' must return '{step.expected}' but "
+                                         f"returns '{step.got}' (give the python tool an `arrange` function)",
+                                         ("backend", "tools", step.tool))])
+            repeat = repeated_call(scenario_set.backend, procedure, path)
+            why = (f"it reaches lookup '{repeat[0]}' again with the customer's same details and needs "
+                   f"'{repeat[2]}' after '{repeat[1]}'" if repeat else
+                   f"tool step '{step.node}' answers '{step.got}', not '{step.expected}', from any state that "
+                   "gives the path's earlier results")
+            raise UnarrangeablePath([_error(procedure.source, f"no path tried can happen with the declared tools: "
+                                            f"{' -> '.join(path)}: {why} (a scenario draws the customer's details "
+                                            "once; let such paths end, or give the tool a python behaviour)",
+                                            ("nodes", step.node), step.node)])
         backend = ScenarioBackend(
             spec=scenario_set.backend, initial=initial, expected_end=replay.end_state,
             expected_calls=[{"node": s.node, "tool": s.tool, "arguments": s.arguments, "result": s.expected}
@@ -338,8 +378,10 @@ def exercising_scenarios(scenario_set: ScenarioSet, procedure: Procedure, base: 
         have = sum(_passes(s.path, target) for s in [*base, *extra])
         if have >= k:
             continue
-        for path in paths_through(procedure, target, k - have, seed, max_loops):
-            extra.append(draw_scenario(scenario_set, procedure, len(base) + len(extra), path, seed))
+        label = target if isinstance(target, str) else "->".join(target)
+        for j, path in enumerate(paths_through(procedure, target, k - have, seed, max_loops)):
+            extra.append(draw_possible(scenario_set, procedure, len(base) + len(extra), path, seed,
+                                       ("through", seed, label, j), target, max_loops))
     return extra
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, PrivateAttr, ValidationError, ValidationInfo, model_validator
 
@@ -55,7 +56,7 @@ def validate_spec(model: type[M], data: dict[str, Any], source: SourceMap) -> M:
     try:
         return model.model_validate(data, context={"source": source})
     except ValidationError as e:
-        raise SpecErrors(pydantic_errors(e, source, data)) from None
+        raise SpecErrors(pydantic_errors(e, source, data, model)) from None
 
 
 def load_spec(path: str | Path, model: type[M], kind: str, text: str | None = None) -> M:
@@ -90,16 +91,20 @@ def _data_path(data: Any, loc: tuple) -> tuple:
     return tuple(path)
 
 
-def pydantic_errors(exc: ValidationError, source: SourceMap, data: Any) -> list[SpecError]:
-    """Pydantic's errors as file:line errors (a misspelt key reported once, as a typo)."""
+def pydantic_errors(exc: ValidationError, source: SourceMap, data: Any,
+                    model: type[BaseModel] | None = None) -> list[SpecError]:
+    """Pydantic's errors as file:line errors (a misspelt key reported once, as a typo; with
+    `model`, an unknown key also gets the nearest key allowed where it stands)."""
     out: list[SpecError] = []
-    for e in exc.errors():
-        path = _data_path(data, tuple(e["loc"]))
+    raw = exc.errors()
+    paths = [_data_path(data, tuple(e["loc"])) for e in raw]
+    for i, e in enumerate(raw):
+        path = paths[i]
         node = path[1] if len(path) > 1 and path[0] == "nodes" else None
         field = ".".join(str(p) for p in path[2:] if node) if node else ".".join(map(str, path))
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = f"unknown key '{path[-1]}'"
+            msg = f"unknown key '{path[-1]}'{_nearest_key(model, path)}"
         elif e["type"] == "missing":
             msg = f"missing required key '{path[-1]}'"
         elif e["type"] == "string_pattern_mismatch":
@@ -109,12 +114,54 @@ def pydantic_errors(exc: ValidationError, source: SourceMap, data: Any) -> list[
                 msg += f" (found {_shown(e.get('input'))})"
             msg = f"{field}: {msg}" if field else msg
         out.append(source.error(msg, path, node))
-    out = _merge_typos(exc, out)
+    # A union's other arms fail on the value's shape ("should be a valid string" for a list of
+    # edges) beside the arm that fits and fails deeper: only the deeper error says what is wrong.
+    shadowed = {id(out[i]) for i, e in enumerate(raw)
+                if (e["type"].endswith("_type") or e["type"] == "none_required")
+                and any(len(q) > len(paths[i]) and q[:len(paths[i])] == paths[i] for q in paths)}
+    out = [err for err in _merge_typos(exc, out) if id(err) not in shadowed]
     # A union failure yields several errors at one place; keep the first per (line, node).
     unique: dict[tuple, SpecError] = {}
     for err in out:
         unique.setdefault((err.line, err.node), err)
     return list(unique.values())
+
+
+def _nearest_key(model: type[BaseModel] | None, path: tuple) -> str:
+    """' (did you mean …?)' for an unknown key at `path`, else the keys allowed there ('' when
+    the place is not a model's)."""
+    allowed = sorted(_keys_at(model, path[:-1])) if model is not None else []
+    if not allowed:
+        return ""
+    key = str(path[-1])
+    # Close in spelling, or a shortening ('args' for 'arguments'); 'insert' is not 'set'.
+    match = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75) or [
+        k for k in allowed if len(key) >= 3 and k.startswith(key)][:1]
+    if match:
+        return f" (did you mean '{match[0]}'?)"
+    return f" (keys here: {', '.join(allowed)})"
+
+
+def _keys_at(annotation: Any, path: tuple) -> set[str]:
+    """The field names of the model found at `path` inside `annotation` (a model class, or a
+    dict/list/optional/annotated type of one); empty when `path` leads to no model."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _keys_at(args[0], path)
+    if origin in (Union, UnionType):
+        return set().union(*(_keys_at(arm, path) for arm in args))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if not path:
+            return set(annotation.model_fields)
+        field = annotation.model_fields.get(str(path[0]))
+        return _keys_at(field.annotation, path[1:]) if field is not None else set()
+    if not path:
+        return set()
+    if origin is dict and len(args) == 2:
+        return _keys_at(args[1], path[1:])
+    if origin is list and args:
+        return _keys_at(args[0], path[1:]) if isinstance(path[0], int) else set()
+    return set()
 
 
 def _shown(value: Any) -> str:

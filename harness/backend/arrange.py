@@ -90,8 +90,7 @@ def arrange_backend(spec: BackendSpec, procedure: Procedure, path: Sequence[str]
     state = render_tables(spec, context)
     steps = path_tool_steps(procedure, path, context)
     for k, step in enumerate(steps):
-        got = _replay_upto(spec, procedure, path, context, state, k)
-        if got == step.expected:
+        if _replay_upto(spec, steps, state, k)[-1] == step.expected:
             continue
         behaviour = spec.tools[step.tool]
         if behaviour.kind == "python":      # its own `arrange`, told the result wanted
@@ -100,22 +99,32 @@ def arrange_backend(spec: BackendSpec, procedure: Procedure, path: Sequence[str]
         outcomes = [o for o in behaviour.outcomes() if behaviour.result_of(o) == step.expected]
         if not outcomes:
             continue                  # cannot be arranged: the replay reports it
-        outcome = outcomes[stable_int("outcome", seed, index, step.node, k) % len(outcomes)]
-        _arrange(behaviour, outcome, state, step, choices or {})
+        # The seeded outcome first, then the others: an outcome that undoes an earlier step's
+        # result is passed over (two-tier authentication reads one record twice: the second
+        # tier failing by a missing record would make the first tier fail too).
+        first = stable_int("outcome", seed, index, step.node, k) % len(outcomes)
+        wanted = [s.expected for s in steps[: k + 1]]
+        for outcome in outcomes[first:] + outcomes[:first]:
+            trial = copy.deepcopy(state)
+            _arrange(behaviour, outcome, trial, step, choices or {})
+            if _replay_upto(spec, steps, trial, k) == wanted:
+                state = trial
+                break
+        else:                         # none keeps the earlier results: the replay reports it
+            _arrange(behaviour, outcomes[first], state, step, choices or {})
     return state, replay_path(spec, procedure, path, context, state)
 
 
-def _replay_upto(spec: BackendSpec, procedure: Procedure, path: Sequence[str], context: dict[str, Any],
-                 state: State, k: int) -> str | None:
-    """The result step `k` gets when the path's earlier tool steps run first."""
+def _replay_upto(spec: BackendSpec, steps: Sequence[ToolStep], state: State, k: int) -> list[str | None]:
+    """The results of tool steps 0..k, called in order on a copy of `state`."""
     backend = Backend(spec, state)
-    result = None
-    for step in path_tool_steps(procedure, path, context)[: k + 1]:
+    results: list[str | None] = []
+    for step in steps[: k + 1]:
         try:
-            result = backend.execute(step.tool, step.arguments).get("result")
+            results.append(backend.execute(step.tool, step.arguments).get("result"))
         except ToolFailure:
-            result = None
-    return result
+            results.append(None)
+    return results
 
 
 def _arrange(b: ToolBehaviour, outcome: str, state: State, step: ToolStep, choices: dict[str, list[Any]]) -> None:
@@ -158,6 +167,34 @@ def _different(value: Any, options: list[Any]) -> Any:
     return f"{value}-X" if not isinstance(value, (int, float)) else value + 1
 
 
+def repeated_call(spec: BackendSpec, procedure: Procedure, path: Sequence[str]) -> tuple[str, str, str] | None:
+    """A lookup `path` makes twice with the same arguments, needing two different results, with
+    nothing written in between: (node, first result, second result); None when there is none.
+
+    A scenario draws the customer's details once, so a retry loop repeats the very call, and a
+    declared lookup answers a repeated call alike: a path that takes the loop and then another
+    branch (fail, retry, succeed) cannot happen with any backend state.
+    """
+    seen: dict[tuple[str, str], str] = {}           # (tool, arguments) -> result the path needs
+    for i, nid in enumerate(path[:-1]):
+        node = procedure.nodes[nid]
+        if node.role is not Role.TOOL or node.tool not in procedure.tools:
+            continue
+        behaviour = spec.tools.get(node.tool)
+        if behaviour is None or behaviour.kind != "lookup":
+            seen.clear()                            # a write (or unknown code): later answers may differ
+            continue
+        edge = next((e for e in node.edges if e.to == path[i + 1]), None)
+        if edge is None:
+            return None
+        needed = edge.result if edge.result is not None else procedure.tools[node.tool].results[0]
+        call = (node.tool, repr(sorted(node.arguments.items())))
+        if call in seen and seen[call] != needed:
+            return nid, seen[call], needed
+        seen.setdefault(call, needed)
+    return None
+
+
 def argument_choices(procedure: Procedure, variables: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """Per argument name, the choices of the variable its template is exactly (for mismatches)."""
     out: dict[str, list[Any]] = {}
@@ -175,4 +212,4 @@ def copy_state(state: State) -> State:
 
 
 __all__ = ["Record", "Replay", "ToolStep", "argument_choices", "arrange_backend", "path_tool_steps",
-           "render_tables", "replay_path"]
+           "render_tables", "repeated_call", "replay_path"]

@@ -46,19 +46,30 @@ class ToolBehaviour(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lookup: Identifier | None = None        # the table searched
-    create: Identifier | None = None        # the table a record is added to
-    update: Identifier | None = None        # the table whose matching record is changed
-    python: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    arrange: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    lookup: Identifier | None = Field(default=None, description="the table searched (outcomes found, missing, "
+                                      "and mismatch with `check`)")
+    create: Identifier | None = Field(default=None, description="the table a record is added to (outcomes "
+                                      "created, and duplicate with `unique`)")
+    update: Identifier | None = Field(default=None, description="the table whose matching record gets `set` "
+                                      "(outcomes updated, missing, and mismatch with `check`)")
+    python: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+                               description="module:function(state, arguments) -> {'result': ..., ...}")
+    arrange: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+                                description="module:function(state, arguments, result) -> None: sets a "
+                                "scenario's state up so the python tool answers `result`")
     # record field -> argument name (lookup, update: which record; create: the new record's fields)
-    match: dict[Identifier, Identifier] = Field(default_factory=dict)
-    check: dict[Identifier, Identifier] = Field(default_factory=dict)    # mismatch when these differ
-    fields: dict[Identifier, Identifier] = Field(default_factory=dict)   # create: field <- argument
-    set: dict[Identifier, Any] = Field(default_factory=dict)             # update: field <- literal value
-    unique: list[Identifier] = Field(default_factory=list)              # create: duplicate when these exist
-    returns: list[Identifier] | None = None  # fields of the found record put in the reply (None: all)
-    results: dict[Identifier, Identifier] = Field(default_factory=dict)  # outcome -> tool result
+    match: dict[Identifier, Identifier] = Field(default_factory=dict, description="record field: argument "
+                                                "(lookup, update: which record)")
+    check: dict[Identifier, Identifier] = Field(default_factory=dict, description="record field: argument; "
+                                                "the outcome is mismatch when these differ")
+    fields: dict[Identifier, Identifier] = Field(default_factory=dict, description="create: record field: argument")
+    set: dict[Identifier, Any] = Field(default_factory=dict, description="update: record field: literal value")
+    unique: list[Identifier] = Field(default_factory=list, description="create: record fields; the outcome is "
+                                     "duplicate when a record with the same values exists")
+    returns: list[Identifier] | None = Field(default=None, description="lookup: fields of the found record put "
+                                             "in the reply (default all)")
+    results: dict[Identifier, Identifier] = Field(default_factory=dict, description="outcome: the procedure "
+                                                  "tool's result (an unmapped outcome is the result of its name)")
     timeout_s: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")

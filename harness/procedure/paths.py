@@ -295,6 +295,11 @@ def _planned(procedure: Procedure, max_loops: int) -> tuple[PathSpace, list[Path
     return plan[1], plan[2]
 
 
+def planned_space(procedure: Procedure, max_loops: int = 1) -> PathSpace:
+    """The path space `sample_paths` draws from (computed once per procedure object)."""
+    return _planned(procedure, max_loops)[0]
+
+
 def paths_through(procedure: Procedure, target: Target, k: int, seed: int, max_loops: int = 1) -> list[Path]:
     """`k` keyed walks that each pass through `target` (a node or an edge); [] if no path does.
     Walk *j* is the same for every `k` and depends on the target's name, not on its index."""

@@ -33,14 +33,17 @@ class TerminalKind(StrEnum):
 class Edge(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    to: Identifier
+    to: Identifier = Field(description="the node this edge leads to")
     # The condition in words; routers (and the offline model) choose edges by it.
-    when: str | None = Field(default=None, min_length=1)
+    when: str | None = Field(default=None, min_length=1,
+                             description="the condition in words (every edge of an agent or customer hub has one)")
     # At a customer hub: what a customer says to take this branch (jinja2 templates for the
     # offline backend; they replace the node's examples on paths through this edge).
-    examples: list[Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=list)
+    examples: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=list, description="only on a customer step's edges: what the customer says to take it")
     # At a tool step: the tool result that takes this edge (one of the tool's `results`).
-    result: Identifier | None = None
+    result: Identifier | None = Field(default=None, description="only on a tool step's edges: the tool result "
+                                      "(one of the tool's `results`) that takes this edge")
 
 
 class Tool(BaseModel):
@@ -48,18 +51,22 @@ class Tool(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    description: str = Field(min_length=1)
+    description: str = Field(min_length=1, description="what the tool does, as the model is told")
     # JSON Schema of the arguments (an object schema), as in Anthropic's `input_schema` and
     # OpenAI's `parameters`.
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}},
+                                       description="JSON Schema of the arguments, type object (Anthropic's "
+                                       "input_schema, OpenAI's parameters)")
     # What the tool can answer (the `result` field of its reply); a tool step's edges branch on these.
-    results: list[Identifier] = Field(min_length=1)
+    results: list[Identifier] = Field(min_length=1, description="what the tool can answer (its reply's "
+                                      "`result`); a tool step's edges branch on these")
 
 
 class Node(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: Role
+    role: Role = Field(description="agent: the agent speaks; user: the customer speaks; tool: the agent calls "
+                       "`tool` and the result picks the edge")
     # Required for agent and customer steps; a tool step may describe itself (default: the
     # tool's description).
     prompt: str = ""
@@ -71,8 +78,9 @@ class Node(BaseModel):
     # A tool step (role `tool`): the tool it calls, and its arguments as templates over the
     # scenario's variables (what the customer said). A template that is exactly `{{ name }}`
     # passes the variable's own value (an integer stays an integer).
-    tool: Identifier | None = None
-    arguments: dict[str, Any] = Field(default_factory=dict)
+    tool: Identifier | None = Field(default=None, description="role tool: the name of one of the procedure's `tools`")
+    arguments: dict[str, Any] = Field(default_factory=dict, description="role tool: argument name -> value or "
+                                      "jinja2 template over the scenario's variables (exactly '{{ x }}' keeps x's type)")
 
     @property
     def edges(self) -> list[Edge]:
@@ -94,7 +102,8 @@ class Procedure(Sourced):
     system_prompt: str = Field(min_length=1)
     start: Identifier
     # Tools the agent can call (tool steps name them).
-    tools: dict[Identifier, Tool] = Field(default_factory=dict)
+    tools: dict[Identifier, Tool] = Field(default_factory=dict, description="tools the agent can call, by name "
+                                          "(tool steps name them; the scenario set's `backend` says how each behaves)")
     nodes: dict[Identifier, Node] = Field(min_length=1)
     def edges(self) -> list[tuple[str, str, str | None]]:
         """All edges as (source, target, condition), in file order."""

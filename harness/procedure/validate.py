@@ -53,15 +53,23 @@ def check_procedure(procedure: Procedure, source: SourceMap) -> list[SpecError]:
                 err(f"customer step is followed by another customer step ('{edge.to}'): a customer "
                     f"turn is one message, so merge the two into one node (join their prompts), or put "
                     f"the agent step between them that the customer answers", epath, nid)
-            if edge.to in seen:
+            if edge.to in seen and node.role is Role.TOOL:
+                both = [e.result for e in edges if e.to == edge.to]
+                err(f"duplicate edge to '{edge.to}': results {' and '.join(repr(r) for r in both)} of tool "
+                    f"'{node.tool}' both lead there, and a tool step has one edge per node it leads to; declare "
+                    "one result for them in the tool's `results` (e.g. failed) and map each backend outcome to "
+                    "it in the scenario set's `results` (missing: failed, mismatch: failed)", epath, nid)
+            elif edge.to in seen:
                 err(f"duplicate edge to '{edge.to}'", epath, nid)
             seen.add(edge.to)
             if len(edges) > 1 and edge.when is None and node.role is not Role.TOOL:
                 err(f"decision hub edge to '{edge.to}' needs a `when` condition",
                     base + ("next", i), nid)
             if edge.examples and node.role is not Role.USER:
+                hint = (f"; the customer's words on this branch are customer step '{edge.to}'s own: move "
+                        f"them to its `examples`" if edge.to in nodes and nodes[edge.to].role is Role.USER else "")
                 err(f"edge to '{edge.to}' has `examples`, but only a customer (user) turn's edges "
-                    "may: they are what the customer says to take the branch", base + ("next", i), nid)
+                    f"may: they are what the customer says to take the branch{hint}", base + ("next", i), nid)
     for nid, path, text in node_templates(procedure):
         try:
             compile_template(text)

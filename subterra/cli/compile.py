@@ -18,15 +18,27 @@ if TYPE_CHECKING:
 
 
 def default_scenarios(procedure_path: Path) -> Path:
-    """procedures/NAME.yaml → scenarios/NAME.yaml beside it."""
-    return procedure_path.parent.parent / "scenarios" / procedure_path.name
+    """The scenario set of a procedure given without --scenarios: procedures/NAME.yaml →
+    scenarios/NAME.yaml beside that folder, else NAME.scenarios.yaml or scenarios.yaml in the
+    procedure's own folder (the layouts of the shipped files and the test fixtures)."""
+    from harness.errors import SpecError
+
+    here = procedure_path.parent
+    tried = [here.parent / "scenarios" / procedure_path.name,
+             here / f"{procedure_path.stem}.scenarios.yaml", here / "scenarios.yaml"]
+    found = next((p for p in tried if p.is_file()), None)
+    if found is None:
+        raise SpecError(f"no scenario set found for it ({', '.join(map(str, tried))}); pass --scenarios FILE",
+                        file=procedure_path)
+    return found
 
 
 def add_compile_arguments(p: argparse.ArgumentParser, *, metavar: str = "PROCEDURE",
                           help: str = "the procedure's YAML file") -> None:
     """The procedure and how to compile it (shared by compile, export and serve)."""
     p.add_argument("procedure", type=Path, metavar=metavar, help=help)
-    p.add_argument("--scenarios", type=Path, help="scenario set (default: scenarios/<procedure file name>)")
+    p.add_argument("--scenarios", type=Path, help="scenario set (default: scenarios/<procedure file name>, else "
+                   "<name>.scenarios.yaml or scenarios.yaml beside the procedure)")
     p.add_argument("--recipe", default="smollm2-135m",
                    help="compile recipe: tiny-cpu, smollm2-135m (default), qwen2.5-3b, qwen3-8b, or a YAML path")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

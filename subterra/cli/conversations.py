@@ -22,7 +22,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     from harness.conditions import CONDITIONS
 
     p.add_argument("--condition", required=True, choices=CONDITIONS)
-    p.add_argument("--scenarios", type=Path, help="scenario set (default: scenarios/<procedure file name>)")
+    p.add_argument("--scenarios", type=Path, help="scenario set (default: scenarios/<procedure file name>, else "
+                   "<name>.scenarios.yaml or scenarios.yaml beside the procedure)")
     p.add_argument("--seed", type=int, default=7, help="scenario sampling seed (default 7)")
     p.add_argument("--model", help="the condition's model; default: the compiled model (subterranean, "
                                    "compiled with --recipe through the store), local:smollm2-135m "

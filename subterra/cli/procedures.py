@@ -39,7 +39,8 @@ BACKEND_SAMPLE = 200
 def _backend_report(proc, sset) -> list[SpecError]:
     """Draw scenarios and replay their paths on their arranged backends: how many contradict."""
     from harness.backend import replay_path
-    from harness.procedure.paths import TooManyLoops
+    from harness.backend.arrange import repeated_call
+    from harness.procedure.paths import TooManyLoops, sample_paths
     from harness.scenarios import sample_scenarios
 
     try:
@@ -54,6 +55,13 @@ def _backend_report(proc, sset) -> list[SpecError]:
     console.print(f"  backend: {len(sset.backend.tables)} tables, {len(sset.backend.tools)} tools; "
                   f"{BACKEND_SAMPLE} scenarios drawn (seed 0), {steps} tool steps, "
                   f"{contradicting} whose backend contradicts their path", highlight=False)
+    redrawn = [p for p, s in zip(sample_paths(proc, BACKEND_SAMPLE, 0), scenarios, strict=True) if p != s.path]
+    if redrawn:
+        repeat = repeated_call(sset.backend, proc, redrawn[0])
+        why = (f": it reaches lookup '{repeat[0]}' again with the customer's same details and needs '{repeat[2]}' "
+               f"after '{repeat[1]}'" if repeat else "")
+        console.print(f"  {len(redrawn)} sampled paths could not happen with the declared tools and were redrawn "
+                      f"(e.g. {' -> '.join(redrawn[0])}{why})", highlight=False)
     return []
 
 

@@ -120,3 +120,19 @@ def test_declared_results_must_cover_the_tools_results(tmp_path: Path) -> None:
                     .replace("{created: filed, duplicate: already_filed}", "{created: filed}"))
     with pytest.raises(SpecErrors, match="tool 'file_dispute' never returns 'already_filed'"):
         sample_scenarios(load_scenario_set(path), proc, 4, 0)
+
+
+def test_two_tiers_reading_one_record_are_arranged_without_undoing_each_other() -> None:
+    # Tier 1 finds the patient by number, tier 2 checks the birth date on that same record. A
+    # failing tier 2 must not be arranged by removing the record (tier 1 would then fail too):
+    # the arrangement passes over outcomes that change an earlier step's result.
+    domain = ROOT / "tests" / "domains" / "doctor_appointment"
+    proc = load_procedure(domain / "procedure.yaml")
+    scenarios = sample_scenarios(load_scenario_set(domain / "scenarios.yaml"), proc, 200, 0)
+    failed = [s for s in scenarios if s.path[-1] == "auth_failed"]
+    assert failed
+    for s in failed:
+        record = [r for r in s.backend.initial["patients"] if r["number"] == s.variables["patient_number"]]
+        assert record and record[0]["dob"] != s.variables["birthdate"]
+    assert not any(replay_path(s.backend.spec, proc, s.path, s.context, s.backend.initial).contradictions
+                   for s in scenarios)

@@ -46,6 +46,8 @@ def test_tool_procedure_loads_and_declares_its_tools() -> None:
     ("{to: sorry, result: unavailable}", "{to: sorry, result: cancelled}",
      "branches on result 'cancelled', which tool 'book_ride' cannot return (results: booked, unavailable)"),
     ("start: ask\n", "start: book\n", "a tool step cannot start the conversation"),
+    ("{to: sorry, result: unavailable}", "{to: confirmed, result: unavailable}",
+     "results 'booked' and 'unavailable' of tool 'book_ride' both lead there"),
 ])
 def test_tool_errors_name_file_and_line(tmp_path: Path, old: str, new: str, expect: str) -> None:
     path = _load_edited(tmp_path, old, new)

@@ -95,3 +95,18 @@ def test_zero3_compile_exports_a_plain_hugging_face_folder(tmp_path, capsys, mon
     assert exported.keys() == load_file(f"{checkpoint}/model.safetensors").keys()
     assert model.get_input_embeddings().weight.shape == (model.config.vocab_size, 64)
     assert all(t.numel() > 0 for t in exported.values())
+
+
+def test_the_scenario_set_is_found_beside_the_procedure_or_named(tmp_path) -> None:
+    # procedures/NAME.yaml -> scenarios/NAME.yaml (the shipped layout); a fixture folder's own
+    # scenarios.yaml; and when there is none, an error that says where it looked and what to pass.
+    from harness.errors import SpecError
+    from subterra.cli.compile import default_scenarios
+
+    assert default_scenarios(ROOT / "procedures" / "travel.yaml") == ROOT / "scenarios" / "travel.yaml"
+    domain = ROOT / "tests" / "domains" / "taxi_booking"
+    assert default_scenarios(domain / "procedure.yaml") == domain / "scenarios.yaml"
+    alone = tmp_path / "flow.yaml"
+    alone.write_text("name: x\n")
+    with pytest.raises(SpecError, match=r"no scenario set found for it .*flow\.scenarios\.yaml.*; pass --scenarios FILE"):
+        default_scenarios(alone)
