@@ -217,6 +217,25 @@ def _offline_models(results: Mapping[str, list[ConversationResult]]) -> list[str
     return sorted(m for m in ids if m and is_offline_model(m))
 
 
+def _stand_in_judges_note(results: Mapping[str, list[ConversationResult]]) -> list[str]:
+    """Said plainly when the scores came from another model than the judges named (the
+    rehearsal's small local model behind the vendors' wire formats)."""
+    answered: dict[str, set[str]] = {}
+    for rs in results.values():
+        for r in rs:
+            for j in r.judges:
+                if j.scores is not None and j.model and j.judge.split(":", 1)[-1] not in j.model:
+                    answered.setdefault(j.judge, set()).add(j.model)
+    if not answered:
+        return []
+    models = sorted(set().union(*answered.values()))
+    same = " With one model behind every judge, their agreement measures nothing." if len(models) == 1 \
+        and len(answered) > 1 else ""
+    return [f"judges {', '.join(sorted(answered))} were answered by {', '.join(models)}, a stand-in: its scores "
+            "have the rubric's shape (decoding held to the schema) and show that the scoring path works, "
+            f"not how good the conversations are.{same}"]
+
+
 def build_procedure_report(
     procedure: Procedure,
     results: Mapping[str, Sequence[ConversationResult]],
@@ -271,6 +290,7 @@ def build_procedure_report(
             if note:
                 notes.append(note)
     judges = _judge_order(res, conditions)
+    notes += _stand_in_judges_note(res)
     offline_models = _offline_models(res)
     timings = {"conditions": {c: {
         "mean_wall_clock_s": conversation_stats([r.transcript for r in res[c]]).mean_wall_clock_s,

@@ -186,3 +186,14 @@ def test_json_is_deterministic_and_timings_are_separate(procedure, make_results)
 
 def test_json_ready_rounds_floats():
     assert json_ready({"x": [0.1 + 0.2, -0.0], "y": (1, 2.0000000001)}) == {"x": [0.3, 0.0], "y": [1, 2.0]}
+
+
+def test_judges_answered_by_a_stand_in_are_said_plainly(procedure, make_results):
+    results = make_results(second_judge="gpt-4.1")
+    assert not any("stand-in" in n for n in _build(procedure, results).notes)
+    for rs in results.values():
+        for r in rs:
+            r.judges[:] = [j.model_copy(update={"model": "local:smollm2-135m"}) for j in r.judges]
+    (note,) = [n for n in _build(procedure, results).notes if "stand-in" in n]
+    assert note.startswith("judges claude-sonnet-4-5, gpt-4.1 were answered by local:smollm2-135m, a stand-in")
+    assert note.endswith("their agreement measures nothing.")
