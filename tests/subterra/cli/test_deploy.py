@@ -96,3 +96,29 @@ def test_the_gate_it_line_names_the_procedures_own_file(tmp_path: Path, monkeypa
     # Gone, or an export from before the field: a placeholder, never a file that does not exist.
     assert _procedure_file({"procedure": "travel_booking", "source": "elsewhere/travel.yaml"}) == "PROCEDURE.yaml"
     assert _procedure_file({"procedure": "travel_booking"}) == "PROCEDURE.yaml"
+
+
+def test_serve_passes_the_chosen_name_or_the_procedures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import harness.servers.model_server as model_server
+
+    asked: list[str | None] = []
+
+    class Refusing:      # records what `subterra serve` asks for, then fails to start
+        def __init__(self, folder: Path, *, served_name: str | None = None, **_: object) -> None:
+            asked.append(served_name)
+
+        def __enter__(self) -> None:
+            raise model_server.ServingError("not starting in this test")
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+    monkeypatch.setattr(model_server, "ModelServer", Refusing)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "subterra.json").write_text(json.dumps({"procedure": "travel_booking"}))
+    assert main(["serve", str(folder)]) == 1
+    assert main(["serve", str(folder), "--served-model-name", "acme/travel-v2"]) == 1
+    assert asked == ["travel_booking", "acme/travel-v2"]
+    assert "not starting in this test" in capsys.readouterr().err
