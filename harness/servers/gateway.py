@@ -30,11 +30,18 @@ the project's pins. LiteLLM's proxy (`litellm[proxy]`) would downgrade huggingfa
 (2.4 → 1.33, below what transformers 5.24 needs) and rich, and pull ~70 packages (boto3,
 azure, polars, psycopg...); llama.cpp's server has /v1/messages but ships no wheel or
 binary here; `transformers serve` speaks only the OpenAI formats (and ignores
-`response_format`). Streaming is not supported (the harness never streams): such requests
-get a 400 in the API's own shape.
+`response_format`). Streaming is not supported through `--backend` nor on `/v1/messages`
+(the harness never streams): such requests get a 400 in the API's own shape. With `--local`,
+a chat completion asked with `stream: true` comes back as OpenAI's server-sent chunks, the
+whole reply in one content chunk once the batch has decoded it (then the finish chunk, the
+usage chunk when `stream_options.include_usage` asks for it, and `[DONE]`). Sampling options
+the local provider cannot honour (`n` > 1, `logprobs`, `top_p` < 1 when sampling) are refused
+with a 400 rather than ignored.
 
 Every response names the model that really answered (`served_as`), never the one asked for,
-so transcripts and reports say what spoke.
+so transcripts and reports say what spoke. `--only-served-name` (what `subterra serve` uses)
+refuses requests naming another model, with the 404 `model_not_found` of OpenAI and vLLM;
+without it (the rehearsal, whose SDKs ask for vendors' model names) any name is answered.
 """
 
 from __future__ import annotations
@@ -43,13 +50,13 @@ import argparse
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from harness.llm.base import ChatModel, ChatRequest, Message, OutputSchema, ToolCall, ToolSpec
 from harness.llm.errors import LLMError
@@ -69,9 +76,22 @@ def _text(content: Any) -> str:
 
 
 def _refuse_unsupported(body: dict[str, Any]) -> None:
-    """Streaming is the one request feature neither backend path implements."""
+    """Streaming is the one request feature the backend paths do not implement (a local
+    model's chat completions stream from `build_app`, which takes `stream` off first)."""
     if body.get("stream"):
         raise ValueError("streaming is not supported by this gateway")
+
+
+def _refuse_unhonoured_sampling(body: dict[str, Any]) -> None:
+    """OpenAI sampling options the local provider cannot honour: refused, not ignored."""
+    if (body.get("n") or 1) != 1:
+        raise ValueError("n > 1 is not supported: ask once per reply")
+    if body.get("logprobs") or body.get("top_logprobs"):
+        raise ValueError("logprobs are not supported by this server")
+    top_p = body.get("top_p")
+    if top_p is not None and top_p < 1 and (body.get("temperature") or 0) > 0:
+        raise ValueError("top_p < 1 is not supported: the model samples from the whole distribution "
+                         "(or decodes greedily at temperature 0)")
 
 
 def _anthropic_turn(role: str, content: Any) -> list[dict[str, Any]]:
@@ -190,6 +210,7 @@ def _output(response_format: dict[str, Any] | None) -> OutputSchema | None:
 def chat_request(body: dict[str, Any]) -> ChatRequest:
     """An OpenAI chat completions body as the harness's request (for a model in this process)."""
     _refuse_unsupported(body)
+    _refuse_unhonoured_sampling(body)
     messages = [_chat_message(m) for m in body.get("messages") or []]
     if not messages:
         raise ValueError("messages must not be empty")
@@ -243,6 +264,8 @@ class ServerBackend:
 class ModelBackend:
     """A model in this process (the batched local provider): concurrent requests share a batch."""
 
+    streams = True   # build_app streams its chat completions (the whole reply in one chunk)
+
     def __init__(self, model: ChatModel) -> None:
         self.model = model
 
@@ -275,8 +298,28 @@ class ModelBackend:
         await self.model.aclose()
 
 
-def build_app(backend: Backend, served_as: str) -> FastAPI:
-    """The FastAPI app in front of `backend`; responses name `served_as` as the model."""
+def _sse(completion: dict[str, Any], include_usage: bool) -> Iterator[str]:
+    """A finished chat completion as OpenAI's stream of `chat.completion.chunk` events."""
+    from openai.types.chat import ChatCompletionChunk
+
+    choice, message = completion["choices"][0], completion["choices"][0]["message"]
+    delta: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
+    if message.get("tool_calls"):
+        delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
+    base = {"id": completion["id"], "object": "chat.completion.chunk", "created": completion["created"],
+            "model": completion["model"]}
+    chunks = [{**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+              {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}]
+    if include_usage:
+        chunks.append({**base, "choices": [], "usage": completion["usage"]})
+    for chunk in chunks:
+        yield f"data: {ChatCompletionChunk.model_validate(chunk).model_dump_json(exclude_none=True)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def build_app(backend: Backend, served_as: str, *, only_served_name: bool = False) -> FastAPI:
+    """The FastAPI app in front of `backend`; responses name `served_as` as the model.
+    `only_served_name`: refuse requests that name another model (404), as vLLM does."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -296,10 +339,21 @@ def build_app(backend: Backend, served_as: str) -> FastAPI:
         return anthropic_error(502, "api_error", f"the model server at {where} did not answer: "
                                                  f"{type(e).__name__}: {e}")
 
+    def other_model(body: dict[str, Any]) -> str | None:
+        """The model a request names when this server must refuse it (None: it may answer)."""
+        asked = body.get("model") if isinstance(body, dict) else None
+        return asked if only_served_name and asked is not None and asked != served_as else None
+
+    def not_served(asked: str) -> str:
+        return f"The model `{asked}` does not exist: this server serves `{served_as}`."
+
     @app.post("/v1/messages")
     async def messages(request: Request) -> JSONResponse:
+        body = await request.json()
+        if (asked := other_model(body)) is not None:
+            return anthropic_error(404, "not_found_error", not_served(asked))
         try:
-            chat = messages_to_chat(await request.json(), served_as)
+            chat = messages_to_chat(body, served_as)
         except (ValueError, TypeError, AttributeError) as e:
             return anthropic_error(400, "invalid_request_error", str(e))
         status, answer = await backend.chat(chat)
@@ -310,8 +364,15 @@ def build_app(backend: Backend, served_as: str) -> FastAPI:
         return JSONResponse(chat_to_message(answer, served_as))
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request) -> JSONResponse:
+    async def chat_completions(request: Request) -> Response:
         body = await request.json()
+        if (asked := other_model(body)) is not None:
+            return JSONResponse({"error": {"message": not_served(asked), "type": "invalid_request_error",
+                                           "param": "model", "code": "model_not_found"}}, status_code=404)
+        stream = bool(body.get("stream")) and getattr(backend, "streams", False)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if stream:
+            body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
         try:
             _refuse_unsupported(body)  # before a server backend would answer in SSE
         except ValueError as e:
@@ -319,6 +380,8 @@ def build_app(backend: Backend, served_as: str) -> FastAPI:
         status, answer = await backend.chat(body)
         if status == 200:
             answer["model"] = served_as
+            if stream:
+                return StreamingResponse(_sse(answer, include_usage), media_type="text/event-stream")
         return JSONResponse(answer, status_code=status)
 
     @app.get("/v1/models")
@@ -338,11 +401,14 @@ def main(argv: list[str] | None = None) -> None:
     where.add_argument("--backend", metavar="URL", help="an OpenAI-compatible server's base URL (…/v1)")
     parser.add_argument("--model", help="with --backend: the model name the server serves")
     parser.add_argument("--threads", type=int, default=None, help="with --local: torch threads for decoding")
-    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
+    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "provider"], default="auto",
                         help="with --local: the weights' precision; auto = bfloat16 where the CPU multiplies "
-                             "it natively (decoding ~1.5x faster on 2 cores), else float32")
+                             "it natively (decoding ~1.5x faster on 2 cores), else float32; provider = the "
+                             "local provider's default, as the gate decodes in process (same greedy replies)")
     parser.add_argument("--served-as", default=None,
                         help="the model name responses carry (default: local:SOURCE, or --model)")
+    parser.add_argument("--only-served-name", action="store_true",
+                        help="refuse (404) requests naming a model other than --served-as, as vLLM does")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
@@ -353,15 +419,19 @@ def main(argv: list[str] | None = None) -> None:
         from harness.cpu import cpu_multiplies_bf16
         from harness.llm.registry import get_model
 
-        dtype = args.dtype if args.dtype != "auto" else "bfloat16" if cpu_multiplies_bf16() else "float32"
-        backend = ModelBackend(get_model(f"local:{args.local}", threads=args.threads, dtype=getattr(torch, dtype)))
+        options: dict[str, Any] = {"threads": args.threads}
+        if args.dtype != "provider":
+            dtype = args.dtype if args.dtype != "auto" else "bfloat16" if cpu_multiplies_bf16() else "float32"
+            options["dtype"] = getattr(torch, dtype)
+        backend = ModelBackend(get_model(f"local:{args.local}", **options))
         served_as = args.served_as or f"local:{args.local}"
     else:
         if not args.model:
             parser.error("--backend needs --model (the name the server serves)")
         backend = ServerBackend(args.backend, args.model)
         served_as = args.served_as or args.model
-    uvicorn.run(build_app(backend, served_as), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(build_app(backend, served_as, only_served_name=args.only_served_name),
+                host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

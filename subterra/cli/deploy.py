@@ -27,7 +27,8 @@ def export_compiled(args: argparse.Namespace, out: Path, *, reuse: bool = False)
             json.loads(info.read_text())["model_fingerprint"] == compiled.model_fingerprint:
         return out
     found = latest_results(runs_root(), compiled.procedure.name, compiled.model_fingerprint)
-    return export_model(compiled, out, gate_results=results_markdown(*found) if found else None)
+    return export_model(compiled, out, gate_results=results_markdown(*found) if found else None,
+                        source=args.procedure)
 
 
 @command("export", "write a compiled model as a Hugging Face folder (weights, tokenizer, model card)")
@@ -52,8 +53,12 @@ def _serve(p: argparse.ArgumentParser) -> Command:
     p.add_argument("--port", type=int, help="port on --host (default: a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--engine", choices=["auto", "transformers", "vllm", "gateway"], default="auto",
-                   help="vllm where vllm and a GPU are present (auto), else transformers serve; gateway: "
-                        "the gate's batched local model, which honours response_format and tools on a CPU")
+                   help="auto: vllm where vllm and a GPU are present, else the gateway (the gate's batched "
+                        "local model: concurrent requests decode together, greedy replies as in the gate; "
+                        "honours response_format and tools); transformers: `transformers serve`, one "
+                        "request at a time")
+    p.add_argument("--served-model-name", metavar="NAME",
+                   help="the model name clients send (default: the procedure's name, e.g. travel_booking)")
     p.add_argument("--threads", type=int, help="CPU threads for the server (default: torch's choice)")
 
     def run(args: argparse.Namespace) -> int:
@@ -65,15 +70,22 @@ def _serve(p: argparse.ArgumentParser) -> Command:
             folder = target
         else:   # a procedure: compiled through the store, exported once per model fingerprint
             folder = export_compiled(args, EXPORTS_DIR / target.stem, reuse=True)
-        server = ModelServer(folder, engine=args.engine, host=args.host, port=args.port,
-                             threads=args.threads)
+        info = _export_info(folder)
+        name = args.served_model_name or info.get("procedure") or folder.resolve().name
+        procedure_file = str(target) if not target.is_dir() else _procedure_file(info)
         try:
+            server = ModelServer(folder, engine=args.engine, served_name=name, host=args.host,
+                                 port=args.port, threads=args.threads)
             with server as served:
                 console.print(f"serving {folder} with {served.engine} (pid {served.pid}, log: {served.log_path})")
                 console.print(f"base URL: {served.base_url}")
                 console.print(f"model:    {served.model}")
-                console.print(f"gate it:  subterra run {_procedure_hint(folder)} --condition subterranean "
-                              f"--model {served.spec} --system-prompt {folder / SYSTEM_PROMPT_FILE}")
+                console.print(f"gate it:  subterra run {procedure_file} --condition subterranean "
+                              f"--model {served.spec} --system-prompt {folder / SYSTEM_PROMPT_FILE}",
+                              markup=False, soft_wrap=True)
+                if procedure_file == _UNKNOWN_PROCEDURE_FILE:
+                    console.print(f"          ({_UNKNOWN_PROCEDURE_FILE}: the YAML of procedure "
+                                  f"{info.get('procedure', '?')}, which this export does not locate)", markup=False)
                 console.print("Ctrl-C stops the server")
                 previous = signal.signal(signal.SIGTERM, _interrupt)   # `kill`, `docker stop`: the same
                 try:
@@ -94,7 +106,18 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _procedure_hint(folder: Path) -> str:
+_UNKNOWN_PROCEDURE_FILE = "PROCEDURE.yaml"
+
+
+def _export_info(folder: Path) -> dict[str, object]:
+    """The folder's subterra.json, or {} for a Hugging Face folder `subterra export` did not write."""
     info = folder / "subterra.json"
-    name = json.loads(info.read_text())["procedure"] if info.is_file() else "PROCEDURE"
-    return f"procedures/{name}.yaml"
+    return json.loads(info.read_text(encoding="utf-8")) if info.is_file() else {}
+
+
+def _procedure_file(info: dict[str, object]) -> str:
+    """The YAML the exported procedure came from, as its export recorded it, when it is still
+    there; otherwise a placeholder (a guess from the procedure's name would name a file that
+    may not exist: travel_booking comes from procedures/travel.yaml)."""
+    source = info.get("source")
+    return source if isinstance(source, str) and Path(source).is_file() else _UNKNOWN_PROCEDURE_FILE

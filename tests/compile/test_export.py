@@ -1,6 +1,6 @@
 """Export a compiled tiny-cpu model; load it with plain transformers and chat; serve it with
-`transformers serve` and run the subterranean condition through the endpoint, which must give
-the in-process model's transcripts token for token (greedy decoding)."""
+`transformers serve` and with the gateway, and run the subterranean condition through the
+endpoint, which must give the in-process model's transcripts token for token (greedy decoding)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> CompiledModel:
 @pytest.fixture(scope="module")
 def exported(compiled: CompiledModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_model(compiled, tmp_path_factory.mktemp("export") / "zoom",
-                        gate_results="| subterranean | task_success | 4.2 |")
+                        gate_results="| subterranean | task_success | 4.2 |", source=ROOT / "procedures/zoom.yaml")
 
 
 def test_plain_transformers_loads_the_export_and_chats(exported: Path, compiled: CompiledModel) -> None:
@@ -93,6 +93,7 @@ def test_system_prompt_file_card_and_info(exported: Path, compiled: CompiledMode
     info = json.loads((exported / EXPORT_INFO).read_text())
     assert info["model_fingerprint"] == compiled.model_fingerprint
     assert info["train_conversations"] == compiled.datagen.train
+    assert Path(info["source"]).resolve() == (ROOT / "procedures/zoom.yaml").resolve()
     card = (exported / "README.md").read_text()
     for expected in (compiled.model_fingerprint, "tiny-cpu", system_prompt,
                      f"{compiled.training.best_eval_loss:.4f}", "| subterranean | task_success | 4.2 |"):
@@ -130,10 +131,14 @@ def _conversations(model_spec: str, compiled: CompiledModel, n: int = 3) -> list
     return asyncio.run(run())
 
 
-def test_served_export_gates_like_the_in_process_model(exported: Path, compiled: CompiledModel) -> None:
-    with ModelServer(exported, engine="transformers", threads=1) as served:
+@pytest.mark.parametrize("engine", ["transformers", "gateway"])
+def test_served_export_gates_like_the_in_process_model(exported: Path, compiled: CompiledModel,
+                                                       engine: str) -> None:
+    # transformers serve decodes one request at a time; the gateway batches the conversations'
+    # concurrent requests, as the gate does in process. Both give the in-process tokens.
+    with ModelServer(exported, engine=engine, served_name="zoom", threads=1) as served:
         listed = httpx.get(f"{served.base_url}/models", timeout=10).json()["data"]
-        assert [m["id"] for m in listed] == [served.model]
+        assert [m["id"] for m in listed] == [served.model] == ["zoom"]
         through_endpoint = _conversations(served.spec, compiled)
     in_process = _conversations(compiled.model_spec, compiled)
     assert [t.agent_model for t in through_endpoint] == [served.model] * 3

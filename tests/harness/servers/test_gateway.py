@@ -222,3 +222,38 @@ def test_anthropic_tool_use_translates_to_chat_and_back() -> None:
         "local:m")
     assert message["content"] == [{"type": "tool_use", "id": "c9", "name": "f", "input": {"a": 2}}]
     assert message["stop_reason"] == "tool_use"
+
+
+def test_a_local_model_streams_its_chat_completions_through_the_openai_sdk() -> None:
+    with serving(build_app(ModelBackend(RecordingModel()), "travel_booking")) as url:
+        client = openai.OpenAI(api_key="k", base_url=f"{url}/v1", max_retries=0)
+        chunks = list(client.chat.completions.create(
+            model="travel_booking", messages=[{"role": "user", "content": "hello"}], max_tokens=20,
+            stream=True, stream_options={"include_usage": True}))
+        whole = client.chat.completions.create(model="travel_booking", max_tokens=20,
+                                               messages=[{"role": "user", "content": "hello"}])
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content == "heard hello"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices] == [None, "stop"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    assert {c.model for c in chunks} == {"travel_booking"}
+
+
+def test_only_the_served_name_is_answered_when_pinned() -> None:
+    with serving(build_app(ModelBackend(RecordingModel()), "travel_booking", only_served_name=True)) as url:
+        client = openai.OpenAI(api_key="k", base_url=f"{url}/v1", max_retries=0)
+        said = client.chat.completions.create(model="travel_booking", max_tokens=5,
+                                              messages=[{"role": "user", "content": "hi"}])
+        assert said.model == "travel_booking"
+        with pytest.raises(openai.NotFoundError, match="`zoom` does not exist") as refused:
+            client.chat.completions.create(model="zoom", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+        assert refused.value.code == "model_not_found"
+        with pytest.raises(anthropic.NotFoundError, match="`zoom` does not exist"):
+            anthropic.Anthropic(api_key="k", base_url=url, max_retries=0).messages.create(
+                model="zoom", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+        # Sampling options the local provider cannot honour are refused, not ignored.
+        for options, message in (({"n": 2}, "n > 1"), ({"logprobs": True}, "logprobs"),
+                                 ({"temperature": 0.7, "top_p": 0.5}, "top_p")):
+            with pytest.raises(openai.BadRequestError, match=message):
+                client.chat.completions.create(model="travel_booking", max_tokens=5,
+                                               messages=[{"role": "user", "content": "hi"}], **options)

@@ -60,7 +60,9 @@ def test_export_serve_and_gate_the_endpoint(tmp_path: Path, capsys: pytest.Captu
         server_pid = int(_wait_for_line(serve, r"serving .* \(pid (\d+),", 300)[1])
         url = _wait_for_line(serve, r"base URL: (\S+)", 10)[1]
         name = _wait_for_line(serve, r"model:\s+(\S+)", 10)[1]
-        assert name == str(out.resolve())
+        assert name == "zoom_support"             # the procedure's name, as clients ask for it
+        gate_it = _wait_for_line(serve, r"gate it:\s+subterra run (\S+) ", 10)[1]
+        assert Path(gate_it).resolve() == Path(zoom).resolve()   # the file it came from, which exists
         transcripts = tmp_path / "served.jsonl"
         assert main(["run", zoom, "--condition", "subterranean", "--model", f"openai-compatible:{url}:{name}",
                      "--system-prompt", str(out / "system_prompt.txt"), "--n", "2", "--max-turns", "4",
@@ -80,3 +82,43 @@ def test_export_serve_and_gate_the_endpoint(tmp_path: Path, capsys: pytest.Captu
                     os.killpg(server_pid, signal.SIGKILL)     # its model server, in a session of its own
             raise AssertionError(f"`subterra serve` did not stop within 60 s of {stop.name}; it said:\n{said}") from None
     assert serve.returncode == 130 and server_pid is not None and not process_alive(server_pid), said
+
+
+def test_the_gate_it_line_names_the_procedures_own_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from subterra.cli.deploy import _procedure_file
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "procedures").mkdir()
+    (tmp_path / "procedures/travel.yaml").write_text("name: travel_booking\n")
+    # What the export recorded, not a guess from the procedure's name (procedures/travel_booking.yaml).
+    assert _procedure_file({"procedure": "travel_booking", "source": "procedures/travel.yaml"}) == \
+        "procedures/travel.yaml"
+    # Gone, or an export from before the field: a placeholder, never a file that does not exist.
+    assert _procedure_file({"procedure": "travel_booking", "source": "elsewhere/travel.yaml"}) == "PROCEDURE.yaml"
+    assert _procedure_file({"procedure": "travel_booking"}) == "PROCEDURE.yaml"
+
+
+def test_serve_passes_the_chosen_name_or_the_procedures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import harness.servers.model_server as model_server
+
+    asked: list[str | None] = []
+
+    class Refusing:      # records what `subterra serve` asks for, then fails to start
+        def __init__(self, folder: Path, *, served_name: str | None = None, **_: object) -> None:
+            asked.append(served_name)
+
+        def __enter__(self) -> None:
+            raise model_server.ServingError("not starting in this test")
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+    monkeypatch.setattr(model_server, "ModelServer", Refusing)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "subterra.json").write_text(json.dumps({"procedure": "travel_booking"}))
+    assert main(["serve", str(folder)]) == 1
+    assert main(["serve", str(folder), "--served-model-name", "acme/travel-v2"]) == 1
+    assert asked == ["travel_booking", "acme/travel-v2"]
+    assert "not starting in this test" in capsys.readouterr().err
