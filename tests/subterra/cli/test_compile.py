@@ -95,3 +95,15 @@ def test_zero3_compile_exports_a_plain_hugging_face_folder(tmp_path, capsys, mon
     assert exported.keys() == load_file(f"{checkpoint}/model.safetensors").keys()
     assert model.get_input_embeddings().weight.shape == (model.config.vocab_size, 64)
     assert all(t.numel() > 0 for t in exported.values())
+
+
+def test_help_lists_every_shipped_recipe(capsys, monkeypatch) -> None:
+    from compile.recipe import available_recipes
+
+    monkeypatch.setattr(console, "width", 400)
+    with pytest.raises(SystemExit):
+        main(["compile", "--help"])
+    text = " ".join(capsys.readouterr().out.split())    # argparse wraps the help
+    assert {"tiny-cpu-ddp", "tiny-cpu-zero3", "qwen3-8b"} <= set(available_recipes())
+    for name in available_recipes():
+        assert f"{name}," in text or f"{name} (default" in text, name
