@@ -72,7 +72,8 @@ def _serve(p: argparse.ArgumentParser) -> Command:
                 console.print(f"serving {folder} with {served.engine} (pid {served.pid}, log: {served.log_path})")
                 console.print(f"base URL: {served.base_url}")
                 console.print(f"model:    {served.model}")
-                console.print(f"gate it:  subterra run {_procedure_hint(folder)} --condition subterranean "
+                hint = target if folder is not target else _procedure_hint(folder)
+                console.print(f"gate it:  subterra run {hint} --condition subterranean "
                               f"--model {served.spec} --system-prompt {folder / SYSTEM_PROMPT_FILE}")
                 console.print("Ctrl-C stops the server")
                 previous = signal.signal(signal.SIGTERM, _interrupt)   # `kill`, `docker stop`: the same
@@ -94,7 +95,21 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _procedure_hint(folder: Path) -> str:
+def _procedure_hint(folder: Path, procedures: Path = Path("procedures")) -> str:
+    """The file of the procedure an export was compiled from, for the `gate it` line: the one
+    under `procedures/` whose name the export records. The file name need not be the name
+    (procedures/travel.yaml is `travel_booking`), so the files are read; PROCEDURE if none is."""
+    from harness.errors import SpecError
+    from harness.procedure.load import load_procedure
+
     info = folder / "subterra.json"
-    name = json.loads(info.read_text())["procedure"] if info.is_file() else "PROCEDURE"
-    return f"procedures/{name}.yaml"
+    if not info.is_file():
+        return "PROCEDURE"
+    name = json.loads(info.read_text())["procedure"]
+    for path in sorted(procedures.glob("*.yaml")):
+        try:
+            if load_procedure(path).name == name:
+                return str(path)
+        except (SpecError, OSError):
+            continue            # not a procedure, or not one that loads: not the one
+    return "PROCEDURE"

@@ -80,3 +80,21 @@ def test_export_serve_and_gate_the_endpoint(tmp_path: Path, capsys: pytest.Captu
                     os.killpg(server_pid, signal.SIGKILL)     # its model server, in a session of its own
             raise AssertionError(f"`subterra serve` did not stop within 60 s of {stop.name}; it said:\n{said}") from None
     assert serve.returncode == 130 and server_pid is not None and not process_alive(server_pid), said
+
+
+def test_the_gate_it_line_names_the_procedure_file_not_its_name(tmp_path: Path) -> None:
+    # Seen serving an export of procedures/travel.yaml (name travel_booking): the hint said
+    # `subterra run procedures/travel_booking.yaml`, a file that does not exist.
+    from subterra.cli.deploy import _procedure_hint
+
+    procedures = tmp_path / "procedures"
+    procedures.mkdir()
+    (procedures / "travel.yaml").write_text((ROOT / "procedures/travel.yaml").read_text())
+    (procedures / "broken.yaml").write_text("name: [unclosed\n")
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "subterra.json").write_text(json.dumps({"procedure": "travel_booking"}))
+    assert _procedure_hint(export, procedures) == str(procedures / "travel.yaml")
+    (export / "subterra.json").write_text(json.dumps({"procedure": "no_such_procedure"}))
+    assert _procedure_hint(export, procedures) == "PROCEDURE"
+    assert _procedure_hint(tmp_path / "not-an-export", procedures) == "PROCEDURE"
