@@ -62,7 +62,7 @@ from compile.training_result import EvalPoint, TrainResult
 from harness.tool_format import turn_message
 from harness.transcript import Conversation, read_jsonl
 
-__all__ = ["EvalPoint", "TrainResult", "main", "train"]
+__all__ = ["EvalPoint", "TrainResult", "main", "stops_early", "train"]
 
 log = logging.getLogger(__name__)
 FAULT_ENV = "SUBTERRA_TRAIN_FAULT"    # "RANK:STEP": that rank raises after that step (tests)
@@ -266,8 +266,8 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
                     _save_pretrained(accelerator, model, tokenizer, best_dir)
                 else:
                     progress.evals_without_gain += 1
-                patience = recipe.early_stopping_patience
-                stopped_early = patience is not None and progress.evals_without_gain >= patience
+                stopped_early = stops_early(progress.evals_without_gain, recipe.early_stopping_patience,
+                                            step=progress.step, total_steps=total_steps)
                 _log(main_process, "step %d/%d epoch %.2f: eval loss %.4f, train loss %.4f, %.0f tok/s%s",
                      progress.step, total_steps, point.epoch, loss, train_loss,
                      progress.train_tokens / max(progress.step_seconds, 1e-9),
@@ -298,6 +298,12 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
     if world > 1:
         accelerator.end_training()     # leave the process group: gloo's threads can abort a rank at exit
     return result
+
+
+def stops_early(evals_without_gain: int, patience: int | None, *, step: int, total_steps: int) -> bool:
+    """Whether patience ends training before its planned last step. Patience running out at
+    the last step stops nothing: the run is complete, and is not reported as stopped early."""
+    return patience is not None and evals_without_gain >= patience and step < total_steps
 
 
 def _loss_sum(model: Any, batch: MicroBatch) -> torch.Tensor:

@@ -107,7 +107,8 @@ class Evidence(BaseModel):
         if self.delta is None:
             return f"only {over}, need at least 2 to compare; margin {num(self.margin)}"
         text = (f"{self.before:.2f} → {self.after:.2f}, Δ {num(self.delta, sign=True)}, "
-                f"95 % CI [{num(self.low)}, {num(self.high)}] over {over}; margin {num(self.margin)}")
+                f"95 % CI [{num(self.low, sign=True)}, {num(self.high, sign=True)}] over {over}; "
+                f"margin {num(self.margin)}")
         if self.verdict == "inconclusive":
             text += (f"; about {self.needed} scenarios would decide it at this variance" if self.needed
                      else "; more scenarios would not decide it at this estimate")

@@ -39,8 +39,11 @@ def add_compile_arguments(p: argparse.ArgumentParser, *, metavar: str = "PROCEDU
     p.add_argument("procedure", type=Path, metavar=metavar, help=help)
     p.add_argument("--scenarios", type=Path, help="scenario set (default: scenarios/<procedure file name>, else "
                    "<name>.scenarios.yaml or scenarios.yaml beside the procedure)")
+    # the shipped recipes, read from compile/recipes/, so a new one is listed by itself
+    from compile.recipe import available_recipes
+
     p.add_argument("--recipe", default="smollm2-135m",
-                   help="compile recipe: tiny-cpu, smollm2-135m (default), qwen2.5-3b, qwen3-8b, or a YAML path")
+                   help=f"compile recipe: {', '.join(available_recipes())} (default smollm2-135m), or a YAML path")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe setting, e.g. --set epochs=1 --set model.scratch.hidden_size=64")
     p.add_argument("--n", type=int, default=120, help="training scenarios per seed (default 120)")

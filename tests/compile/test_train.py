@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from compile.base_model import load_base
 from compile.dataset import tokenize_conversations
-from compile.train import RESULT_FILE, TrainResult, train
+from compile.train import RESULT_FILE, TrainResult, stops_early, train
 from harness.llm.weights import load_causal_lm
 
 from .conftest import GREETINGS
@@ -117,6 +117,15 @@ def test_early_stopping_keeps_the_best_checkpoint(micro_recipe, toy_train, toy_e
     assert result.stopped_early and result.steps < 120
     later = [p.eval_loss for p in result.curve if p.step > result.best_step]
     assert len(later) == 2 and all(loss >= result.best_eval_loss for loss in later)
+
+
+def test_patience_running_out_at_the_last_step_is_not_an_early_stop() -> None:
+    # travel on tiny-cpu: best at epoch 9 of 12, patience 3 runs out exactly at step 156 of 156;
+    # the log said "(early stop)" and training.json stopped_early: true for a complete run.
+    assert not stops_early(3, 3, step=156, total_steps=156)
+    assert stops_early(3, 3, step=143, total_steps=156)
+    assert not stops_early(2, 3, step=143, total_steps=156)
+    assert not stops_early(99, None, step=10, total_steps=156)
 
 
 def test_training_without_held_out_conversations_is_refused(micro_recipe, toy_train, system_prompt, tmp_path) -> None:

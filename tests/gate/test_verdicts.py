@@ -50,6 +50,14 @@ def test_delta_zero_on_six_noisy_scenarios_is_inconclusive_with_the_scenarios_th
                                       "decide it at this variance")
 
 
+def test_the_message_signs_the_ci_as_the_report_and_changes_md_do() -> None:
+    # Seen on travel (trials 3): the pytest warning said "CI [−0.33, 0.00]" where changes.md
+    # and the HTML table said "[−0.33, +0.00]" (and the README's example "[−0.50, +0.50]").
+    e = paired_evidence(*_pairs([5, 4, 5, 5, 4, 5], [4, 5, 5, 4, 5, 5]), margin=-0.25)
+    assert e.low < 0 < e.high
+    assert f"Δ +0.00, 95 % CI [−{abs(e.low):.2f}, +{e.high:.2f}] over 6 paired scenarios" in e.evidence_text()
+
+
 def test_trials_pair_by_scenario_and_trial_and_cluster_the_ci() -> None:
     # The same six scenarios, each run three times with the same scores: as uncertain as one trial each.
     before = [s for s in [5, 4, 5, 5, 4, 5] for _ in range(3)]

@@ -110,3 +110,15 @@ def test_the_scenario_set_is_found_beside_the_procedure_or_named(tmp_path) -> No
     alone.write_text("name: x\n")
     with pytest.raises(SpecError, match=r"no scenario set found for it .*flow\.scenarios\.yaml.*; pass --scenarios FILE"):
         default_scenarios(alone)
+
+
+def test_help_lists_every_shipped_recipe(capsys, monkeypatch) -> None:
+    from compile.recipe import available_recipes
+
+    monkeypatch.setattr(console, "width", 400)
+    with pytest.raises(SystemExit):
+        main(["compile", "--help"])
+    text = " ".join(capsys.readouterr().out.split())    # argparse wraps the help
+    assert {"tiny-cpu-ddp", "tiny-cpu-zero3", "qwen3-8b"} <= set(available_recipes())
+    for name in available_recipes():
+        assert f"{name}," in text or f"{name} (default" in text, name
