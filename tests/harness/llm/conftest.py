@@ -3,11 +3,15 @@ is `tests/conftest.py`'s)."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from harness.llm import RetryPolicy
+from harness.llm.local import LocalModel
 from tests.harness.llm.fake_servers import FakeLLMServer
 
 
@@ -26,3 +30,23 @@ def anthropic_server() -> Iterator[FakeLLMServer]:
 def openai_server() -> Iterator[FakeLLMServer]:
     with FakeLLMServer("openai") as server:
         yield server
+
+
+def _no_network(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the local provider tried to open a network connection")
+
+
+@contextmanager
+def offline_smollm(tmp_path_factory: pytest.TempPathFactory, **options: object) -> Iterator[LocalModel]:
+    """SmolLM2-135M from the installed wheel, loaded with the network cut (any connection
+    attempt fails the test) and a cache of its own; one decoding thread: CI has 2 shared cores."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("SUBTERRA_CACHE_DIR", str(tmp_path_factory.mktemp("smollm-cache")))
+        patch.setattr(socket.socket, "connect", _no_network)
+        model = LocalModel("smollm2-135m", threads=1, **options)  # type: ignore[arg-type]
+        model.load()
+    try:
+        yield model
+    finally:
+        asyncio.run(model.aclose())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from harness.llm.structured import strip_for_openai
 from harness.servers.gateway import ModelBackend, build_app
 from harness.servers.model_server import free_port
 from harness.transcript import Turn
+from tests.harness.llm.conftest import offline_smollm
 
 pytestmark = pytest.mark.slow
 
@@ -48,20 +48,11 @@ PROMPTS = (
 )
 
 
-def _no_network(*args: object, **kwargs: object) -> None:
-    raise AssertionError("the local provider tried to open a network connection")
-
 
 @pytest.fixture(scope="module")
 def smollm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModel]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setenv("SUBTERRA_CACHE_DIR", str(tmp_path_factory.mktemp("constrained-cache")))
-        patch.setattr(socket.socket, "connect", _no_network)
-        model = LocalModel("smollm2-135m", threads=1, max_batch_size=16)
-        model.load()
-    yield model
-    asyncio.run(model.aclose())
+    with offline_smollm(tmp_path_factory, max_batch_size=16) as model:
+        yield model
 
 
 def ask(text: str, **fields: object) -> ChatRequest:

@@ -6,7 +6,6 @@ Loading the model takes ~15-20 s on 2 CPU cores, so one loaded model serves the 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from harness.llm import ChatRequest, ChatResult, LLMCallError, Message, get_model
 from harness.llm.local import LocalModel
 from tests.harness.llm.calls import answer
+from tests.harness.llm.conftest import offline_smollm
 
 pytestmark = pytest.mark.slow
 
@@ -30,21 +30,11 @@ def ask(text: str, **fields: object) -> ChatRequest:
     return ChatRequest(messages=(Message(role="user", content=text),), max_tokens=6, **fields)
 
 
-def _no_network(*args: object, **kwargs: object) -> None:
-    raise AssertionError("the local provider tried to open a network connection")
-
 
 @pytest.fixture(scope="module")
 def smollm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModel]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setenv("SUBTERRA_CACHE_DIR", str(tmp_path_factory.mktemp("local-cache")))
-        patch.setattr(socket.socket, "connect", _no_network)
-        # One decoding thread: the CI box has 2 shared cores (see LocalModel's `threads`).
-        model = LocalModel("smollm2-135m", threads=1)
-        model.load()
-    yield model
-    asyncio.run(model.aclose())
+    with offline_smollm(tmp_path_factory) as model:
+        yield model
 
 
 def test_loads_from_the_gguf_offline_and_answers(smollm: LocalModel) -> None:
