@@ -17,10 +17,8 @@ requests that carry tools: one convention, one place.
 
 from __future__ import annotations
 
-import json
-
 from harness.llm.base import ToolCall
-from harness.llm.tool_text import CALL_OPEN, CALL_PATTERN, call_text, response_text
+from harness.llm.tool_text import CALL_OPEN, CALL_PATTERN, call_text, read_call, response_text
 from harness.transcript import Turn
 
 __all__ = ["CALL_OPEN", "call_text", "parse_call", "response_text", "turn_message"]
@@ -32,16 +30,8 @@ def parse_call(text: str, call_id: str = "call_0") -> tuple[str, ToolCall | None
         return text.strip(), None, False
     spoken = text[:at].strip()
     match = CALL_PATTERN.search(text, at)
-    if match is None:
-        return spoken, None, True
-    try:
-        body = json.loads(match.group(1))
-    except json.JSONDecodeError:
-        return spoken, None, True
-    name, arguments = (body.get("name"), body.get("arguments", {})) if isinstance(body, dict) else (None, None)
-    if not isinstance(name, str) or not isinstance(arguments, dict):
-        return spoken, None, True
-    return spoken, ToolCall(id=call_id, name=name, arguments=arguments), False
+    call = read_call(match.group(1), call_id) if match is not None else None
+    return spoken, call, call is None
 
 
 def turn_message(turn: Turn) -> dict[str, str]:

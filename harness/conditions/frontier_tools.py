@@ -12,18 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.llm.base import ChatResult, Message, ToolCall, ToolSpec
-from harness.procedure import Procedure
+from harness.llm.base import ChatResult, Message, ToolCall
 from harness.transcript import Turn
 
 from .base import OPENER
 
-__all__ = ["first_call", "native_history", "procedure_tools"]
-
-
-def procedure_tools(procedure: Procedure) -> tuple[ToolSpec, ...]:
-    """The procedure's tools as the vendors declare them (none for a procedure that only talks)."""
-    return procedure.tool_specs()
+__all__ = ["first_call", "native_history"]
 
 
 def native_history(system: str, turns: Sequence[Turn], *, opener: bool) -> tuple[Message, ...]:

@@ -23,7 +23,7 @@ from harness.scenarios import Scenario
 from harness.transcript import Turn
 
 from .base import AgentReply, Condition, ConditionSession, reply_text
-from .frontier_tools import first_call, native_history, procedure_tools
+from .frontier_tools import first_call, native_history
 from .orchestrated import AGENT_MAX_TOKENS, agent_seed, chain_hint
 from .routing import option_texts
 from .tools import tool_hint
@@ -71,7 +71,7 @@ class InContextSession(ConditionSession):
         self.procedure, self.model, self.scenario, self.system = procedure, model, scenario, system
         self.shadow = FlowchartTracker(procedure)
         self._last_steps = [procedure.start]
-        self.tools = procedure_tools(procedure)
+        self.tools = procedure.tool_specs()
 
     async def reply(self, turns: Sequence[Turn]) -> AgentReply:
         if turns and turns[-1].speaker == "tool":
@@ -98,7 +98,7 @@ class InContextSession(ConditionSession):
 
     def _hint(self, steps: list[str]) -> Hint:
         """The offline model's hint: the tool step's call where the shadow is at one, else the turn."""
-        if self.procedure.nodes[steps[-1]].role.value == "tool":
+        if self.procedure.nodes[steps[-1]].role is Role.TOOL:
             return tool_hint(self.procedure, steps[-1], self.scenario)
         return chain_hint(self.procedure, steps, self.scenario)
 
@@ -117,7 +117,7 @@ class InContextCondition(Condition):
         chained = any(same_turn(procedure, a, b) for a, b, _ in procedure.edges())
         self.system = IN_CONTEXT_SYSTEM.format(system_prompt=procedure.system_prompt, chains=CHAINS if chained else "",
                                                flowchart=serialize_flowchart(procedure),
-                                               tools=TOOLS if procedure_tools(procedure) else "")
+                                               tools=TOOLS if procedure.tool_specs() else "")
 
     def session(self, scenario: Scenario) -> InContextSession:
         return InContextSession(self.procedure, self.model, scenario, self.system)

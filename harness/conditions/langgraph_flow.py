@@ -39,7 +39,7 @@ from harness.templates import render
 from harness.transcript import Turn
 
 from .base import AgentReply, Condition, ConditionSession, reply_text
-from .frontier_tools import first_call, native_history, procedure_tools
+from .frontier_tools import first_call, native_history
 from .orchestrated import AGENT_MAX_TOKENS, agent_seed, node_turn_request
 from .routing import route
 from .tools import tool_hint
@@ -214,7 +214,7 @@ class LangGraphSession(ConditionSession):
         """A tool step: the model bound to the step's tool (declared through the vendor's tool
         use, `tool_choice` that tool). Returns what it said and the call it made, if any."""
         node = self.procedure.nodes[node_id]
-        spec = next(t for t in procedure_tools(self.procedure) if t.name == node.tool)
+        spec = self.procedure.tool_spec(node.tool or "")
         system = TOOL_STEP_SYSTEM.format(system_prompt=self.procedure.system_prompt, title=node.title or node_id,
                                          instruction=render(node.prompt or "", self.scenario.context).strip(),
                                          tool=spec.name)

@@ -43,7 +43,7 @@ def arguments_request(procedure: Procedure, node_id: str, scenario: Scenario, tu
     """Ask for the tool step's arguments: the tool offered (and required), the schema as the output."""
     node = procedure.nodes[node_id]
     tool = procedure.tools[node.tool or ""]
-    spec = next(t for t in procedure.tool_specs() if t.name == node.tool)
+    spec = procedure.tool_spec(node.tool or "")
     system = ARGUMENTS_SYSTEM.format(system_prompt=procedure.system_prompt, tool=node.tool,
                                      description=tool.description, schema=json.dumps(tool.parameters))
     return ChatRequest(messages=history_messages(system, turns, opener=True), max_tokens=128, temperature=0.0,

@@ -22,7 +22,8 @@ from typing import Any
 
 from .base import ChatRequest, Message, ToolCall, ToolSpec
 
-__all__ = ["CALL_OPEN", "CALL_PATTERN", "call_grammar", "call_text", "chat_messages", "parse_calls", "response_text"]
+__all__ = ["CALL_OPEN", "CALL_PATTERN", "call_grammar", "call_text", "chat_messages", "parse_calls", "read_call",
+           "response_text"]
 
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 RESPONSE_OPEN, RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
@@ -80,6 +81,19 @@ def _plain(message: Message) -> dict[str, str]:
     return {"role": message.role, "content": message.content}
 
 
+def read_call(body: str, call_id: str) -> ToolCall | None:
+    """One `<tool_call>` body (`{"name": ..., "arguments": {...}}`) as a call; None when it is
+    not that shape."""
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    if not (isinstance(data, dict) and isinstance(data.get("name"), str)
+            and isinstance(data.get("arguments", {}), dict)):
+        return None
+    return ToolCall(id=call_id, name=data["name"], arguments=data.get("arguments", {}))
+
+
 def parse_calls(request: ChatRequest, text: str) -> tuple[str, tuple[ToolCall, ...]]:
     """(the words before any call, the calls) of a reply to `request`. Only a request that
     offers tools gets calls; a call that does not parse stays in the words, where the caller
@@ -89,14 +103,10 @@ def parse_calls(request: ChatRequest, text: str) -> tuple[str, tuple[ToolCall, .
     spoken = text[: text.find(CALL_OPEN)].strip()
     calls = []
     for index, match in enumerate(CALL_PATTERN.finditer(text)):
-        try:
-            body = json.loads(match.group(1))
-        except json.JSONDecodeError:
+        call = read_call(match.group(1), _call_id(request, index))
+        if call is None:
             return text, ()
-        if not (isinstance(body, dict) and isinstance(body.get("name"), str)
-                and isinstance(body.get("arguments", {}), dict)):
-            return text, ()
-        calls.append(ToolCall(id=_call_id(request, index), name=body["name"], arguments=body.get("arguments", {})))
+        calls.append(call)
     return (spoken, tuple(calls)) if calls else (text, ())
 
 

@@ -123,8 +123,12 @@ class Procedure(Sourced):
 
     def tool_specs(self) -> tuple[ToolSpec, ...]:
         """The procedure's tools as chat-request tool declarations, in file order."""
-        return tuple(ToolSpec(name=name, description=tool.description, parameters=tool.parameters)
-                     for name, tool in self.tools.items())
+        return tuple(self.tool_spec(name) for name in self.tools)
+
+    def tool_spec(self, name: str) -> ToolSpec:
+        """One declared tool as a chat-request tool declaration (KeyError: no such tool)."""
+        tool = self.tools[name]
+        return ToolSpec(name=name, description=tool.description, parameters=tool.parameters)
 
     def result_edge(self, node_id: str, result: str) -> str | None:
         """At a tool step: the node its `result` leads to (None: no edge takes that result)."""

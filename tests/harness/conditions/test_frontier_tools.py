@@ -8,7 +8,7 @@ import pytest
 
 from harness.conditions import build_condition
 from harness.conditions.base import history_messages
-from harness.conditions.frontier_tools import native_history, procedure_tools
+from harness.conditions.frontier_tools import native_history
 from harness.llm import get_model
 from harness.llm.base import ToolCall, ToolSpec
 from harness.procedure import Procedure
@@ -32,7 +32,7 @@ def with_tools(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_conversation_without_tool_turns_reads_as_before() -> None:
     turns = [Turn(speaker="agent", text="Hello."), Turn(speaker="user", text="Hi.")]
     assert native_history("S", turns, opener=True) == history_messages("S", turns, opener=True)
-    assert procedure_tools(procedure("travel")) == ()
+    assert procedure("travel").tool_specs() == ()
 
 
 def test_calls_and_results_are_native_messages() -> None:
