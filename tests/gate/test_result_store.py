@@ -65,3 +65,13 @@ def test_trials_of_a_scenario_are_stored_apart_and_trial_0_keeps_its_old_name(tm
     assert store.path("p", "c", 3).name == "0003.json" and store.path("p", "c", 3, 2).name == "0003-t2.json"
     assert store.get("p", "c", 3, 2).transcript.trial == 2 and store.get("p", "c", 3).transcript.trial == 0
     assert '"trial"' not in store.path("p", "c", 3).read_text()     # trial 0 is written as before trials existed
+
+
+def test_a_pass_needs_the_backend_end_state_when_the_procedure_acts() -> None:
+    from harness.judges.actions import ActionVerdict
+
+    talked = result("subterranean", 0, 5)
+    assert talked.passed                                   # no tools: terminal, valid trace, task success 5
+    acted = talked.model_copy(update={"actions": ActionVerdict(end_state_match=True)})
+    wrong = talked.model_copy(update={"actions": ActionVerdict(end_state_match=False)})
+    assert acted.passed and not wrong.passed
