@@ -180,7 +180,7 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
     # --- optimizer and schedule: AdamW (8-bit on CUDA if asked), linear warmup, cosine decay --
     from transformers import get_cosine_schedule_with_warmup
 
-    optimizer = _optimizer(recipe, model, on_cuda)
+    optimizer = _optimizer(recipe, model, on_cuda, deepspeed=ds_config is not None)
     scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(recipe.warmup_ratio * total_steps), total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     progress = RunProgress(run_key=fingerprint(
@@ -335,7 +335,7 @@ def evaluate(model: Any, examples: Sequence[TokenizedConversation], recipe: Reci
     return float(totals[0] / totals[1])
 
 
-def _optimizer(recipe: Recipe, model: Any, on_cuda: bool) -> torch.optim.Optimizer:
+def _optimizer(recipe: Recipe, model: Any, on_cuda: bool, *, deepspeed: bool) -> torch.optim.Optimizer:
     # Weight decay on matrices only, the usual rule (norm gains and biases are left alone).
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": recipe.weight_decay},
@@ -350,7 +350,10 @@ def _optimizer(recipe: Recipe, model: Any, on_cuda: bool) -> torch.optim.Optimiz
             raise RuntimeError("optimizer adamw_8bit needs bitsandbytes, which is not installed: "
                                "pip install 'subterra[gpu]' (or pip install bitsandbytes)") from None
         return bnb.optim.AdamW8bit(groups, lr=recipe.lr, betas=recipe.betas)
-    return torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.betas)
+    # The fused kernel (CPU and CUDA) updates each tensor in one pass instead of a dozen
+    # elementwise ops; DeepSpeed steps its own flattened partitions, so it keeps the default.
+    fused = not deepspeed and all(p.dtype in (torch.float32, torch.bfloat16) for p in params)
+    return torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.betas, fused=fused or None)
 
 
 def _replace_dir(new: Path, target: Path) -> None:

@@ -12,7 +12,7 @@ for `model`, which a pinned backend insists on. `--local`: the batched local pro
 The rehearsal uses `--local`: on a 2-core CPU, `transformers serve` with continuous batching
 completed 4 concurrent 300-token generator calls in about 3 minutes (~7 tokens/s in all),
 which put the rehearsal at hours; the batched provider decodes a batch of 4 at ~41 tokens/s
-(fp32) or ~62 (bf16, `--dtype auto` on a CPU with bf16 instructions).
+(fp32) or ~62 (bf16, the default on a CPU with bf16 instructions).
 `POST /v1/messages` is translated either way: system and messages (string or text blocks)
 become chat messages, `stop_sequences` `stop`, and the completion an Anthropic `Message`
 (built with the SDK's own type) with the usage the backend counted.
@@ -401,10 +401,9 @@ def main(argv: list[str] | None = None) -> None:
     where.add_argument("--backend", metavar="URL", help="an OpenAI-compatible server's base URL (…/v1)")
     parser.add_argument("--model", help="with --backend: the model name the server serves")
     parser.add_argument("--threads", type=int, default=None, help="with --local: torch threads for decoding")
-    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "provider"], default="auto",
-                        help="with --local: the weights' precision; auto = bfloat16 where the CPU multiplies "
-                             "it natively (decoding ~1.5x faster on 2 cores), else float32; provider = the "
-                             "local provider's default, as the gate decodes in process (same greedy replies)")
+    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
+                        help="with --local: the weights' precision; auto = the local provider's default, as the "
+                             "gate decodes in process (bfloat16 where the CPU multiplies it natively, else float32)")
     parser.add_argument("--served-as", default=None,
                         help="the model name responses carry (default: local:SOURCE, or --model)")
     parser.add_argument("--only-served-name", action="store_true",
@@ -416,13 +415,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.local:
         import torch
 
-        from harness.cpu import cpu_multiplies_bf16
         from harness.llm.registry import get_model
 
         options: dict[str, Any] = {"threads": args.threads}
-        if args.dtype != "provider":
-            dtype = args.dtype if args.dtype != "auto" else "bfloat16" if cpu_multiplies_bf16() else "float32"
-            options["dtype"] = getattr(torch, dtype)
+        if args.dtype != "auto":
+            options["dtype"] = getattr(torch, args.dtype)
         backend = ModelBackend(get_model(f"local:{args.local}", **options))
         served_as = args.served_as or f"local:{args.local}"
     else:

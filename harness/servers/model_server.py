@@ -145,11 +145,12 @@ def engine_command(
     name = name or str(model_dir)
     if engine == "gateway":
         # dtype "auto": the local provider's own default, the dtype the gate decodes with in
-        # process, so that served and in-process greedy replies are the same tokens.
+        # process (and, like it, reusing each conversation's earlier turns), so that served and
+        # in-process greedy replies are the same tokens.
         return [
             sys.executable, "-m", "harness.servers.gateway", "--local", str(model_dir),
             "--served-as", name, "--only-served-name", "--host", host, "--port", str(port),
-            "--dtype", dtype if dtype in ("float32", "bfloat16") else "provider", *extra_args,
+            "--dtype", dtype if dtype in ("float32", "bfloat16") else "auto", *extra_args,
         ]
     if engine == "transformers":
         command = [

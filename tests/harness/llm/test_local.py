@@ -97,3 +97,33 @@ def test_get_model_accepts_loaded_weights(smollm: LocalModel) -> None:
 def test_missing_weights_fail_with_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LLMCallError, match="FileNotFoundError.*not found"):
         answer(get_model(f"local:{tmp_path / 'missing.gguf'}"), ask("hi"))
+
+
+def test_later_turns_reuse_earlier_turns_and_decode_the_same_replies(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Two turns of three conversations, and a fourth that starts in the second batch (a row
+    with nothing to reuse beside rows that reuse): the same greedy replies as recomputing every
+    prompt, in fp32 (the comparison is of reuse, not of precisions)."""
+    import torch
+
+    openers = ("I want to book a trip to Rome.", "My flight was cancelled.", "Hello! Can you help me?")
+
+    async def converse(model: LocalModel) -> list[str]:
+        histories = [[Message(role="user", content=text)] for text in openers]
+        first = await asyncio.gather(*(model.generate(ChatRequest(messages=tuple(h), max_tokens=12))
+                                       for h in histories))
+        for history, result in zip(histories, first, strict=True):
+            history += [Message(role="assistant", content=result.text), Message(role="user", content="Thanks, go on.")]
+        histories.append([Message(role="user", content="What is 2+2?")])
+        second = await asyncio.gather(*(model.generate(ChatRequest(messages=tuple(h), max_tokens=12))
+                                        for h in histories))
+        return [r.text for r in (*first, *second)]
+
+    with offline_smollm(tmp_path_factory, dtype=torch.float32) as reusing:
+        model, tokenizer = reusing.load()
+        recomputing = LocalModel(model=model, tokenizer=tokenizer, reuse_prefixes=False)
+        try:
+            assert asyncio.run(converse(reusing)) == asyncio.run(converse(recomputing))
+        finally:
+            asyncio.run(recomputing.aclose())
+        prefixes = reusing._prefixes
+        assert prefixes is not None and prefixes.reused_tokens > prefixes.prompt_tokens // 3
