@@ -44,7 +44,7 @@ def user_turns(domain: str, n: int, turns: int) -> tuple[str, list[list[str]]]:
     procedure = load_procedure(ROOT / "procedures" / f"{domain}.yaml")
     scenarios = load_scenario_set(ROOT / "scenarios" / f"{domain}.yaml")
     with tempfile.TemporaryDirectory() as work:
-        config = DatagenConfig(n=n, seeds=[7], eval_fraction=0.0)
+        config = DatagenConfig(n=n + 2, seeds=[7], eval_fraction=0.1)
         asyncio.run(generate_dataset(OfflineModel(), procedure, scenarios, config, Path(work), show_progress=False))
         conversations = load_split(Path(work), "train")[:n]
     return procedure.system_prompt, [[t.text for t in c.turns if t.speaker == "user"][:turns] for c in conversations]

@@ -64,7 +64,8 @@ def collect_cases(run: GateRun) -> list[GateConversation | GateCheck]:
 
 def run_conversation_case(case: GateConversation, compiled: CompiledModel) -> list[str]:
     """Run (or read) the case's conversation; return its per-conversation problems."""
-    results = evaluate_condition(case.run, compiled, case.condition)
+    # The procedure's other conditions run alongside this one's, the first time any is asked for.
+    results = evaluate_condition(case.run, compiled, case.condition, alongside=case.run.suite.conditions)
     result = next(r for r in results
                   if (r.transcript.scenario_index, r.transcript.trial) == (case.scenario.index, case.scenario.trial))
     spec = case.run.suite.thresholds.per_conversation

@@ -102,7 +102,7 @@ class Check(AggregateCheck):
         return "/".join([self.kind, "-vs-".join(self.conditions), *([criterion] if criterion else [])])
 
     def evaluate(self, proc: ProcedureRun, compiled: CompiledModel) -> CheckResult:
-        return self.run([evaluate_condition(proc, compiled, c) for c in self.conditions])
+        return self.run([evaluate_condition(proc, compiled, c, alongside=self.conditions) for c in self.conditions])
 
     @abstractmethod
     def run(self, groups: list[list[ConversationResult]]) -> CheckResult:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from gate.against.reuse import reusable_transcripts
 from gate.judging import judge_conversations
 from gate.model_card_results import compiled_label
 from gate.progress import conversation_bar, say
-from gate.result_store import ConversationResult, ResultStore
+from gate.result_store import ConversationResult, ResultStore, Run
 from gate.served import served_procedure
 from harness.conditions import build_condition, model_role
 from harness.runner import run_conversations
@@ -87,16 +87,26 @@ async def _rerun_simulator_faults(proc: ProcedureRun, compiled: CompiledModel, c
     return results
 
 
-def evaluate_condition(proc: ProcedureRun, compiled: CompiledModel, condition: str) -> list[ConversationResult]:
-    """Every scenario of one condition: from the results store, or run now (once)."""
-    return [r for store, scenarios in proc.result_groups()
-            for r in _evaluate_group(proc, compiled, condition, store, scenarios)]
+def evaluate_condition(proc: ProcedureRun, compiled: CompiledModel, condition: str,
+                       alongside: Sequence[str] = ()) -> list[ConversationResult]:
+    """Every scenario of one condition: from the results store, or run now (once). The
+    `alongside` conditions not stored yet run at the same time (their errors are theirs: they
+    surface when they are asked for)."""
+    conditions = [condition, *(c for c in dict.fromkeys(alongside) if c != condition)]
+    found: list[ConversationResult] = []
+    for store, scenarios in proc.result_groups():
+        by_key = {(s.index, s.trial): s for s in scenarios}       # one per (scenario, trial)
+        groups = store.ensure_groups(proc.procedure.name, {
+            c: (sorted(by_key), _group_runner(proc, compiled, c, store, by_key)) for c in conditions})
+        results = groups[condition]
+        if isinstance(results, BaseException):
+            raise results
+        found += results
+    return found
 
 
-def _evaluate_group(proc: ProcedureRun, compiled: CompiledModel, condition: str, store: ResultStore,
-                    scenarios: list[Scenario]) -> list[ConversationResult]:
-    by_key = {(s.index, s.trial): s for s in scenarios}       # one per (scenario, trial)
-
+def _group_runner(proc: ProcedureRun, compiled: CompiledModel, condition: str, store: ResultStore,
+                  by_key: dict[tuple[int, int], Scenario]) -> Run:
     async def run(keys: list[tuple[int, int]]) -> list[ConversationResult]:
         transcripts = store.staged(proc.procedure.name, condition, keys)
         resumed = len(transcripts)
@@ -117,4 +127,4 @@ def _evaluate_group(proc: ProcedureRun, compiled: CompiledModel, condition: str,
                                             [by_key[k] for k in keys])
         return await _rerun_simulator_faults(proc, compiled, condition, [by_key[k] for k in keys], results)
 
-    return store.ensure_group(proc.procedure.name, condition, sorted(by_key), run)
+    return run

@@ -18,8 +18,27 @@ def say(line: str) -> None:
 
 @contextmanager
 def conversation_bar(label: str, total: int, *, show: bool) -> Iterator[Callable[[], None]]:
-    """A bar over `total` conversations; yields the function that advances it by one."""
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), disable=not show) as bar:
-        task = bar.add_task("conversations", total=total)
+    """A bar over `total` conversations; yields the function that advances it by one.
+    Conditions that run at the same time get a line each in one live display (a terminal
+    shows one at a time)."""
+    if not show:
+        yield lambda: None
+        return
+    global _live, _users
+    if _live is None:
+        _live = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                         console=Console(stderr=True))
+        _live.start()
+    bar, _users = _live, _users + 1
+    task = bar.add_task(label, total=total)
+    try:
         yield lambda: bar.advance(task)
+    finally:
+        _users -= 1
+        if _users == 0:
+            bar.stop()
+            _live = None
+
+
+_live: Progress | None = None      # the display the running conditions share
+_users = 0

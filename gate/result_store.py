@@ -11,9 +11,11 @@ killed half-way has only the unfinished conversations again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from filelock import FileLock
@@ -63,6 +65,7 @@ class ConversationResult(BaseModel):
 
 # (scenario index, trial): one conversation of a condition
 Key = tuple[int, int]
+Run = Callable[[list[Key]], Awaitable[list[ConversationResult]]]   # runs a group's missing keys
 
 
 def _name(index: int, trial: int) -> str:
@@ -106,23 +109,63 @@ class ResultStore:
         return {i: Transcript.model_validate_json(p.read_text(encoding="utf-8")) for i, p in paths.items()
                 if p.exists()}
 
-    def ensure_group(self, procedure: str, condition: str, keys: list[Key],
-                     run: Callable[[list[Key]], Awaitable[list[ConversationResult]]]) -> list[ConversationResult]:
-        """All results of one (procedure, condition), running the missing ones together.
+    def ensure_groups(self, procedure: str, groups: Mapping[str, tuple[list[Key], Run]]
+                      ) -> dict[str, list[ConversationResult] | BaseException]:
+        """All results of several of a procedure's conditions, running the missing ones now, all
+        at the same time (condition -> its results, or the error that stopped its run).
 
-        One process at a time holds the group's lock and runs every missing scenario in one
+        One process at a time holds a group's lock and runs every missing scenario of it in one
         concurrent batch (so a local model decodes them together, and the batch is the same
-        whichever worker gets there first); the others wait, then read.
+        whichever worker gets there first); the others wait, then read. Locks are taken in
+        condition order, so processes asking for overlapping sets cannot deadlock. Groups run
+        side by side because a local model's decoding keeps about one core busy: on 2 cores,
+        two conditions take little longer than one.
         """
-        folder = self.root / procedure / condition
-        folder.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(folder) + ".lock"):
-            missing = [k for k in keys if not self.path(procedure, condition, *k).exists()]
-            if missing:
-                for result in asyncio.run(run(missing)):
-                    self.put(result)
-                shutil.rmtree(folder / STAGING, ignore_errors=True)
-        return [self.get(procedure, condition, *k) for k in keys]  # type: ignore[misc]
+        with contextlib.ExitStack() as locks:
+            missing: dict[str, tuple[list[Key], Run]] = {}
+            for condition in sorted(groups):
+                folder = self.root / procedure / condition
+                folder.mkdir(parents=True, exist_ok=True)
+                locks.enter_context(FileLock(str(folder) + ".lock"))
+                keys, run = groups[condition]
+                if todo := [k for k in keys if not self.path(procedure, condition, *k).exists()]:
+                    missing[condition] = (todo, run)
+            errors = asyncio.run(self._run_groups(procedure, missing)) if missing else {}
+        return {condition: errors.get(condition) or [self.get(procedure, condition, *k) for k in keys]  # type: ignore[misc]
+                for condition, (keys, _) in groups.items()}
+
+    def ensure_group(self, procedure: str, condition: str, keys: list[Key], run: Run) -> list[ConversationResult]:
+        """All results of one (procedure, condition): `ensure_groups` of one group."""
+        results = self.ensure_groups(procedure, {condition: (keys, run)})[condition]
+        if isinstance(results, BaseException):
+            raise results
+        return results
+
+    async def _run_groups(self, procedure: str, groups: Mapping[str, tuple[list[Key], Run]]
+                          ) -> dict[str, BaseException]:
+        async def one(condition: str, keys: list[Key], run: Run) -> None:
+            started = time.perf_counter()
+            for result in await run(keys):
+                self.put(result)
+            self._add_seconds(procedure, condition, time.perf_counter() - started)
+            shutil.rmtree(self.root / procedure / condition / STAGING, ignore_errors=True)
+
+        outcomes = await asyncio.gather(*(one(c, keys, run) for c, (keys, run) in groups.items()),
+                                        return_exceptions=True)
+        return {c: outcome for c, outcome in zip(groups, outcomes, strict=True) if isinstance(outcome, BaseException)}
+
+    def seconds(self, procedure: str, condition: str) -> float | None:
+        """How long running (conversations and judging) this group's results took, summed over
+        the runs that made them (a resumed run adds its part); None if none was timed."""
+        path = self._seconds_path(procedure, condition)
+        return float(json.loads(path.read_text(encoding="utf-8"))["seconds"]) if path.exists() else None
+
+    def _add_seconds(self, procedure: str, condition: str, seconds: float) -> None:
+        total = (self.seconds(procedure, condition) or 0.0) + seconds
+        write_atomic(self._seconds_path(procedure, condition), json.dumps({"seconds": round(total, 3)}))
+
+    def _seconds_path(self, procedure: str, condition: str) -> Path:
+        return self.root / procedure / f"{condition}.seconds.json"
 
     def all(self, procedure: str, condition: str) -> list[ConversationResult]:
         folder = self.root / procedure / condition

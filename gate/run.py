@@ -115,6 +115,11 @@ class ProcedureRun:
                  for s in group)
         return [r for r in found if r is not None]
 
+    def stage_seconds(self, condition: str) -> float | None:
+        """How long running `condition`'s conversations (and judging them) took, when it ran."""
+        timed = [t for store, _ in self.result_groups() if (t := store.seconds(self.procedure.name, condition)) is not None]
+        return sum(timed) if timed else None
+
     @cached_property
     def fingerprint(self) -> str:
         """Everything that determines this procedure's results (not the thresholds)."""

@@ -43,9 +43,9 @@ def edit_comparison(proc: ProcedureRun, compiled: CompiledModel) -> EditComparis
         raise ValueError(f"{proc.key}: no version at {proc.against!r} to compare with")
     spec = proc.suite.regression
     conditions = proc.suite.regression_conditions
-    after = {c: evaluate_condition(proc, compiled, c) for c in conditions}
+    after = {c: evaluate_condition(proc, compiled, c, alongside=conditions) for c in conditions}
     old_compiled: Any = _CompiledOnDemand(old)
-    before = {c: evaluate_condition(old, old_compiled, c) for c in conditions}
+    before = {c: evaluate_condition(old, old_compiled, c, alongside=conditions) for c in conditions}
     return compare_versions(
         old.at_ref.ref, Version(procedure=old.procedure, scenarios=old.scenarios, results=before),
         Version(procedure=proc.procedure, scenarios=proc.scenarios, results=after),

@@ -250,6 +250,7 @@ def build_procedure_report(
     n_resamples: int = N_RESAMPLES,
     changes: EditComparison | None = None,
     scenarios: Sequence[Scenario] = (),
+    stage_seconds: Mapping[str, float | None] | None = None,
 ) -> ProcedureReport:
     """Every figure of one procedure's report section from its evaluated conversations.
 
@@ -260,6 +261,7 @@ def build_procedure_report(
     `projected` names, per condition, the model whose list price its `condition_prices`
     entry is (offline tokens priced as if that model had spoken them).
     `compile_info` is shown as given; keep durations out of it (put them in timings).
+    `stage_seconds`: per condition, how long its conversations and their judging took (timings).
     `scenarios` (their intended paths) add pass^k per path and per node.
     """
     reference = reference or reference_condition()
@@ -297,7 +299,8 @@ def build_procedure_report(
         "total_wall_clock_s": sum(r.transcript.wall_clock_s for r in res[c]),
         "wall_clock_s": {conversation_key((r.transcript.scenario_index, r.transcript.trial)): r.transcript.wall_clock_s
                          for r in res[c]},
-    } for c in conditions}}
+    } | ({"stage_s": seconds} if (seconds := (stage_seconds or {}).get(c)) is not None else {})
+        for c in conditions}}
     return ProcedureReport(
         procedure=procedure, reference=reference, conditions=conditions,
         offline=bool(offline_models), offline_models=offline_models, judges=judges,

@@ -40,7 +40,8 @@ def write_reports(run: GateRun) -> list[Path]:
             prices, projected, hosting = condition_pricing(list(results), proc.suite.models.frontier, spoken)
             report = build_procedure_report(proc.procedure, results, compile_info=compiled.info(),
                                             condition_prices=prices, projected=projected, hosting=hosting,
-                                            changes=changes, scenarios=proc.scenarios)
+                                            changes=changes, scenarios=proc.scenarios,
+                                            stage_seconds={c: proc.stage_seconds(c) for c in results})
             reports.append(report)
             economics[proc.procedure.name] = projected_economics(
                 report.costs, datagen_usage=compiled.datagen.usage, generator_spec=proc.suite.models.generator,

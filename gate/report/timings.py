@@ -3,8 +3,9 @@
 report.json keeps its `timings` as they are (nested, machine-readable); this module reads
 them into a table per procedure for the page: the recompile cycle's stages (data generation,
 fine-tuning, as long as each took when it was built, reused or not) and each condition's
-conversations, with their seconds and their share of the table's sum. Timings the run does
-not record (judging, say) are not estimated.
+stage (its conversations, run side by side, and their judging, as long as that took when it
+ran), with their seconds and their share of the table's sum. Results stored before stages
+were timed show their conversations' summed wall-clock instead, said so in the row.
 """
 
 from __future__ import annotations
@@ -45,15 +46,18 @@ def _rows(cycle: Mapping[str, Any], conditions: Mapping[str, Any]) -> list[tuple
     rows = [(stage, seconds, "recompile cycle, as long as it took when built")
             for stage, value in cycle.items() if (seconds := _number(value)) is not None]
     for condition, figures in conditions.items():
-        total = _number(figures.get("total_wall_clock_s"))
-        if total is None:
-            continue
         count = len(figures.get("wall_clock_s") or {})
         mean = _number(figures.get("mean_wall_clock_s"))
         each = f", {mean:.1f} s each on average" if mean is not None else ""
-        rows.append((f"{condition} conversations", total,
-                     f"{count} conversation{'' if count == 1 else 's'}{each}; summed over conversations that ran "
-                     "concurrently"))
+        conversations = f"{count} conversation{'' if count == 1 else 's'}"
+        stage = _number(figures.get("stage_s"))
+        if stage is not None:       # the stage as it ran: conversations side by side, then judged
+            rows.append((f"{condition} conversations", stage, f"{conversations} run concurrently and judged{each}"))
+            continue
+        total = _number(figures.get("total_wall_clock_s"))
+        if total is not None:       # results stored before stages were timed
+            rows.append((f"{condition} conversations", total,
+                         f"{conversations}{each}; summed over conversations that ran concurrently"))
     return rows
 
 

@@ -7,6 +7,12 @@ decoded together (`batching.BatchingProvider`): the prompts are left-padded and 
 Requests with different allowances (`max_tokens`) are regrouped: see `batching`.
 
 `threads` sets torch's intra-op threads for the decoding thread (default: torch's choice).
+`dtype` defaults to bfloat16 where the CPU multiplies it natively (float32 elsewhere): on 2
+cores a decoding step at batch 12 takes 91 ms instead of 129, a prefill half as long.
+
+A conversation's next request repeats its earlier turns: their keys and values are kept from
+the batch that decoded them (`prefix_cache`) and only the new tokens are prefilled
+(`reuse_prefixes=False` recomputes every prompt, as before).
 
 A request with an `output` (a JSON Schema or a choice) is decoded under its grammar
 (`constrained`, llguidance): every reply is schema-valid JSON, or exactly one option, unless

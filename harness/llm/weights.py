@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,9 +125,20 @@ def resolve_source(source: str | Path) -> WeightsSource:
     )
 
 
+# transformers' loading swaps process-wide state while it runs (the default dtype, torch's
+# init functions): two models loading at once in one process, as the gate's conditions do when
+# they start together, can get each other's settings and come back with random weights.
+_LOADING = threading.Lock()
+
+
 def load_causal_lm(source: str | Path, *, dtype: torch.dtype | None = None) -> tuple[Any, Any]:
     """Load `(model, tokenizer)` from `source`, offline, in `dtype` (default float32); the model
-    is in eval mode."""
+    is in eval mode. One load at a time per process (see _LOADING)."""
+    with _LOADING:
+        return _load_causal_lm(source, dtype)
+
+
+def _load_causal_lm(source: str | Path, dtype: torch.dtype | None) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM
 

@@ -47,6 +47,23 @@ def test_only_missing_results_are_run(tmp_path) -> None:
     assert len(store.all("p", "c")) == 3
 
 
+def test_a_group_records_how_long_it_ran_and_a_resumed_run_adds_its_part(tmp_path) -> None:
+    store = ResultStore(tmp_path)
+
+    async def run(keys):
+        await asyncio.sleep(0.1)
+        return [result("c", i, 5) for i, _ in keys]
+
+    assert store.seconds("p", "c") is None
+    store.ensure_group("p", "c", [(0, 0)], run)
+    first = store.seconds("p", "c")
+    assert first is not None and first >= 0.1
+    store.ensure_group("p", "c", [(0, 0)], run)          # nothing missing: nothing ran, nothing added
+    assert store.seconds("p", "c") == first
+    store.ensure_group("p", "c", [(0, 0), (1, 0)], run)
+    assert store.seconds("p", "c") >= first + 0.1
+
+
 def test_a_conversation_cut_by_a_failed_call_is_not_kept_to_resume_from(tmp_path) -> None:
     store = ResultStore(tmp_path)
     finished, cut = result("c", 0, 5).transcript, result("c", 1, 5).transcript

@@ -34,6 +34,31 @@ def test_one_row_per_stage_with_seconds_and_share() -> None:
     assert run_figures(TIMINGS) == [("total", 662.0)]
 
 
+def test_a_timed_stage_is_shown_as_it_ran_not_summed_over_its_conversations() -> None:
+    conditions = TIMINGS["procedures"]["travel_booking"]["conditions"]
+    timed = {**TIMINGS, "procedures": {"travel_booking": {"conditions": {
+        "subterranean": {**conditions["subterranean"], "stage_s": 18.0}, "orchestrated": conditions["orchestrated"]}}}}
+    (table,) = timing_tables(timed)
+    rows = {s.stage: s for s in table.stages}
+    assert rows["subterranean conversations"].seconds == 18.0
+    assert "run concurrently and judged" in rows["subterranean conversations"].detail
+    assert rows["orchestrated conversations"].seconds == 110.0          # not timed: the sum, said so
+    assert "summed over" in rows["orchestrated conversations"].detail
+
+
+def test_the_report_carries_each_condition_stage_time(procedure, make_results) -> None:
+    results = make_results(wall_clock_s=2.0)
+    report = build_procedure_report(procedure, results, n_resamples=200,
+                                    stage_seconds={c: 5.0 for c in results} | {report_condition(results): None})
+    timed = {c: f.get("stage_s") for c, f in report.timings["conditions"].items()}
+    assert timed[report_condition(results)] is None
+    assert [v for c, v in timed.items() if c != report_condition(results)] == [5.0] * (len(timed) - 1)
+
+
+def report_condition(results) -> str:
+    return sorted(results)[0]
+
+
 def test_nothing_recorded_is_no_table() -> None:
     assert timing_tables({}) == [] and run_figures({}) == []
     assert timing_tables({"procedures": {"p": {"conditions": {}}}}) == []

@@ -99,6 +99,29 @@ def test_checkpoint_folder_loads_in_eval_mode(tmp_path: Path) -> None:
     ).startswith("<|im_start|>")
 
 
+@pytest.mark.slow
+def test_models_loading_at_once_in_one_process_get_their_own_weights() -> None:
+    """The gate's conditions start together and load their models from two threads; without
+    one load at a time, transformers' process-wide loading state leaks between them and a
+    model comes back with meta (weightless) tensors or initialised instead of loaded ones
+    (SmolLM2 twice at once; the GGUF's conversion is done by the first, lone load)."""
+    import threading
+
+    import torch
+
+    sources = [checkpoint_directory("smollm2-135m")] * 2
+    references = [load_causal_lm(sources[0], dtype=torch.bfloat16)[0].state_dict()] * 2
+    loaded: dict[int, dict] = {}
+    threads = [threading.Thread(target=lambda i=i, source=source: loaded.__setitem__(
+        i, load_causal_lm(source, dtype=torch.bfloat16)[0].state_dict())) for i, source in enumerate(sources)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, reference in enumerate(references):
+        assert all(not t.is_meta and torch.equal(t, reference[name]) for name, t in loaded[i].items())
+
+
 def test_checkpoint_without_chat_template_gets_chatml(tmp_path: Path) -> None:
     tokenizer = load_tokenizer(_tiny_checkpoint(tmp_path, with_template=False))
     assert tokenizer.chat_template == CHATML_TEMPLATE
