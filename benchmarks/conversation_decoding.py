@@ -8,7 +8,8 @@ model's own earlier replies) goes to the local provider, all 12 at once, as the 
 subterranean condition sends them. Each variant decodes the same turns with a fresh provider;
 the table gives its seconds, its speed-up over the first row, the prompt tokens it reused and
 how many of its replies are the same text as the first row's (bf16 changes some greedy
-choices; reuse alone should change none in fp32).
+choices; reuse alone should change none in fp32). Last, two providers replay at once, as the
+gate's conditions run side by side.
 
     .venv/bin/python benchmarks/conversation_decoding.py                  # SmolLM2-135M base, ~4 min on 2 cores
     .venv/bin/python benchmarks/conversation_decoding.py --model PATH     # a compiled model (store/model/<key>/best)
@@ -84,6 +85,20 @@ def main() -> None:
         prefixes = model._prefixes
         reused = f"{prefixes.reused_tokens / prefixes.prompt_tokens:.0%}" if prefixes is not None else "-"
         rows.append((dtype, reuse, seconds, reused, replies))
+    # The gate runs a procedure's conditions side by side: two providers (as the compiled and
+    # the orchestrated model are) replaying at once, against the last row's one-after-the-other.
+    pair = [LocalModel(args.model) for _ in range(2)]
+    for model in pair:
+        model.load()
+
+    async def side_by_side() -> float:
+        started = time.perf_counter()
+        await asyncio.gather(*(replay(model, system, users) for model in pair))
+        return time.perf_counter() - started
+
+    together = asyncio.run(side_by_side())
+    for model in pair:
+        asyncio.run(model.aclose())
     base_seconds, base_replies = rows[0][2], rows[0][4]
     print(f"{len(users)} conversations x {args.turns} turns of {args.procedure}, model {args.model}, "
           f"torch threads {torch.get_num_threads()}")
@@ -92,6 +107,9 @@ def main() -> None:
         same = sum(a == b for a, b in zip(replies, base_replies, strict=True))
         print(f"{dtype:<9} {'yes' if reuse else 'no':<6} {seconds:>8.1f} {base_seconds / seconds:>8.2f}x "
               f"{reused:>7} {same:>6}/{len(replies)}")
+    alone = rows[-1][2]
+    print(f"two providers ({rows[-1][0]}, reuse) side by side: {together:.1f} s for both, against {2 * alone:.1f} s "
+          f"one after the other ({2 * alone / together:.2f}x)")
 
 
 if __name__ == "__main__":

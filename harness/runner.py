@@ -10,6 +10,7 @@ turns they wait on at the same time are decoded in one batch (see `harness.llm.l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 from harness.backend import Backend, ToolFailure, error_result
 from harness.conditions import Condition
 from harness.llm.base import ToolCall, Usage
+from harness.llm.batching import BatchingProvider
 from harness.llm.errors import LLMError
 from harness.procedure import Role
 from harness.scenarios import Scenario
@@ -112,12 +114,19 @@ async def execute_tool(backend: Backend | None, call: ToolCall) -> tuple[dict, b
 async def run_conversations(condition: Condition, simulator: UserSimulator, scenarios: Sequence[Scenario], *,
                             concurrency: int = 16, max_turns: int = DEFAULT_MAX_TURNS,
                             on_done: Callable[[Transcript], None] | None = None) -> list[Transcript]:
-    """Every scenario's conversation, `concurrency` at a time; results in scenario order."""
+    """Every scenario's conversation, `concurrency` at a time; results in scenario order.
+
+    A local model that batches (harness.llm.batching) is told each running conversation is one
+    of its callers: its batches are then every running conversation's next request, whatever
+    the timing, so the transcripts do not depend on how busy the machine was."""
     semaphore = asyncio.Semaphore(concurrency)
+    provider = getattr(condition.model, "provider", None)
+    batching = provider if isinstance(provider, BatchingProvider) else None
 
     async def one(scenario: Scenario) -> Transcript:
         async with semaphore:
-            transcript = await run_conversation(condition, simulator, scenario, max_turns=max_turns)
+            with batching.caller() if batching is not None else contextlib.nullcontext():
+                transcript = await run_conversation(condition, simulator, scenario, max_turns=max_turns)
         if on_done is not None:
             on_done(transcript)
         return transcript

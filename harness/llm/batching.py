@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import hashlib
 import json
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,7 @@ class _Pending:
 
 
 _STOP = object()
+_WAKE = object()       # a caller left: a batch waiting for it need not wait any more
 
 
 class BatchingProvider(Provider):
@@ -52,12 +55,16 @@ class BatchingProvider(Provider):
     # The engine decodes a request's `output` under its grammar (results say `constrained`).
     constrains_output: bool = False
 
-    def __init__(self, *, max_batch_size: int, batch_wait_s: float, regroup_wait_s: float = 0.0) -> None:
+    def __init__(self, *, max_batch_size: int, batch_wait_s: float, regroup_wait_s: float = 0.0,
+                 caller_wait_s: float = 5.0) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_s
         self.regroup_wait_s = regroup_wait_s
+        self.caller_wait_s = caller_wait_s
+        self._callers = 0
+        self._callers_lock = threading.Lock()
         self._queue: queue.Queue[Any] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
@@ -69,6 +76,24 @@ class BatchingProvider(Provider):
 
     def _on_worker_start(self) -> None:  # noqa: B027 - optional hook
         """Runs once on the batching thread before its first batch."""
+
+    @contextlib.contextmanager
+    def caller(self) -> Iterator[None]:
+        """Marks one caller (a conversation) that sends a request at a time until it leaves.
+
+        While callers are marked, a batch closes once every one of them has a request in it
+        (or after `caller_wait_s`), instead of after a time window: which requests decode
+        together, and so every greedy reply, no longer depends on how fast the callers were
+        (a gate whose conditions run side by side gets the transcripts of one that runs them
+        one at a time)."""
+        with self._callers_lock:
+            self._callers += 1
+        try:
+            yield
+        finally:
+            with self._callers_lock:
+                self._callers -= 1
+            self._queue.put(_WAKE)
 
     async def generate(self, request: ChatRequest) -> ChatResult:
         loop = asyncio.get_running_loop()
@@ -103,13 +128,22 @@ class BatchingProvider(Provider):
                 first = self._queue.get()
                 if first is _STOP:
                     return
+                if first is _WAKE:
+                    continue
                 batch = [first]
             # Gather what is queued already, and what arrives a moment later (gather() of many
             # coroutines enqueues them one by one; held requests wait for the follow-ups).
+            # With callers marked, wait for all of them instead (see `caller`).
             arrived, wait = 0, self.regroup_wait_s if expected else self.batch_wait_s
-            deadline = time.monotonic() + wait
+            started = time.monotonic()
+            deadline = started + wait
             while not stopping and len(batch) < self.max_batch_size:
-                if expected and arrived >= expected:
+                callers = self._callers
+                if callers:
+                    if len(batch) >= min(callers, self.max_batch_size):
+                        break
+                    deadline = started + self.caller_wait_s
+                elif expected and arrived >= expected:
                     wait, expected = self.batch_wait_s, 0
                     deadline = min(deadline, time.monotonic() + wait)
                 try:
@@ -119,6 +153,8 @@ class BatchingProvider(Provider):
                 if item is _STOP:
                     stopping = True
                     break
+                if item is _WAKE:
+                    continue
                 batch.append(item)
                 arrived += 1
             shortest = min(p.request.max_tokens for p in batch)

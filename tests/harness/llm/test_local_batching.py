@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from harness.llm import ChatRequest, Message, Usage
 from harness.llm.local import LocalModel
@@ -59,3 +60,46 @@ def test_a_short_batch_without_follow_ups_does_not_strand_the_long_requests() ->
 
     assert asyncio.run(main()) == ["x", "y"]
     assert model.calls == [[8], [96]]
+
+
+def test_marked_callers_are_waited_for_however_slow_they_are() -> None:
+    """Three conversations marked as callers, each slower to ask than the time window: one
+    batch of three per turn, as if they had asked at once. A caller that leaves without asking
+    is not waited for."""
+    model = Recording()
+    model.batch_wait_s = 0.01
+
+    async def conversation(name: str, delay: float, turns: int) -> None:
+        with model.caller():
+            for turn in range(turns):
+                await asyncio.sleep(delay)
+                await model.generate(_request(f"{name}{turn}", 96))
+
+    async def main() -> None:
+        try:
+            await asyncio.gather(conversation("a", 0.0, 2), conversation("b", 0.05, 2), conversation("c", 0.1, 3))
+        finally:
+            await model.aclose()
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    assert model.calls == [[96, 96, 96], [96, 96, 96], [96]]
+    assert time.perf_counter() - started < model.caller_wait_s      # never waited out the safety limit
+
+
+def test_without_marked_callers_the_time_window_closes_a_batch() -> None:
+    model = Recording()
+    model.batch_wait_s = 0.01
+
+    async def late(delay: float) -> None:
+        await asyncio.sleep(delay)
+        await model.generate(_request("x", 96))
+
+    async def main() -> None:
+        try:
+            await asyncio.gather(late(0.0), late(0.2))
+        finally:
+            await model.aclose()
+
+    asyncio.run(main())
+    assert model.calls == [[96], [96]]
