@@ -11,6 +11,11 @@ requests with different allowances are not decoded together: the shortest group 
 the requests that group's callers send next (the reply the routing unblocks). Without this,
 routed conversations fall one generate call behind the others at every hub and the calls
 per turn double.
+
+A time window makes a batch depend on how fast its callers were, and a greedy reply on its
+batch (its padding, what it shares the kernels with). Callers that say so (`caller()`: the
+runner marks each running conversation) are waited for instead: a batch closes once each of
+them has a request in it, so the same conversations give the same batches on a busy machine.
 """
 
 from __future__ import annotations
