@@ -44,10 +44,11 @@ __all__ = ["LocalModel", "default_dtype"]
 
 
 def default_dtype() -> torch.dtype:
-    """bfloat16 where the CPU (or a GPU) multiplies in it natively, float32 elsewhere."""
+    """bfloat16 where the CPU multiplies in it natively, float32 elsewhere (the weights stay on
+    the CPU, also on a machine with a GPU: there vLLM is the engine)."""
     from harness.cpu import cpu_multiplies_bf16
 
-    return torch.bfloat16 if torch.cuda.is_available() or cpu_multiplies_bf16() else torch.float32
+    return torch.bfloat16 if cpu_multiplies_bf16() else torch.float32
 
 
 class LocalModel(BatchingProvider):
