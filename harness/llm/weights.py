@@ -145,20 +145,20 @@ def _load_causal_lm(source: str | Path, dtype: torch.dtype | None) -> tuple[Any,
     dtype = dtype or torch.float32
     resolved = resolve_source(source)
     converted = _converted_dir(resolved, "models") if resolved.gguf_file else None
-    if converted is not None and (converted / "config.json").is_file():
-        model = AutoModelForCausalLM.from_pretrained(
-            str(converted), dtype=dtype, local_files_only=True
+    if converted is not None and not (converted / "config.json").is_file():
+        # A GGUF file is dequantised once, at full precision, into a servable checkpoint
+        # (weights and tokenizer in one folder) that this and every later load reads.
+        dequantised = AutoModelForCausalLM.from_pretrained(
+            str(resolved.directory), dtype=torch.float32, **resolved.pretrained_kwargs()
         )
-    else:
-        # A GGUF file is dequantised at full precision and kept; `dtype` applies after.
-        model = AutoModelForCausalLM.from_pretrained(
-            str(resolved.directory),
-            dtype=torch.float32 if converted is not None else dtype,
-            **resolved.pretrained_kwargs(),
-        )
-        if converted is not None:    # weights and tokenizer in one folder: a servable checkpoint
-            _save_atomically(converted, plain_weights(model), load_tokenizer(resolved.path))
-            model = model.to(dtype)
+        _save_atomically(converted, plain_weights(dequantised), load_tokenizer(resolved.path))
+        del dequantised
+    # One way to load, so the run that converted decodes as every later one: a float32 load
+    # cast with `.to(dtype)` would also cast the rotary frequencies, which from_pretrained
+    # keeps in float32, and bf16 replies would differ from the second run on.
+    folder, options = ((converted, {"local_files_only": True}) if converted is not None
+                       else (resolved.directory, resolved.pretrained_kwargs()))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, **options)
     model.eval()
     tokenizer = load_tokenizer(resolved.path)
     if model.generation_config.pad_token_id is None:

@@ -144,6 +144,26 @@ def test_a_gguf_becomes_a_servable_checkpoint_once(llm_cache_dir: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_load_that_converts_the_gguf_gives_the_model_every_later_load_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In bf16 too: the first load (which dequantises the GGUF) once came back `.to(bf16)`,
+    rotary frequencies included, so a fresh machine's first gate decoded differently from
+    every later one."""
+    import torch
+
+    monkeypatch.setenv("SUBTERRA_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    first, tokenizer = load_causal_lm("smollm2-135m", dtype=torch.bfloat16)
+    assert (tmp_path / "fresh-cache" / "models").is_dir()          # this load converted it
+    again, _ = load_causal_lm("smollm2-135m", dtype=torch.bfloat16)
+    buffers = dict(again.named_buffers())
+    assert all(b.dtype == buffers[name].dtype and torch.equal(b, buffers[name]) for name, b in first.named_buffers())
+    ids = torch.tensor([tokenizer("Can I change my flight to Friday?")["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids).logits, first(ids).logits, atol=0, rtol=0)
+
+
+@pytest.mark.slow
 def test_gguf_weights_are_converted_once_and_read_back_identical(
     llm_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
