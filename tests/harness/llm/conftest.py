@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+import torch
 
 from harness.llm import RetryPolicy
 from harness.llm.local import LocalModel
@@ -44,6 +45,9 @@ def offline_smollm(tmp_path_factory: pytest.TempPathFactory, **options: object) 
         patch.setenv("HF_HUB_OFFLINE", "1")
         patch.setenv("SUBTERRA_CACHE_DIR", str(tmp_path_factory.mktemp("smollm-cache")))
         patch.setattr(socket.socket, "connect", _no_network)
+        # float32 unless a test asks: these tests compare batched with one-at-a-time decoding,
+        # which bf16 rounding (the provider's default on a bf16 CPU) does not keep equal.
+        options.setdefault("dtype", torch.float32)
         model = LocalModel("smollm2-135m", threads=1, **options)  # type: ignore[arg-type]
         model.load()
     try:
