@@ -55,7 +55,7 @@ from compile.dataset import (
     tokenize_conversations,
 )
 from compile.launch import FAILED_SUFFIX, LOGS_DIR, RESULT_FILE
-from compile.packed_attention import PACKED_SDPA
+from compile.packed_attention import PACKED_ATTENTION
 from compile.recipe import Recipe, load_recipe, parse_overrides
 from compile.store import fingerprint
 from compile.training_result import EvalPoint, TrainResult
@@ -160,7 +160,7 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
     if recipe.packing and not on_cuda and model.config._attn_implementation == "sdpa":
         # sdpa on a packed row computes every masked score across conversations; this attends
         # within each one (checkpoints never record the switch: it is not serialised)
-        model.set_attn_implementation(PACKED_SDPA)
+        model.set_attn_implementation(PACKED_ATTENTION)
     train_set = tokenize_conversations(tokenizer, train_conversations, system_prompt, recipe.max_seq_len)
     eval_set = tokenize_conversations(tokenizer, eval_conversations, system_prompt, recipe.max_seq_len)
     if not train_set or not eval_set:

@@ -13,7 +13,7 @@ from compile.dataset import (
     tokenize_conversation,
     tokenize_conversations,
 )
-from compile.packed_attention import PACKED_SDPA
+from compile.packed_attention import PACKED_ATTENTION
 from compile.tiny_model import TinyModelConfig, build_tiny_model, train_tokenizer
 
 # Qwen3's behaviour in a few lines: the assistant message after the last user message gets an
@@ -121,8 +121,8 @@ def _token_losses(model, batch) -> torch.Tensor:
     return F.cross_entropy(logits.float(), batch.targets, reduction="none")
 
 
-@pytest.mark.parametrize(("packing", "attention"), [(True, "sdpa"), (True, PACKED_SDPA), (False, "sdpa"),
-                                                    (False, PACKED_SDPA)])
+@pytest.mark.parametrize(("packing", "attention"), [(True, "sdpa"), (True, PACKED_ATTENTION), (False, "sdpa"),
+                                                    (False, PACKED_ATTENTION)])
 def test_a_batch_gives_the_per_token_loss_of_its_conversations_run_one_by_one(
         tokenizer, toy_train, system_prompt, packing, attention) -> None:
     model = build_tiny_model(TinyModelConfig(vocab_size=384, hidden_size=64, intermediate_size=128, num_layers=2,
