@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from compile import packed_attention
 from compile.packed_attention import packed_attention_forward
 
 
@@ -31,7 +32,10 @@ def _one_by_one(query, key, value, bounds, scaling):
 
 
 @pytest.mark.parametrize(("heads", "kv_heads"), [(6, 2), (4, 4)])
-def test_each_conversation_attends_to_itself_only_with_values_and_gradients_of_sdpa(heads, kv_heads) -> None:
+@pytest.mark.parametrize("matmul_max_tokens", [640, 8])       # 8: the two longest go to sdpa
+def test_each_conversation_attends_to_itself_only_with_values_and_gradients_of_sdpa(
+        heads, kv_heads, matmul_max_tokens, monkeypatch) -> None:
+    monkeypatch.setattr(packed_attention, "MATMUL_MAX_TOKENS", matmul_max_tokens)
     lengths = [5, 17, 1, 9]
     query, key, value, bounds = _row(lengths, heads, kv_heads, torch.float64)
     ours, none = packed_attention_forward(_Layer(), query, key, value, None, scaling=0.3, cu_seq_lens_q=bounds)
