@@ -88,10 +88,9 @@ def check_rendezvous(recipe: Recipe, rendezvous: Rendezvous | None) -> Rendezvou
 
 
 def _mixed_precision(recipe: Recipe) -> str:
-    """What compile.train asks accelerate for, so the command says the same."""
-    if recipe.deepspeed is not None:
-        return "bf16" if recipe.model.dtype == "bfloat16" else "no"
-    return "bf16" if recipe.device == "cpu" and recipe.cpu_autocast == "bf16" else "no"
+    """What compile.train asks accelerate for, so the command says the same (a CPU recipe's
+    bf16 autocast is the trainer's own, not accelerate's)."""
+    return "bf16" if recipe.deepspeed is not None and recipe.model.dtype == "bfloat16" else "no"
 
 
 def launch_environment(recipe: Recipe) -> dict[str, str]:

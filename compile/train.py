@@ -14,7 +14,8 @@ module (over 300 lines) on purpose, like nanoGPT's train.py: the loop is read in
 
 The loss is the mean over all assistant tokens of the optimizer step (every micro-batch and
 every process), so a step of long conversations weighs each token as much as a step of short
-ones. Logits are computed only at positions whose next token is an assistant token.
+ones. Logits are computed only at positions whose next token is an assistant token, and the
+loss reads them in fp32 chunks (compile.token_loss).
 
 out_dir:
     best/           model + tokenizer (save_pretrained) with the lowest eval loss: the product
@@ -43,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from compile.base_model import load_base
@@ -58,6 +58,7 @@ from compile.launch import FAILED_SUFFIX, LOGS_DIR, RESULT_FILE
 from compile.packed_attention import PACKED_ATTENTION
 from compile.recipe import Recipe, load_recipe, parse_overrides
 from compile.store import fingerprint
+from compile.token_loss import summed_cross_entropy
 from compile.training_result import EvalPoint, TrainResult
 from harness.tool_format import turn_message
 from harness.transcript import Conversation, read_jsonl
@@ -124,6 +125,10 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
         AcceleratorState._reset_state(reset_partial_state=True)
     from accelerate.utils import InitProcessGroupKwargs, ProjectConfiguration
 
+    # bf16 autocast on the CPU is the trainer's own (_loss_sum), not accelerate's: accelerate's
+    # wrapper also casts the model's outputs to fp32, a copy of the (agent tokens x vocabulary)
+    # logits and of their gradient every step, and the loss reads bf16 logits in fp32 itself.
+    autocast = not on_cuda and recipe.cpu_autocast == "bf16"
     accelerator = Accelerator(
         # accelerate takes its DeepSpeed path only off `cpu`, and finds no backend on a machine
         # without GPUs: there the ranks meet over gloo (the launcher set DS_ACCELERATOR=cpu)
@@ -131,8 +136,7 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
         # every machine writes its resume point (RNG states, scheduler, progress) into its own folder
         project_config=ProjectConfiguration(save_on_each_node=True),
         kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")] if ds_config and not on_cuda else None,
-        mixed_precision="bf16" if (ds_config and recipe.model.dtype == "bfloat16")
-        or (not on_cuda and recipe.cpu_autocast == "bf16") else "no",
+        mixed_precision="bf16" if ds_config and recipe.model.dtype == "bfloat16" else "no",
         gradient_accumulation_steps=recipe.grad_accum,
         deepspeed_plugin=DeepSpeedPlugin(hf_ds_config=ds_config, gradient_accumulation_steps=recipe.grad_accum,
                                          gradient_clipping=recipe.grad_clip, zero3_init_flag=True)
@@ -205,7 +209,7 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
         resumed_from = progress.step
         _log(main_process, "resuming at step %d/%d from %s", progress.step, total_steps, state_dir)
     else:  # the base model's eval loss, for the curve (the best checkpoint is a trained one)
-        loss = evaluate(model, eval_set, recipe, accelerator, pad_id)
+        loss = evaluate(model, eval_set, recipe, accelerator, pad_id, autocast=autocast)
         progress.curve.append(EvalPoint(step=0, epoch=0.0, eval_loss=loss).model_dump())
         _log(main_process, "step 0/%d: eval loss %.4f (base model)", total_steps, loss)
 
@@ -233,7 +237,7 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
                 last = i == len(micro) - 1
                 accelerator.sync_gradients = last  # all-reduce (and DeepSpeed's step) on the last one
                 with contextlib.nullcontext() if last else accelerator.no_sync(model):
-                    loss_sum = _loss_sum(model, batch.to(accelerator.device))
+                    loss_sum = _loss_sum(model, batch.to(accelerator.device), autocast=autocast)
                     accelerator.backward(loss_sum * scale)
                 step_loss += loss_sum.item()
             if recipe.grad_clip is not None and not ds_config:  # DeepSpeed clips inside its step
@@ -254,7 +258,7 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
             at_epoch_end = progress.step % steps_per_epoch == 0
             due = (progress.step % recipe.eval_every_steps == 0) if recipe.eval_every_steps else at_epoch_end
             if due or progress.step == total_steps:
-                loss = evaluate(model, eval_set, recipe, accelerator, pad_id)
+                loss = evaluate(model, eval_set, recipe, accelerator, pad_id, autocast=autocast)
                 train_loss = progress.loss_since_eval / max(progress.tokens_since_eval, 1)
                 point = EvalPoint(step=progress.step, epoch=round(progress.step / steps_per_epoch, 3),
                                   eval_loss=loss, train_loss=train_loss)
@@ -306,15 +310,17 @@ def stops_early(evals_without_gain: int, patience: int | None, *, step: int, tot
     return patience is not None and evals_without_gain >= patience and step < total_steps
 
 
-def _loss_sum(model: Any, batch: MicroBatch) -> torch.Tensor:
-    """Summed next-token loss over the batch's assistant tokens; logits only where needed."""
-    logits = model(**batch.model_inputs(), use_cache=False).logits     # (n_targets, vocab)
-    return F.cross_entropy(logits.float(), batch.targets, reduction="sum")
+def _loss_sum(model: Any, batch: MicroBatch, *, autocast: bool = False) -> torch.Tensor:
+    """Summed next-token loss over the batch's assistant tokens; logits only where needed, the
+    forward pass under CPU bf16 autocast if asked."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        logits = model(**batch.model_inputs(), use_cache=False).logits     # (n_targets, vocab)
+    return summed_cross_entropy(logits, batch.targets)
 
 
 @torch.no_grad()
 def evaluate(model: Any, examples: Sequence[TokenizedConversation], recipe: Recipe, accelerator: Any,
-             pad_token_id: int) -> float:
+             pad_token_id: int, *, autocast: bool = False) -> float:
     """Mean loss per assistant token over `examples`, across all processes."""
     model.eval()
     batches = epoch_batches(len(examples), recipe.per_device_batch, seed=recipe.seed, epoch=0, shuffle=False)
@@ -327,7 +333,7 @@ def evaluate(model: Any, examples: Sequence[TokenizedConversation], recipe: Reci
     for k in range(rounds):
         index = mine[k] if k < len(mine) else 0
         batch = collate([examples[i] for i in batches[index]], packing=recipe.packing, pad_token_id=pad_token_id)
-        loss = _loss_sum(model, batch.to(accelerator.device))
+        loss = _loss_sum(model, batch.to(accelerator.device), autocast=autocast)
         if k < len(mine):
             totals += torch.tensor([loss.item(), batch.n_targets], dtype=torch.float64, device=accelerator.device)
     totals = accelerator.reduce(totals, "sum")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from accelerate.utils import DeepSpeedPlugin
 
 from compile.recipe import Recipe, available_recipes, load_recipe, parse_overrides
+from compile.token_loss import summed_cross_entropy
 from compile.train import train
 from harness.errors import SpecError
 
@@ -92,3 +94,24 @@ def test_cpu_bf16_autocast_trains_and_keeps_fp32_weights(micro_recipe, toy_train
     assert result.best_eval_loss < result.initial_eval_loss
     config = (result.checkpoint / "config.json").read_text()
     assert '"float32"' in config and "bfloat16" not in config
+
+
+def test_cpu_bf16_autocast_hands_the_loss_bf16_logits(micro_recipe, toy_train, toy_eval, system_prompt, tmp_path,
+                                                      monkeypatch) -> None:
+    # accelerate's autocast would cast the outputs to fp32 (a copy of every step's logits): the
+    # trainer autocasts itself and the loss reads the bf16 logits
+    import compile.train as train_module
+
+    seen: list[torch.dtype] = []
+
+    def recording(logits, targets):
+        seen.append(logits.dtype)
+        return summed_cross_entropy(logits, targets)
+    monkeypatch.setattr(train_module, "summed_cross_entropy", recording)
+    train(micro_recipe(cpu_autocast="bf16", max_steps=1), toy_train, toy_eval, system_prompt=system_prompt,
+          out_dir=tmp_path / "bf16")
+    assert seen and set(seen) == {torch.bfloat16}
+    seen.clear()
+    train(micro_recipe(cpu_autocast="off", max_steps=1), toy_train, toy_eval, system_prompt=system_prompt,
+          out_dir=tmp_path / "fp32")
+    assert seen and set(seen) == {torch.float32}
