@@ -28,11 +28,12 @@ Wall-clock numbers on a shared machine move with the other load; the ratios come
 run, and the three trainers run one after another, so rerun when the machine is busy.
 
 Measured (defaults, 2 quiet cores, all three under bf16 autocast on this AVX512-BF16 CPU):
-ours 183.9, TRL 81.7, Trainer 110.1 useful tok/s; eval loss 0.988 / 0.995 / 1.027 after 4
-steps; 2.25x TRL (MFU 61.8 % vs 27.5 % of the measured bf16 matmul peak), 1.67x the padded
-Trainer. Ours before its attention multiplied each conversation's scores itself (torch's CPU
-flash kernel per conversation): 2.10x TRL, MFU 47.9 %; before one packed row per step and the
-fused AdamW: 1.94x, 38 %.
+ours 187.3, TRL 82.8, Trainer 116.4 useful tok/s; eval loss 0.990 / 0.995 / 1.027 after 4
+steps; 2.26x TRL (MFU 57.6 % vs 25.5 % of the measured bf16 matmul peak), 1.61x the padded
+Trainer. The measured peak moves by about 5 % from run to run (392-441 GFLOP/s here), and
+every MFU with it; the ratios stay. Ours before it attended by matmuls (compile.packed_attention)
+and read the logits in chunks (compile.token_loss): 2.10x TRL, MFU 47.9 %; before one packed
+row per step and the fused AdamW: 1.94x, 38 %.
 
 Recompile time on GPUs, on paper: FLOPs = 6 x parameters x tokens trained, time = FLOPs /
 (GPUs x bf16 dense peak x MFU), at an assumed 40 % MFU (what a well-fed dense bf16 fine-tune
