@@ -313,7 +313,7 @@ def stops_early(evals_without_gain: int, patience: int | None, *, step: int, tot
 def _loss_sum(model: Any, batch: MicroBatch, *, autocast: bool = False) -> torch.Tensor:
     """Summed next-token loss over the batch's assistant tokens; logits only where needed, the
     forward pass under CPU bf16 autocast if asked."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+    with torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext():
         logits = model(**batch.model_inputs(), use_cache=False).logits     # (n_targets, vocab)
     return summed_cross_entropy(logits, batch.targets)
 
