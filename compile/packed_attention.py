@@ -16,7 +16,7 @@ heads that share a key/value head stacked into one matmul (grouped-query attenti
 copying keys and values). Torch's CPU flash kernel, which `sdpa` picks here, is tiled for long
 sequences: on conversations of ~300 tokens with 64-dim heads (SmolLM2-135M, bf16) it takes
 twice as long forward and backward, at the same error against an fp32 reference
-(benchmarks/train_throughput.py; tests/compile/test_packed_attention.py checks the values).
+(benchmarks/train_kernels.py times it; tests/compile/test_packed_attention.py checks the values).
 Conversations longer than `MATMUL_MAX_TOKENS`, where the flash kernel's tiles win, still go to
 sdpa.
 
@@ -37,11 +37,12 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 __all__ = ["PACKED_ATTENTION", "packed_attention_forward"]
 
 PACKED_ATTENTION = "subterra_packed_attention"
-# Where the matmuls stop paying: forward + backward of one conversation (SmolLM2-135M's 9 query
-# and 3 key/value heads, bf16, 2 cores) takes 4.8 ms against the flash kernel's 8.7 at 300
-# tokens, 19.0 against 23.9 at 640, 27.5 against 26.1 at 768 and 51 against 44 at 1024, where
-# the flash kernel switches to larger tiles. The matmuls also keep heads x n^2 probabilities
-# for the backward pass (7 MB a layer at 640 tokens), the flash kernel O(n).
+# Where the matmuls stop paying (benchmarks/train_kernels.py): forward + backward of one
+# conversation with SmolLM2-135M's 9 query and 3 key/value heads, bf16, 2 cores, takes 3.6 ms
+# against the flash kernel's 7.4 at 300 tokens, 17.3 against 24.1 at 640, 27.5 against 25.6 at
+# 768 and 50 against 44 at 1024, where the flash kernel has switched to larger tiles. The
+# matmuls also keep heads x n^2 probabilities for the backward pass (7 MB a layer at 640
+# tokens), the flash kernel O(n).
 MATMUL_MAX_TOKENS = 640
 
 
