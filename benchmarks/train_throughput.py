@@ -30,8 +30,8 @@ run, and the three trainers run one after another, so rerun when the machine is 
 Measured (defaults, 2 quiet cores, all three under bf16 autocast on this AVX512-BF16 CPU):
 ours 187.3, TRL 82.8, Trainer 116.4 useful tok/s; eval loss 0.990 / 0.995 / 1.027 after 4
 steps; 2.26x TRL (MFU 57.6 % vs 25.5 % of the measured bf16 matmul peak), 1.61x the padded
-Trainer. The measured peak moves by about 5 % from run to run (392-441 GFLOP/s here), and
-every MFU with it; the ratios stay. Ours before it attended by matmuls (compile.packed_attention)
+Trainer. The measured peak moves by up to ~10 % from run to run (six measurements in a row:
+392-417 GFLOP/s), and every MFU with it; the ratios stay. Ours before it attended by matmuls (compile.packed_attention)
 and read the logits in chunks (compile.token_loss): 2.10x TRL, MFU 47.9 %; before one packed
 row per step and the fused AdamW: 1.94x, 38 %.
 
