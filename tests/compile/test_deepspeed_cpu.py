@@ -14,7 +14,7 @@ from compile.launch import launch_environment
 from compile.recipe import load_recipe
 
 STEPS = '''
-import json, pathlib, sys, torch, deepspeed
+import json, os, pathlib, sys, torch, deepspeed
 deepspeed.init_distributed(dist_backend="gloo")
 rank = torch.distributed.get_rank()
 results = {}
@@ -37,7 +37,13 @@ for stage in (2, 3):
 # One file per rank: the ranks share stdout, where their lines interleave.
 pathlib.Path(sys.argv[1], f"rank{rank}.json").write_text(json.dumps(results))
 torch.distributed.barrier()
-torch.distributed.destroy_process_group()   # a clean exit: no abort from gloo's threads at shutdown
+torch.distributed.destroy_process_group()
+# Leave without the interpreter's teardown: a thread of gloo's or DeepSpeed's left joinable can
+# abort the process there ("terminate called without an active exception", SIGABRT), after the
+# work above is done and written (seen once in CI under xdist, never alone).
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)
 '''
 
 
