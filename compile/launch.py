@@ -35,7 +35,7 @@ from compile.recipe import Recipe
 from compile.training_result import TrainResult
 
 __all__ = ["FAILED_SUFFIX", "LOGS_DIR", "RECIPE_FILE", "RESULT_FILE", "LaunchError", "Rendezvous", "TrainingFailed",
-           "build_launch_command", "check_rendezvous", "launch", "launch_command", "launch_environment",
+           "accelerate_mixed_precision", "build_launch_command", "check_rendezvous", "launch", "launch_command", "launch_environment",
            "parse_main_process", "shell_command"]
 
 RECIPE_FILE = "recipe.json"
@@ -87,9 +87,10 @@ def check_rendezvous(recipe: Recipe, rendezvous: Rendezvous | None) -> Rendezvou
     return rendezvous
 
 
-def _mixed_precision(recipe: Recipe) -> str:
-    """What compile.train asks accelerate for, so the command says the same (a CPU recipe's
-    bf16 autocast is the trainer's own, not accelerate's)."""
+def accelerate_mixed_precision(recipe: Recipe) -> str:
+    """What compile.train asks accelerate for, and what the launch command says: bf16 for a
+    DeepSpeed recipe with bf16 weights, else "no" (a CPU recipe's bf16 autocast is the
+    trainer's own, not accelerate's)."""
     return "bf16" if recipe.deepspeed is not None and recipe.model.dtype == "bfloat16" else "no"
 
 
@@ -127,7 +128,7 @@ def build_launch_command(recipe: Recipe, *, data_dir: Path, system_prompt: str, 
     else:
         argv += ["--machine_rank", str(where.machine_rank), "--main_process_ip", where.main_ip,
                  "--main_process_port", str(where.main_port)]
-    argv += ["--mixed_precision", _mixed_precision(recipe), "--dynamo_backend", "no"]
+    argv += ["--mixed_precision", accelerate_mixed_precision(recipe), "--dynamo_backend", "no"]
     if recipe.deepspeed_path is not None:
         stage = (recipe.deepspeed_config() or {})["zero_optimization"].get("stage", 0)
         argv += ["--use_deepspeed", "--deepspeed_config_file", str(recipe.deepspeed_path),

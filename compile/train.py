@@ -54,7 +54,7 @@ from compile.dataset import (
     epoch_batches,
     tokenize_conversations,
 )
-from compile.launch import FAILED_SUFFIX, LOGS_DIR, RESULT_FILE
+from compile.launch import FAILED_SUFFIX, LOGS_DIR, RESULT_FILE, accelerate_mixed_precision
 from compile.packed_attention import PACKED_ATTENTION
 from compile.recipe import Recipe, load_recipe, parse_overrides
 from compile.store import fingerprint
@@ -136,7 +136,7 @@ def train(recipe: Recipe, train_conversations: Sequence[Conversation], eval_conv
         # every machine writes its resume point (RNG states, scheduler, progress) into its own folder
         project_config=ProjectConfiguration(save_on_each_node=True),
         kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")] if ds_config and not on_cuda else None,
-        mixed_precision="bf16" if ds_config and recipe.model.dtype == "bfloat16" else "no",
+        mixed_precision=accelerate_mixed_precision(recipe),
         gradient_accumulation_steps=recipe.grad_accum,
         deepspeed_plugin=DeepSpeedPlugin(hf_ds_config=ds_config, gradient_accumulation_steps=recipe.grad_accum,
                                          gradient_clipping=recipe.grad_clip, zero3_init_flag=True)
