@@ -134,13 +134,6 @@ class ResultStore:
         return {condition: errors.get(condition) or [self.get(procedure, condition, *k) for k in keys]  # type: ignore[misc]
                 for condition, (keys, _) in groups.items()}
 
-    def ensure_group(self, procedure: str, condition: str, keys: list[Key], run: Run) -> list[ConversationResult]:
-        """All results of one (procedure, condition): `ensure_groups` of one group."""
-        results = self.ensure_groups(procedure, {condition: (keys, run)})[condition]
-        if isinstance(results, BaseException):
-            raise results
-        return results
-
     async def _run_groups(self, procedure: str, groups: Mapping[str, tuple[list[Key], Run]]
                           ) -> dict[str, BaseException]:
         async def one(condition: str, keys: list[Key], run: Run) -> None:

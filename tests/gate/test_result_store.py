@@ -17,7 +17,7 @@ def _worker(root: str, counter: str) -> None:
         await asyncio.sleep(0.2)
         return [result("c", i, 5) for i, _ in keys]
 
-    got = store.ensure_group("p", "c", [(0, 0), (1, 0), (2, 0)], run)
+    got = store.ensure_groups("p", {"c": ([(0, 0), (1, 0), (2, 0)], run)})["c"]
     assert [r.transcript.scenario_index for r in got] == [0, 1, 2]
 
 
@@ -42,7 +42,7 @@ def test_only_missing_results_are_run(tmp_path) -> None:
         asked.extend(i for i, _ in keys)
         return [result("c", i, 5) for i, _ in keys]
 
-    got = store.ensure_group("p", "c", [(0, 0), (1, 0), (2, 0)], run)
+    got = store.ensure_groups("p", {"c": ([(0, 0), (1, 0), (2, 0)], run)})["c"]
     assert asked == [0, 2] and [r.score("task_success") for r in got] == [5, 4, 5]
     assert len(store.all("p", "c")) == 3
 
@@ -55,13 +55,34 @@ def test_a_group_records_how_long_it_ran_and_a_resumed_run_adds_its_part(tmp_pat
         return [result("c", i, 5) for i, _ in keys]
 
     assert store.seconds("p", "c") is None
-    store.ensure_group("p", "c", [(0, 0)], run)
+    store.ensure_groups("p", {"c": ([(0, 0)], run)})
     first = store.seconds("p", "c")
     assert first is not None and first >= 0.1
-    store.ensure_group("p", "c", [(0, 0)], run)          # nothing missing: nothing ran, nothing added
+    store.ensure_groups("p", {"c": ([(0, 0)], run)})          # nothing missing: nothing ran, nothing added
     assert store.seconds("p", "c") == first
-    store.ensure_group("p", "c", [(0, 0), (1, 0)], run)
+    store.ensure_groups("p", {"c": ([(0, 0), (1, 0)], run)})
     assert store.seconds("p", "c") >= first + 0.1
+
+
+def test_groups_run_side_by_side_and_one_groups_error_loses_no_other_results(tmp_path) -> None:
+    store = ResultStore(tmp_path)
+    started: list[str] = []
+
+    def runner(condition: str, fails: bool):
+        async def run(keys):
+            started.append(condition)
+            await asyncio.sleep(0.1)
+            assert len(started) == 2            # both groups began before either finished
+            if fails:
+                raise RuntimeError(f"{condition} broke")
+            return [result(condition, i, 5) for i, _ in keys]
+        return run
+
+    got = store.ensure_groups("p", {"ok": ([(0, 0), (1, 0)], runner("ok", False)),
+                                    "bad": ([(0, 0)], runner("bad", True))})
+    assert [r.transcript.scenario_index for r in got["ok"]] == [0, 1] and len(store.all("p", "ok")) == 2
+    assert isinstance(got["bad"], RuntimeError) and str(got["bad"]) == "bad broke"
+    assert store.all("p", "bad") == [] and store.seconds("p", "bad") is None
 
 
 def test_a_conversation_cut_by_a_failed_call_is_not_kept_to_resume_from(tmp_path) -> None:
